@@ -1,0 +1,222 @@
+"""The model catalogue: which models the operator offers, their sizes, durations and prices.
+
+The defaults reproduce OpenAI's Sora 2 line-up; an operator whose server speaks the same protocol
+with other models (Veo behind LiteLLM, Wan on vLLM-Omni, ...) replaces them with a TOML file.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+_T = TypeVar("_T")
+
+SecondsFormat = Literal["string", "int", "float"]
+
+_SIZE_PATTERN = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
+
+
+class CatalogueError(ValueError):
+    """The catalogue file is missing, unreadable or inconsistent."""
+
+
+class RequestRejected(ValueError):  # noqa: N818 - a rejection, not a crash
+    """A request does not fit the catalogue; the message lists what is allowed."""
+
+
+class ModelSpec(BaseModel):
+    """One model the bot offers, and how to ask the server for it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    # What goes into the `model` field on the wire; None leaves the field out for servers
+    # that serve one model and reject any name (vLLM-Omni) or name deployments (Azure).
+    api_model: str | None = None
+    send_model: bool = True
+    label: str | None = Field(default=None, max_length=100)
+    sizes: tuple[str, ...] = Field(min_length=1, max_length=25)
+    seconds: tuple[int, ...] = Field(min_length=1, max_length=25)
+    default_size: str | None = None
+    default_seconds: int | None = None
+    seconds_format: SecondsFormat = "string"
+    send_size: bool = True
+    send_seconds: bool = True
+    price_per_second: Decimal = Decimal("0")
+    price_per_second_by_size: dict[str, Decimal] = Field(default_factory=dict)
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes_look_like_sizes(cls, sizes: tuple[str, ...]) -> tuple[str, ...]:
+        for size in sizes:
+            if not _SIZE_PATTERN.match(size):
+                raise ValueError(f"size {size!r} is not WIDTHxHEIGHT, e.g. 1280x720")
+        return sizes
+
+    @field_validator("seconds")
+    @classmethod
+    def _seconds_positive(cls, seconds: tuple[int, ...]) -> tuple[int, ...]:
+        if any(s <= 0 or s > 600 for s in seconds):
+            raise ValueError("seconds must be between 1 and 600")
+        return seconds
+
+    @model_validator(mode="after")
+    def _defaults_are_offered(self) -> ModelSpec:
+        if self.default_size is not None and self.default_size not in self.sizes:
+            raise ValueError(f"default_size {self.default_size} is not one of its sizes")
+        if self.default_seconds is not None and self.default_seconds not in self.seconds:
+            raise ValueError(f"default_seconds {self.default_seconds} is not one of its seconds")
+        return self
+
+    @property
+    def wire_model(self) -> str | None:
+        """The `model` value to send, or None to leave the field out."""
+        if not self.send_model:
+            return None
+        return self.api_model or self.name
+
+    @property
+    def display_name(self) -> str:
+        return self.label or self.name
+
+    @property
+    def size_default(self) -> str:
+        return self.default_size or self.sizes[0]
+
+    @property
+    def seconds_default(self) -> int:
+        return self.default_seconds or self.seconds[0]
+
+    def price_per_second_for(self, size: str) -> Decimal:
+        return self.price_per_second_by_size.get(size, self.price_per_second)
+
+    def estimated_cost(self, size: str, seconds: int) -> Decimal:
+        return self.price_per_second_for(size) * seconds
+
+    def seconds_on_wire(self, seconds: int) -> str:
+        """Text of the `seconds` form field in the format this server parses."""
+        if self.seconds_format == "float":
+            return f"{float(seconds)}"
+        return str(seconds)
+
+
+class Catalogue(BaseModel):
+    """The ordered set of models on offer, with the default one first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_model: str | None = None
+    models: tuple[ModelSpec, ...] = Field(min_length=1, max_length=25)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Catalogue:
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError("model names must be unique")
+        if self.default_model is not None and self.default_model not in names:
+            raise ValueError(f"default_model {self.default_model} is not in models")
+        return self
+
+    @property
+    def default(self) -> ModelSpec:
+        return self.get(self.default_model) if self.default_model else self.models[0]
+
+    def names(self) -> list[str]:
+        return [m.name for m in self.models]
+
+    def get(self, name: str) -> ModelSpec:
+        for spec in self.models:
+            if spec.name == name:
+                return spec
+        raise RequestRejected(f"Unknown model {name!r}. Available: {', '.join(self.names())}.")
+
+    def all_sizes(self) -> list[str]:
+        return _unique(size for m in self.models for size in m.sizes)
+
+    def all_seconds(self) -> list[int]:
+        return sorted(_unique(s for m in self.models for s in m.seconds))
+
+    def resolve(
+        self, model: str | None, size: str | None, seconds: int | None
+    ) -> tuple[ModelSpec, str, int]:
+        """Fill defaults and check the combination; raises RequestRejected naming what fits."""
+        spec = self.get(model) if model else self.default
+        chosen_size = size or spec.size_default
+        chosen_seconds = seconds if seconds is not None else spec.seconds_default
+        if chosen_size not in spec.sizes:
+            raise RequestRejected(
+                f"{spec.display_name} cannot make {chosen_size} videos. "
+                f"Sizes for {spec.display_name}: {', '.join(spec.sizes)}."
+                + _who_else(self, lambda m: chosen_size in m.sizes, chosen_size)
+            )
+        if chosen_seconds not in spec.seconds:
+            raise RequestRejected(
+                f"{spec.display_name} cannot make {chosen_seconds}-second videos. "
+                f"Durations for {spec.display_name}: "
+                f"{', '.join(f'{s} s' for s in spec.seconds)}."
+                + _who_else(self, lambda m: chosen_seconds in m.seconds, f"{chosen_seconds} s")
+            )
+        return spec, chosen_size, chosen_seconds
+
+
+def _who_else(catalogue: Catalogue, fits: Callable[[ModelSpec], bool], what: str) -> str:
+    others = [m.display_name for m in catalogue.models if fits(m)]
+    return f" {what} is available with: {', '.join(others)}." if others else ""
+
+
+def _unique(items: Iterable[_T]) -> list[_T]:
+    return list(dict.fromkeys(items))
+
+
+_SORA_720 = ("720x1280", "1280x720")
+_SORA_ALL = ("720x1280", "1280x720", "1024x1792", "1792x1024")
+_SORA_SECONDS = (4, 8, 12)
+
+
+def default_catalogue() -> Catalogue:
+    """The seed's Sora 2 catalogue with OpenAI's published prices."""
+    sora = {"sizes": _SORA_720, "seconds": _SORA_SECONDS, "price_per_second": Decimal("0.10")}
+    pro = {
+        "sizes": _SORA_ALL,
+        "seconds": _SORA_SECONDS,
+        "price_per_second": Decimal("0.30"),
+        "price_per_second_by_size": {"1024x1792": Decimal("0.50"), "1792x1024": Decimal("0.50")},
+    }
+    return Catalogue.model_validate(
+        {
+            "default_model": "sora-2",
+            "models": [
+                {"name": "sora-2", **sora},
+                {"name": "sora-2-pro", **pro},
+                {"name": "sora-2-2025-10-06", **sora},
+                {"name": "sora-2-2025-12-08", **sora},
+                {"name": "sora-2-pro-2025-10-06", **pro},
+            ],
+        }
+    )
+
+
+def load_catalogue(path: Path | None) -> Catalogue:
+    """Read the operator's TOML catalogue, or the defaults when no file is named."""
+    if path is None:
+        return default_catalogue()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogueError(f"catalogue file {path} does not exist") from None
+    except OSError as exc:
+        raise CatalogueError(f"catalogue file {path} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(f"catalogue file {path} is not valid TOML: {exc}") from None
+    try:
+        return Catalogue.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CatalogueError(f"catalogue file {path}: {where}: {first['msg']}") from None

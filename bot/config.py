@@ -1,0 +1,102 @@
+"""Settings from the environment and `.env`, checked once at start-up.
+
+The OpenAI variables keep the ecosystem's own names so an operator's existing `.env` works;
+everything that is ours carries the `VIDEO_BOT_` prefix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.catalogue import Catalogue, CatalogueError, load_catalogue
+
+OPENAI_RETIRED_HOST = "api.openai.com"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every setting the bot reads; see `.env.example` for the documented list."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VIDEO_BOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "discord_token")
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_base_url: str = Field(
+        default="https://api.openai.com/v1",
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+    )
+    catalogue_file: Path | None = None
+    data_dir: Path = Path("data")
+
+    connect_timeout: float = Field(default=10.0, gt=0, le=300)
+    request_timeout: float = Field(default=60.0, gt=0, le=3600)
+    download_timeout: float = Field(default=900.0, gt=0, le=86400)
+    max_retries: int = Field(default=4, ge=0, le=20)
+    max_download_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+
+    poll_min_interval: float = Field(default=0.5, gt=0, le=600)
+    poll_max_interval: float = Field(default=30.0, gt=0, le=3600)
+    poll_fixed_interval: float = Field(default=5.0, gt=0, le=3600)
+    job_deadline: float = Field(default=3600.0, gt=0, le=7 * 86400)
+
+    edit_interval: float = Field(default=3.0, ge=0.5, le=300)
+    max_concurrent_jobs: int = Field(default=50, ge=1, le=10000)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def base_url_is_openai(self) -> bool:
+        """OpenAI retired its own endpoint on 2026-09-24; many messages mention it."""
+        return OPENAI_RETIRED_HOST in self.openai_base_url
+
+    def catalogue(self) -> Catalogue:
+        try:
+            return load_catalogue(self.catalogue_file)
+        except CatalogueError as exc:
+            raise ConfigError(f"VIDEO_BOT_CATALOGUE_FILE: {exc}") from None
+
+
+def _variable_name(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0]) if loc else "?"
+    info = Settings.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, AliasChoices):
+        return str(info.validation_alias.choices[0])
+    return f"VIDEO_BOT_{field.upper()}" if not field.isupper() else field
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings; raise ConfigError with one line per the first bad variable."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        shown = first.get("input")
+        got = "" if isinstance(shown, dict) or shown is None else f" (got {str(shown)[:40]!r})"
+        raise ConfigError(f"{_variable_name(first['loc'])}: {first['msg']}{got}") from None
+    if settings.poll_min_interval > settings.poll_max_interval:
+        raise ConfigError("VIDEO_BOT_POLL_MIN_INTERVAL must not exceed VIDEO_BOT_POLL_MAX_INTERVAL")
+    settings.catalogue()
+    return settings

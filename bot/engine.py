@@ -1,0 +1,40 @@
+"""Builds the engine's long-lived pieces from settings (shared by the CLI and the Discord bot)."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from bot.config import Settings
+from bot.jobs.polling import PollPlanner
+from bot.videos import RetryPolicy, Timeouts, VideosClient
+
+
+def open_session() -> aiohttp.ClientSession:
+    """The one HTTP session a process uses for the Videos API."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=100, ttl_dns_cache=300),
+        raise_for_status=False,
+    )
+
+
+def make_client(session: aiohttp.ClientSession, settings: Settings) -> VideosClient:
+    return VideosClient(
+        session,
+        settings.openai_base_url,
+        settings.openai_api_key,
+        timeouts=Timeouts(
+            connect=settings.connect_timeout,
+            request=settings.request_timeout,
+            download=settings.download_timeout,
+        ),
+        retry=RetryPolicy(max_retries=settings.max_retries),
+    )
+
+
+def make_planner(settings: Settings, expected_duration: float | None = None) -> PollPlanner:
+    return PollPlanner(
+        min_interval=settings.poll_min_interval,
+        max_interval=settings.poll_max_interval,
+        fixed_interval=settings.poll_fixed_interval,
+        expected_duration=expected_duration,
+    )

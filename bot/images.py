@@ -1,0 +1,64 @@
+"""Reference images: check what was uploaded, then fit it to the exact video size.
+
+The API uses the image as the first frame and rejects any whose dimensions differ from `size`,
+so the bot centre-crops and resizes it rather than passing the user's file through.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from bot.videos import ReferenceImage
+
+ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+ACCEPTED_CONTENT_TYPES = frozenset(ACCEPTED_FORMATS.values())
+# Refuse absurd canvases before decoding them (a 20-megapixel photo is fine).
+MAX_PIXELS = 40_000_000
+
+
+class ImageRejected(ValueError):  # noqa: N818 - a rejection with a user-facing message
+    """The upload is not a usable reference image; the message says why."""
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    width, _, height = size.partition("x")
+    return int(width), int(height)
+
+
+def fit_reference(data: bytes, size: str) -> ReferenceImage:
+    """Decode `data` (JPEG/PNG/WebP only) and return it cropped and scaled to `size`."""
+    width, height = parse_size(size)
+    image = _decode(data)
+    upright = ImageOps.exif_transpose(image).convert("RGB")
+    fitted = ImageOps.fit(upright, (width, height), method=Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    fitted.save(out, format="JPEG", quality=92)
+    return ReferenceImage(out.getvalue(), "image/jpeg", "reference.jpg")
+
+
+def _decode(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            _check_header(image)
+            image.load()
+    except ImageRejected:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise ImageRejected("The reference is not a readable JPEG, PNG or WebP image.") from None
+    except (OSError, ValueError, SyntaxError):
+        raise ImageRejected("The reference image is damaged or truncated.") from None
+    return image
+
+
+def _check_header(image: Image.Image) -> None:
+    if image.format not in ACCEPTED_FORMATS:
+        raise ImageRejected(
+            f"The reference must be a JPEG, PNG or WebP image (this is {image.format})."
+        )
+    if image.width * image.height > MAX_PIXELS:
+        raise ImageRejected("The reference image has too many pixels (over 40 MP).")

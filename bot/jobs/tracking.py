@@ -1,0 +1,100 @@
+"""Following one job on the server until it completes, fails or is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.jobs.polling import PollPlanner
+from bot.videos import (
+    JobFailedError,
+    JobState,
+    JobTimeoutError,
+    NetworkError,
+    RateLimitedError,
+    ServerError,
+    Video,
+    VideosClient,
+)
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Update:
+    """What a front end needs to show after one status read."""
+
+    video: Video
+    elapsed: float
+    eta: float | None
+
+    @property
+    def state(self) -> JobState:
+        return self.video.state
+
+    @property
+    def progress(self) -> int | None:
+        return self.video.progress
+
+
+OnUpdate = Callable[[Update], Awaitable[None]]
+
+
+async def track(
+    client: VideosClient,
+    video_id: str,
+    *,
+    planner: PollPlanner,
+    deadline: float,
+    on_update: OnUpdate,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
+    started_at: float | None = None,
+    max_consecutive_errors: int = 5,
+) -> Video:
+    """Poll until the job completes and return it; raise a VideosError otherwise.
+
+    Transient trouble (5xx, network, 429) is tolerated for a few rounds beyond the client's
+    own retries, because a long job should not die of one bad minute at the provider.
+    """
+    start = clock() if started_at is None else started_at
+    planner.started_at = planner.started_at or start
+    errors = 0
+    while True:
+        now = clock()
+        if now - start > deadline:
+            raise JobTimeoutError(f"{video_id} not finished after {deadline:.0f}s")
+        try:
+            poll = await client.poll(video_id)
+        except (ServerError, NetworkError, RateLimitedError) as exc:
+            errors += 1
+            if errors > max_consecutive_errors:
+                raise
+            wait = exc.retry_after if isinstance(exc, RateLimitedError) else None
+            log.warning("status of %s unavailable (%s); round %d", video_id, exc, errors)
+            await sleep(min(wait or planner.fixed_interval, planner.max_interval))
+            continue
+        errors = 0
+        video = poll.video
+        now = clock()
+        if video.state is JobState.COMPLETED:
+            await on_update(Update(video, now - start, 0.0))
+            return video
+        if video.state.is_terminal:
+            error = video.error
+            raise JobFailedError(
+                error.code if error else video.state.value,
+                error.message if error else None,
+                refused=video.is_refused,
+            )
+        planner.observe(now, video.progress, poll.poll_after)
+        remaining = planner.remaining(now)
+        await on_update(Update(video, now - start, max(0.0, remaining) if remaining else None))
+        delay = planner.next_delay(now)
+        await sleep(max(0.0, min(delay, deadline - (now - start) + 0.01)))

@@ -1,0 +1,522 @@
+"""An asynchronous client for the OpenAI Videos API and the servers that imitate it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import yarl
+from multidict import CIMultiDictProxy
+from pydantic import SecretStr, ValidationError
+
+from bot.videos.errors import (
+    AuthenticationError,
+    BadRequestError,
+    CapabilityMissingError,
+    ContentError,
+    ContentNotReadyError,
+    CreateOutcomeUnknownError,
+    EndpointNotVideosError,
+    JobLostError,
+    NetworkError,
+    RateLimitedError,
+    ServerError,
+    VideosError,
+)
+from bot.videos.models import Video, VideoPage
+from bot.videos.retry import RetryPolicy, poll_after, server_says_retry, server_wait
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 256 * 1024
+_AUTH_WORDS = ("api key", "api_key", "apikey", "unauthorized", "unauthorised", "invalid token")
+# Content types a server may label an MP4 with; anything textual is an error page instead.
+_VIDEO_TYPES = ("video/", "application/octet-stream", "binary/octet-stream", "application/mp4")
+_IMAGE_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds allowed for connecting, for one API call, and for a whole download."""
+
+    connect: float = 10.0
+    request: float = 60.0
+    download: float = 900.0
+
+
+@dataclass(frozen=True)
+class ReferenceImage:
+    """The image sent as `input_reference`: already fitted to the requested size."""
+
+    data: bytes
+    content_type: str
+    filename: str = "reference.png"
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """Exactly the fields to send; None leaves a field out (strict servers reject extras)."""
+
+    prompt: str
+    model: str | None = None
+    size: str | None = None
+    seconds: str | None = None
+    reference: ReferenceImage | None = None
+
+    def form(self) -> aiohttp.FormData:
+        form = aiohttp.FormData()
+        form.add_field("prompt", self.prompt)
+        if self.model is not None:
+            form.add_field("model", self.model)
+        if self.size is not None:
+            form.add_field("size", self.size)
+        if self.seconds is not None:
+            form.add_field("seconds", self.seconds)
+        if self.reference is not None:
+            form.add_field(
+                "input_reference",
+                self.reference.data,
+                content_type=self.reference.content_type,
+                filename=self.reference.filename,
+            )
+        return form
+
+
+@dataclass(frozen=True)
+class Poll:
+    """One status read, with the server's hint of when to ask again."""
+
+    video: Video
+    poll_after: float | None = None
+
+
+@dataclass
+class _Answer:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    content_type: str = ""
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+@dataclass
+class _Call:
+    """One logical operation, and how its failures are to be read."""
+
+    name: str
+    method: str
+    path: str
+    idempotent: bool
+    params: dict[str, str] | None = None
+    json: Any = None
+    form: Callable[[], aiohttp.FormData] | None = None
+    # Some servers answer a failed job's status with an HTTP error whose body is the job.
+    video_in_error_body: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class VideosClient:
+    """Talks to one Videos API base URL; owns no session (the caller's is shared)."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        api_key: SecretStr | None = None,
+        *,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._session = session
+        self.base_url = base_url.rstrip("/")
+        self._key = api_key.get_secret_value() if api_key else ""
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+
+    @property
+    def is_openai(self) -> bool:
+        return (urlsplit(self.base_url).hostname or "").endswith("api.openai.com")
+
+    # -- operations -------------------------------------------------------------------------
+
+    async def create(self, request: CreateRequest) -> Video:
+        """Start a job. Never retried once it may have reached the server."""
+        answer = await self._send(
+            _Call("create", "POST", "/videos", idempotent=False, form=request.form)
+        )
+        return self._video(answer, "create")
+
+    async def poll(self, video_id: str) -> Poll:
+        """Read a job's status, with the server's poll-after hint."""
+        answer = await self._send(
+            _Call(
+                "retrieve",
+                "GET",
+                f"/videos/{_quote(video_id)}",
+                idempotent=True,
+                video_in_error_body=True,
+                extra={"video_id": video_id},
+            )
+        )
+        return Poll(self._video(answer, "retrieve"), poll_after(answer.headers))
+
+    async def retrieve(self, video_id: str) -> Video:
+        return (await self.poll(video_id)).video
+
+    async def list(
+        self, *, limit: int = 100, after: str | None = None, order: str = "desc"
+    ) -> VideoPage:
+        """One page of the server's recent jobs (optional capability)."""
+        params = {"limit": str(max(0, min(100, limit))), "order": order}
+        if after:
+            params["after"] = after
+        answer = await self._send(
+            _Call("list", "GET", "/videos", idempotent=True, params=params)
+        )
+        data = answer.json()
+        try:
+            return VideoPage.model_validate(data)
+        except ValidationError:
+            raise EndpointNotVideosError(self.base_url, retired_openai=self.is_openai) from None
+
+    async def delete(self, video_id: str) -> None:
+        """Delete a finished job's assets (optional capability)."""
+        await self._send(
+            _Call("delete", "DELETE", f"/videos/{_quote(video_id)}", idempotent=True)
+        )
+
+    async def remix(self, video_id: str, prompt: str) -> Video:
+        """Start a new job from a finished one (optional, billed like a create)."""
+        answer = await self._send(
+            _Call(
+                "remix",
+                "POST",
+                f"/videos/{_quote(video_id)}/remix",
+                idempotent=False,
+                json={"prompt": prompt},
+            )
+        )
+        return self._video(answer, "remix")
+
+    async def extend(self, video_id: str, prompt: str, seconds: str) -> Video:
+        """Continue a finished video (optional, billed like a create)."""
+        answer = await self._send(
+            _Call(
+                "extensions",
+                "POST",
+                "/videos/extensions",
+                idempotent=False,
+                json={"video": {"id": video_id}, "prompt": prompt, "seconds": seconds},
+            )
+        )
+        return self._video(answer, "extensions")
+
+    async def download(
+        self,
+        video_id: str,
+        dest: Path,
+        *,
+        variant: str | None = None,
+        max_bytes: int = 1024 * 1024 * 1024,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> int:
+        """Stream the content to `dest` (via a temporary file) and return its size in bytes.
+
+        The main video is asked for without `variant`: some servers read it as an index.
+        """
+        params = {"variant": variant} if variant else None
+        accepted = _IMAGE_TYPES if variant in ("thumbnail", "spritesheet") else _VIDEO_TYPES
+        partial = dest.with_name(dest.name + ".part")
+        attempt = 0
+        while True:
+            try:
+                size = await self._stream_once(
+                    video_id,
+                    partial=partial,
+                    params=params,
+                    accepted=accepted,
+                    max_bytes=max_bytes,
+                    on_progress=on_progress,
+                )
+            except _Retryable as exc:
+                if attempt >= self.retry.max_retries:
+                    partial.unlink(missing_ok=True)
+                    raise exc.error from None
+                await self._sleep(exc.wait if exc.wait is not None else self.retry.backoff(attempt))
+                attempt += 1
+                continue
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            partial.replace(dest)
+            return size
+
+    # -- transport --------------------------------------------------------------------------
+
+    def _url(self, path: str) -> yarl.URL:
+        # encoded=True: ids may carry '=' and ':' that must stay percent-encoded as quoted.
+        return yarl.URL(self.base_url + path, encoded=True)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"User-Agent": "video-bot/0.1", "Accept": "application/json"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        return headers
+
+    async def _send(self, call: _Call) -> _Answer:
+        attempt = 0
+        while True:
+            try:
+                answer = await self._once(call)
+            except _NotSent as exc:
+                error: VideosError = exc.error
+                wait = None
+            except _MaybeSent as exc:
+                if not call.idempotent:
+                    log.warning("%s: no answer after sending (%s); not retrying", call.name, exc)
+                    raise CreateOutcomeUnknownError(str(exc)) from None
+                error, wait = exc.error, None
+            else:
+                verdict = self._judge(call, answer)
+                if verdict is None:
+                    return answer
+                error, wait, retry_allowed = verdict
+                if not retry_allowed:
+                    raise error
+            if attempt >= self.retry.max_retries:
+                raise error
+            delay = wait if wait is not None else self.retry.backoff(attempt)
+            log.info("%s: %s; retry %d in %.1fs", call.name, error, attempt + 1, delay)
+            await self._sleep(delay)
+            attempt += 1
+
+    async def _once(self, call: _Call) -> _Answer:
+        timeout = aiohttp.ClientTimeout(
+            total=self.timeouts.request, sock_connect=self.timeouts.connect
+        )
+        try:
+            async with self._session.request(
+                call.method,
+                self._url(call.path),
+                params=call.params,
+                json=call.json,
+                data=call.form() if call.form else None,
+                headers=self._headers(),
+                timeout=timeout,
+            ) as resp:
+                body = await resp.read()
+                return _Answer(resp.status, resp.headers, body, resp.content_type)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # The request never left: safe to retry even a create.
+            raise _NotSent(NetworkError(_describe(exc))) from None
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _MaybeSent(NetworkError(_describe(exc))) from None
+
+    def _judge(
+        self, call: _Call, answer: _Answer
+    ) -> tuple[VideosError, float | None, bool] | None:
+        """None when the answer is usable; else (error, server wait, may retry)."""
+        status = answer.status
+        if 200 <= status < 300:
+            return None
+        if call.video_in_error_body and _looks_like_video(answer.json()):
+            return None
+        message, param, code = _error_fields(answer)
+        message = self._scrub(message)
+        should_retry = server_says_retry(answer.headers)
+        if status in (401, 403) or (status in (400, 500) and _mentions_key(message, code)):
+            return AuthenticationError(f"{status}: {message}"), None, False
+        if status == 429:
+            wait = server_wait(answer.headers)
+            error = RateLimitedError(f"429: {message}", retry_after=wait)
+            if wait is not None and wait > self.retry.max_server_wait:
+                return error, None, False
+            # Without Retry-After a 429 may be an exhausted quota: only reads try again.
+            return error, wait, (call.idempotent or wait is not None) and should_retry is not False
+        if status in (404, 405):
+            return self._not_found(call, status, message), None, False
+        if status >= 500 or status == 408:
+            if not call.idempotent:
+                return CreateOutcomeUnknownError(f"{status}: {message}"), None, False
+            retry = should_retry is not False
+            return ServerError(f"{status}: {message}", status=status), None, retry
+        if status in (400, 409, 413, 415, 422):
+            return BadRequestError(message, param=param, status=status), None, bool(should_retry)
+        return ServerError(f"{status}: {message}", status=status), None, bool(should_retry)
+
+    def _not_found(self, call: _Call, status: int, message: str) -> VideosError:
+        if call.name == "create":
+            return EndpointNotVideosError(self.base_url, retired_openai=self.is_openai)
+        if call.name == "retrieve" and status == 404:
+            return JobLostError(str(call.extra.get("video_id", "")))
+        if call.name in ("list", "delete", "remix", "extensions"):
+            return CapabilityMissingError(call.name)
+        return ServerError(f"{status}: {message}", status=status)
+
+    def _video(self, answer: _Answer, operation: str) -> Video:
+        data = answer.json()
+        try:
+            return Video.model_validate(data)
+        except ValidationError:
+            if operation == "create":
+                # A 2xx that is not a job: not a Videos server (an HTML page, a proxy's JSON).
+                raise EndpointNotVideosError(self.base_url, retired_openai=self.is_openai) from None
+            raise ServerError(f"{operation}: the answer is not a video object") from None
+
+    async def _stream_once(
+        self,
+        video_id: str,
+        *,
+        partial: Path,
+        params: dict[str, str] | None,
+        accepted: tuple[str, ...],
+        max_bytes: int,
+        on_progress: Callable[[int, int | None], None] | None,
+    ) -> int:
+        timeout = aiohttp.ClientTimeout(
+            total=self.timeouts.download,
+            sock_connect=self.timeouts.connect,
+            sock_read=self.timeouts.request,
+        )
+        url = self._url(f"/videos/{_quote(video_id)}/content")
+        headers = {**self._headers(), "Accept": "*/*"}
+        try:
+            async with self._session.get(
+                url, params=params, headers=headers, timeout=timeout
+            ) as resp:
+                self._check_content_answer(resp, accepted, max_bytes)
+                if resp.status >= 300:
+                    body = await resp.read()
+                    self._raise_content_error(resp.status, resp.headers, body, resp.content_type)
+                expected = resp.content_length
+                written = 0
+                with partial.open("wb") as out:
+                    async for chunk in resp.content.iter_chunked(_CHUNK):
+                        written += len(chunk)
+                        if written > max_bytes:
+                            raise ContentError(f"content exceeds {max_bytes} bytes")
+                        out.write(chunk)
+                        if on_progress is not None:
+                            on_progress(written, expected)
+                if expected is not None and written != expected:
+                    raise _Retryable(ContentError("download ended early"), None)
+                return written
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _Retryable(NetworkError(f"download: {_describe(exc)}"), None) from None
+
+    def _check_content_answer(
+        self, resp: aiohttp.ClientResponse, accepted: tuple[str, ...], max_bytes: int
+    ) -> None:
+        if resp.status >= 300:
+            return
+        content_type = resp.content_type.lower()
+        if not content_type.startswith(accepted):
+            raise ContentError(f"server answered {content_type!r} instead of the media")
+        if resp.content_length is not None and resp.content_length > max_bytes:
+            raise ContentError(f"content is {resp.content_length} bytes, over {max_bytes}")
+
+    def _raise_content_error(
+        self, status: int, headers: CIMultiDictProxy[str], body: bytes, content_type: str
+    ) -> None:
+        answer = _Answer(status, headers, body, content_type)
+        message = self._scrub(_error_fields(answer)[0])
+        if status in (401, 403):
+            raise AuthenticationError(f"{status}: {message}")
+        if status in (400, 404, 409):
+            raise ContentNotReadyError(f"{status}: {message}")
+        if status == 429 or status >= 500:
+            wait = server_wait(headers) if status == 429 else None
+            raise _Retryable(ContentError(f"{status}: {message}"), wait)
+        raise ContentError(f"{status}: {message}")
+
+    def _scrub(self, text: str) -> str:
+        """Servers echo keys back in error text; never let one through."""
+        if self._key and len(self._key) >= 4:
+            text = text.replace(self._key, "[redacted]")
+        return text[:500]
+
+
+class _NotSent(Exception):  # noqa: N818 - internal signal
+    def __init__(self, error: VideosError) -> None:
+        self.error = error
+
+
+class _MaybeSent(Exception):  # noqa: N818 - internal signal
+    def __init__(self, error: VideosError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Retryable(Exception):  # noqa: N818 - internal signal
+    def __init__(self, error: VideosError, wait: float | None) -> None:
+        self.error = error
+        self.wait = wait
+
+
+def _quote(video_id: str) -> str:
+    return quote(video_id, safe="")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return type(exc).__name__
+
+
+def _looks_like_video(data: Any) -> bool:
+    return isinstance(data, dict) and "id" in data and isinstance(data.get("status"), str)
+
+
+def _mentions_key(message: str, code: str | None) -> bool:
+    text = f"{message} {code or ''}".lower()
+    return any(word in text for word in _AUTH_WORDS)
+
+
+def _error_fields(answer: _Answer) -> tuple[str, str | None, str | None]:
+    """(message, param, code) from any of the envelopes servers use, or the plain text."""
+    data = answer.json()
+    message: Any = None
+    param: Any = None
+    code: Any = None
+    if isinstance(data, dict):
+        inner = data.get("error", data.get("detail", data.get("message")))
+        if isinstance(inner, dict):
+            message, param, code = inner.get("message"), inner.get("param"), inner.get("code")
+        elif isinstance(inner, list) and inner and isinstance(inner[0], dict):
+            first = inner[0]
+            loc = first.get("loc")
+            param = loc[-1] if isinstance(loc, list) and loc else None
+            message = first.get("msg")
+        elif inner is not None:
+            message = inner
+        elif "status" in data and isinstance(data.get("error"), str):
+            message = data["error"]
+    if message is None:
+        with contextlib.suppress(UnicodeDecodeError):
+            text = answer.body.decode("utf-8").strip()
+            if text and not text.lstrip().startswith("<"):
+                message = text
+    if message is None:
+        message = f"HTTP {answer.status}"
+    return (
+        str(message)[:500],
+        None if param is None else str(param),
+        None if code is None else str(code),
+    )

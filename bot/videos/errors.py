@@ -1,0 +1,151 @@
+"""What can go wrong when talking to a Videos API server, as a small typed hierarchy.
+
+Every error carries `user_message`: a short sentence safe to show a Discord member or a terminal
+user (no secrets, no raw exception text). Details for operators go to the log.
+"""
+
+from __future__ import annotations
+
+
+class VideosError(Exception):
+    """Base of every Videos API failure."""
+
+    user_message = "The video service failed."
+
+    def __init__(self, detail: str = "", *, user_message: str | None = None) -> None:
+        super().__init__(detail or self.user_message)
+        if user_message is not None:
+            self.user_message = user_message
+
+
+class AuthenticationError(VideosError):
+    """The server rejected the API key (401/403, or a key error dressed as 400/500)."""
+
+    user_message = "The video service rejected the bot's API key. An operator needs to fix it."
+
+
+class BadRequestError(VideosError):
+    """The server rejected the request itself; `param` names the field when it says so."""
+
+    def __init__(self, detail: str, *, param: str | None = None, status: int = 400) -> None:
+        self.param = param
+        self.status = status
+        super().__init__(
+            detail,
+            user_message=f"The video service refused the request: {detail}"
+            if detail
+            else "The video service refused the request.",
+        )
+
+
+class RateLimitedError(VideosError):
+    """429: `retry_after` seconds when the server said; None may mean an exhausted quota."""
+
+    def __init__(self, detail: str = "", *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        if retry_after is None:
+            message = "The video service is rate limiting the bot or its quota is used up."
+        else:
+            message = (
+                "The video service is busy (rate limited). "
+                f"Try again in about {max(1, round(retry_after))} s."
+            )
+        super().__init__(detail, user_message=message)
+
+
+class ServerError(VideosError):
+    """5xx that did not clear up with retries."""
+
+    user_message = "The video service is having trouble right now. Try again later."
+
+    def __init__(self, detail: str = "", *, status: int = 500) -> None:
+        self.status = status
+        super().__init__(detail)
+
+
+class NetworkError(VideosError):
+    """The server could not be reached, or the connection broke, after retries."""
+
+    user_message = "The video service cannot be reached right now."
+
+
+class CreateOutcomeUnknownError(VideosError):
+    """A create may have reached the server but no answer came back; never retry blindly."""
+
+    user_message = (
+        "The video service did not confirm the request, so it may or may not have started "
+        "(and may be billed). The bot did not retry, to avoid paying twice."
+    )
+
+
+class JobFailedError(VideosError):
+    """The job ended in `failed` (or cancelled/expired) on the server."""
+
+    def __init__(self, code: str | None, message: str | None, *, refused: bool) -> None:
+        self.code = code
+        self.message = message
+        self.refused = refused
+        if refused:
+            user = "The video service refused this prompt under its content policy."
+        else:
+            user = "The video service could not generate this video."
+        if message:
+            user = f"{user} It said: {message[:300]}"
+        super().__init__(f"job failed: code={code} message={message}", user_message=user)
+
+
+class JobLostError(VideosError):
+    """A job we created is unknown to the server now (it restarted or dropped it)."""
+
+    def __init__(self, video_id: str) -> None:
+        self.video_id = video_id
+        super().__init__(
+            f"video {video_id} is unknown to the server",
+            user_message="The video service lost this job (it no longer knows about it).",
+        )
+
+
+class JobTimeoutError(VideosError):
+    """The job did not finish before the bot's deadline."""
+
+    user_message = "The video took too long; the bot stopped waiting for it."
+
+
+class EndpointNotVideosError(VideosError):
+    """The base URL does not serve the Videos API at all."""
+
+    def __init__(self, base_url: str, *, retired_openai: bool) -> None:
+        self.retired_openai = retired_openai
+        if retired_openai:
+            hint = (
+                "OpenAI retired its own Videos API and the sora-2 models on 2026-09-24. "
+                "Point OPENAI_BASE_URL at a compatible server (LiteLLM, SGLang, vLLM-Omni, ...)."
+            )
+        else:
+            hint = (
+                f"{base_url} does not serve the OpenAI Videos API (/videos). "
+                "Check OPENAI_BASE_URL (it usually ends in /v1)."
+            )
+        super().__init__(hint, user_message="The bot's video service is not configured correctly.")
+        self.hint = hint
+
+
+class CapabilityMissingError(VideosError):
+    """An optional operation (list, delete, remix, extensions) is not served."""
+
+    def __init__(self, capability: str) -> None:
+        self.capability = capability
+        super().__init__(
+            f"server does not support {capability}",
+            user_message=f"The video service does not support {capability}.",
+        )
+
+
+class ContentError(VideosError):
+    """The finished video could not be downloaded (too large, wrong type, not available)."""
+
+    user_message = "The video was generated but could not be downloaded."
+
+
+class ContentNotReadyError(ContentError):
+    """The server has no content for the job yet (404/400/409 while finishing)."""

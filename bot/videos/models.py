@@ -1,0 +1,172 @@
+"""Tolerant models of what Videos API servers answer.
+
+Servers in the field disagree on almost everything but `id` and `status` (FIELD-NOTES §2), so
+every other field is optional, unknown keys are ignored, and status names are normalised.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class JobState(StrEnum):
+    """Status of a job, normalised across dialects."""
+
+    QUEUED = "queued"
+    RUNNING = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    DELETED = "deleted"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self is not JobState.QUEUED and self is not JobState.RUNNING
+
+
+_STATUS_NAMES: dict[str, JobState] = {
+    "queued": JobState.QUEUED,
+    "pending": JobState.QUEUED,
+    "submitted": JobState.QUEUED,
+    "not_start": JobState.QUEUED,
+    "in_progress": JobState.RUNNING,
+    "processing": JobState.RUNNING,
+    "running": JobState.RUNNING,
+    "generating": JobState.RUNNING,
+    "completed": JobState.COMPLETED,
+    "succeeded": JobState.COMPLETED,
+    "success": JobState.COMPLETED,
+    "done": JobState.COMPLETED,
+    "failed": JobState.FAILED,
+    "failure": JobState.FAILED,
+    "error": JobState.FAILED,
+    "cancelled": JobState.CANCELLED,
+    "canceled": JobState.CANCELLED,
+    "expired": JobState.EXPIRED,
+    "deleted": JobState.DELETED,
+}
+
+# Error codes and words that mean "the provider refused the content", as opposed to a crash.
+_REFUSAL_CODES = frozenset(
+    {"moderation_blocked", "content_policy_violation", "content_filter", "safety_violation"}
+)
+_REFUSAL_WORDS = ("moderation", "content policy", "safety system", "content filter", "blocked")
+
+
+def normalise_status(raw: str) -> JobState:
+    """Map a server's status word to a JobState; unknown words count as still running."""
+    return _STATUS_NAMES.get(raw.strip().lower(), JobState.RUNNING)
+
+
+class JobError(BaseModel):
+    """Why a job failed, in whatever shape the server sent it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    code: str | None = None
+    message: str | None = None
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _code_as_text(cls, value: Any) -> Any:
+        return None if value is None else str(value)
+
+    @property
+    def is_refusal(self) -> bool:
+        if self.code and self.code.lower() in _REFUSAL_CODES:
+            return True
+        text = (self.message or "").lower()
+        return any(word in text for word in _REFUSAL_WORDS)
+
+
+class Video(BaseModel):
+    """A video job as the server describes it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(min_length=1)
+    status: str
+    progress: int | None = None
+    model: str | None = None
+    prompt: str | None = None
+    size: str | None = None
+    seconds: str | None = None
+    created_at: int | None = None
+    completed_at: int | None = None
+    expires_at: int | None = None
+    remixed_from_video_id: str | None = None
+    error: JobError | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("progress", mode="before")
+    @classmethod
+    def _progress_clamped(cls, value: Any) -> int | None:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+        if number != number:  # NaN  # noqa: PLR0124
+            return None
+        if 0 < number <= 1 and not float(number).is_integer():
+            number *= 100  # a fraction, as some servers send
+        return max(0, min(100, int(number)))
+
+    @field_validator("seconds", mode="before")
+    @classmethod
+    def _seconds_as_text(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        text = str(value)
+        return text.removesuffix(".0")
+
+    @field_validator("created_at", "completed_at", "expires_at", mode="before")
+    @classmethod
+    def _timestamp(cls, value: Any) -> int | None:
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return None
+
+    @field_validator("error", mode="before")
+    @classmethod
+    def _error_any_shape(cls, value: Any) -> Any:
+        if value is None or value in ("", {}):
+            return None
+        if isinstance(value, str):
+            return {"message": value}
+        if isinstance(value, dict):
+            return value
+        return {"message": str(value)}
+
+    @field_validator("model", "prompt", "size", "remixed_from_video_id", mode="before")
+    @classmethod
+    def _optional_text(cls, value: Any) -> Any:
+        return None if value is None else str(value)
+
+    @property
+    def state(self) -> JobState:
+        return normalise_status(self.status)
+
+    @property
+    def is_refused(self) -> bool:
+        return self.state is JobState.FAILED and self.error is not None and self.error.is_refusal
+
+
+class VideoPage(BaseModel):
+    """One page of `GET /videos`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    data: list[Video] = Field(default_factory=list)
+    has_more: bool = False
+    last_id: str | None = None
