@@ -136,5 +136,21 @@ def _discord(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print("video-bot: the Discord bot is not part of this build yet.", file=sys.stderr)
-    return 2
+    import discord
+
+    from bot.discord_adapter.launcher import login_error_message, run_bot, sync_now
+
+    try:
+        if args.command == "sync":
+            count = asyncio.run(sync_now(settings, args.guild))
+            where = f"guild {args.guild}" if args.guild else "all guilds (may take a while)"
+            print(f"synced {count} command(s) to {where}")
+        else:
+            asyncio.run(run_bot(settings, demo=args.demo))
+    except discord.LoginFailure as exc:
+        print(f"video-bot: {login_error_message(exc)}", file=sys.stderr)
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        print("video-bot: Discord refused the gateway intents.", file=sys.stderr)
+        return 2
+    return 0

@@ -12,9 +12,13 @@ from bot.catalogue import RequestRejected
 from bot.config import Settings
 from bot.engine import make_client, make_planner, open_session
 from bot.images import ImageRejected, fit_reference
+from bot.jobs.request import Requester, validate_request
 from bot.jobs.tracking import Update, track
 from bot.progress_bar import progress_line
-from bot.videos import CreateRequest, EndpointNotVideosError, ReferenceImage, VideosError
+from bot.videos import CreateRequest, EndpointNotVideosError, VideosError
+
+# The terminal has no Discord identity; the engine's request type still wants one.
+_TERMINAL = Requester(user_id=0, guild_id=None, channel_id=0)
 
 
 class GenerateError(Exception):
@@ -56,34 +60,27 @@ class _Display:
 
 def build_request(settings: Settings, options: GenerateOptions) -> CreateRequest:
     """Validate everything before any call to the provider (a bad request costs nothing)."""
-    prompt = options.prompt.strip()
-    if not prompt:
-        raise GenerateError("the prompt is empty")
-    if len(prompt) > 32000:
-        raise GenerateError("the prompt is longer than 32000 characters")
     try:
-        spec, size, seconds = settings.catalogue().resolve(
-            options.model, options.size, options.seconds
+        request = validate_request(
+            settings.catalogue(),
+            _TERMINAL,
+            options.prompt,
+            model=options.model,
+            size=options.size,
+            seconds=options.seconds,
         )
     except RequestRejected as exc:
         raise GenerateError(str(exc)) from None
-    reference: ReferenceImage | None = None
     if options.reference is not None:
         try:
             data = options.reference.read_bytes()
         except OSError as exc:
             raise GenerateError(f"cannot read {options.reference}: {exc.strerror}") from None
         try:
-            reference = fit_reference(data, size)
+            request = request.with_reference(fit_reference(data, request.size))
         except ImageRejected as exc:
             raise GenerateError(str(exc)) from None
-    return CreateRequest(
-        prompt=prompt,
-        model=spec.wire_model,
-        size=size if spec.send_size else None,
-        seconds=spec.seconds_on_wire(seconds) if spec.send_seconds else None,
-        reference=reference,
-    )
+    return request.create_request()
 
 
 async def generate(

@@ -62,3 +62,22 @@ def _check_header(image: Image.Image) -> None:
         )
     if image.width * image.height > MAX_PIXELS:
         raise ImageRejected("The reference image has too many pixels (over 40 MP).")
+
+
+# A reference image larger than this is refused before it is downloaded.
+MAX_REFERENCE_BYTES = 20 * 1024 * 1024
+
+
+def check_upload(content_type: str | None, size: int, filename: str) -> None:
+    """Refuse an upload by its declared type and size, before fetching it."""
+    declared = (content_type or "").split(";")[0].strip().lower()
+    if declared not in ACCEPTED_CONTENT_TYPES:
+        shown = declared or "an unknown type"
+        raise ImageRejected(
+            f"`{filename[:80]}` is {shown}; the reference must be a JPEG, PNG or WebP image."
+        )
+    if size > MAX_REFERENCE_BYTES:
+        raise ImageRejected(
+            f"`{filename[:80]}` is {size / 1048576:.1f} MiB; reference images may be at most "
+            f"{MAX_REFERENCE_BYTES // 1048576} MiB."
+        )

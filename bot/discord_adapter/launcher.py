@@ -1,0 +1,60 @@
+"""Starting the bot for real: `video-bot run [--demo]` and `video-bot sync`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+import discord
+
+from bot.config import Settings
+from bot.discord_adapter.client import VideoBot
+from bot.discord_adapter.command_sync import sync_commands
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def _demo_backend(settings: Settings, demo: bool) -> AsyncIterator[Settings]:
+    """With --demo, a fake Videos API in this process stands in for the provider."""
+    if not demo:
+        yield settings
+        return
+    from bot.fake_api import FakeSettings, FakeVideosServer
+
+    async with FakeVideosServer(FakeSettings(default_duration=30.0)) as fake:
+        log.info("demo mode: fake Videos API at %s (nothing is billed)", fake.base_url)
+        yield settings.model_copy(update={"openai_base_url": fake.base_url, "openai_api_key": None})
+
+
+def _token(settings: Settings) -> str:
+    assert settings.discord_token is not None  # noqa: S101 - the CLI checked
+    return settings.discord_token.get_secret_value()
+
+
+async def run_bot(settings: Settings, *, demo: bool = False) -> None:
+    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    async with _demo_backend(settings, demo) as effective:
+        bot = VideoBot(effective, demo=demo)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
+        async with bot:
+            await bot.start(_token(settings))
+
+
+async def sync_now(settings: Settings, guild_id: int | None) -> int:
+    """Log in over REST only, publish the commands, log out."""
+    bot = VideoBot(settings, sync_on_start=False)
+    async with bot:
+        await bot.login(_token(settings))
+        return await sync_commands(bot.tree, settings.data_dir, guild_id)
+
+
+def login_error_message(error: discord.LoginFailure) -> str:
+    del error  # its text is discord.py's, which may hint at the token
+    return "Discord rejected DISCORD_TOKEN. Copy the bot token again from the developer portal."

@@ -1,0 +1,102 @@
+"""Turns job views into Discord embeds (pure: no I/O)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import discord
+
+from bot.jobs.events import JobView, Phase
+from bot.progress_bar import bar
+
+_BLURPLE = discord.Colour.blurple()
+_GREEN = discord.Colour.green()
+_RED = discord.Colour.red()
+_ORANGE = discord.Colour.orange()
+
+_PHASE_LABELS = {
+    Phase.WAITING: "Waiting for a free slot",
+    Phase.SUBMITTING: "Sending to the video service",
+    Phase.QUEUED: "Queued at the video service",
+    Phase.RUNNING: "Generating",
+    Phase.DOWNLOADING: "Downloading the video",
+    Phase.DELIVERING: "Uploading the video",
+    Phase.DELIVERED: "Done",
+    Phase.FAILED: "Failed",
+}
+DEMO_NOTE = "Demo: fake video service, nothing is billed"
+_PROMPT_SHOWN = 1000
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def money(amount: Decimal) -> str:
+    return f"${amount:.2f}"
+
+
+def timestamp(unix: float, style: str = "R") -> str:
+    """A Discord timestamp that each reader's client renders live in their own time zone."""
+    return f"<t:{int(unix)}:{style}>"
+
+
+def _base(view: JobView, title: str, colour: discord.Colour, *, demo: bool) -> discord.Embed:
+    request = view.request
+    embed = discord.Embed(
+        title=title, description=">>> " + shorten(request.prompt, _PROMPT_SHOWN), colour=colour
+    )
+    embed.add_field(
+        name="Settings",
+        value=f"{request.spec.display_name} · {request.size} · {request.seconds} s",
+        inline=True,
+    )
+    embed.add_field(name="Estimated cost", value=money(request.estimated_cost), inline=True)
+    footer = f"job {view.ref}"
+    if demo:
+        footer += f" · {DEMO_NOTE}"
+    embed.set_footer(text=footer)
+    return embed
+
+
+def progress_embed(view: JobView, *, demo: bool) -> discord.Embed:
+    embed = _base(view, "Making your video", _BLURPLE, demo=demo)
+    label = _PHASE_LABELS[view.phase]
+    if view.phase in (Phase.QUEUED, Phase.RUNNING):
+        percent = "…" if view.progress is None else f"{view.progress}%"
+        label = f"{label}\n`{bar(view.progress, 20)}` {percent}"
+    embed.add_field(name="Status", value=label, inline=False)
+    embed.add_field(name="Started", value=timestamp(view.started_at), inline=True)
+    if view.eta_at is not None and view.phase is Phase.RUNNING:
+        embed.add_field(name="Expected", value=timestamp(view.eta_at), inline=True)
+    return embed
+
+
+def delivered_embed(view: JobView, size: int, *, demo: bool) -> discord.Embed:
+    embed = _base(view, "Your video is ready", _GREEN, demo=demo)
+    embed.add_field(name="File", value=f"{size / 1048576:.1f} MiB", inline=True)
+    return embed
+
+
+def too_large_embed(view: JobView, size: int, limit: int, *, demo: bool) -> discord.Embed:
+    embed = _base(view, "Your video is ready, but too large to upload here", _ORANGE, demo=demo)
+    embed.add_field(
+        name="Why no file",
+        value=(
+            f"The video is {size / 1048576:.1f} MiB and this server accepts uploads up to "
+            f"{limit / 1048576:.1f} MiB."
+        ),
+        inline=False,
+    )
+    return embed
+
+
+def failed_embed(view: JobView, *, demo: bool) -> discord.Embed:
+    title = "The video service refused this prompt" if view.refused else "No video this time"
+    embed = _base(view, title, _ORANGE if view.refused else _RED, demo=demo)
+    embed.add_field(
+        name="What happened",
+        value=shorten(view.error or "The job failed.", 1024),
+        inline=False,
+    )
+    return embed

@@ -1,0 +1,148 @@
+"""`/video`: options in, a validated request to the engine out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.catalogue import Catalogue, RequestRejected
+from bot.discord_adapter.presenter import DiscordPresenter
+from bot.discord_adapter.tree import send_ephemeral
+from bot.images import ImageRejected, check_upload, fit_reference
+from bot.jobs.request import Requester, validate_request
+
+if TYPE_CHECKING:
+    from bot.discord_adapter.client import VideoBot
+
+log = logging.getLogger(__name__)
+
+PROMPT_LIMIT = 6000  # Discord's own limit for a string option
+
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """The options a member gave `/video`, as Discord delivered them."""
+
+    prompt: str
+    model: str | None
+    size: str | None
+    seconds: int | None
+    reference: discord.Attachment | None
+
+
+Handler = Callable[[discord.Interaction[Any], VideoOptions], Awaitable[None]]
+
+
+def build_video_command(
+    catalogue: Catalogue, handler: Handler
+) -> app_commands.Command[Any, ..., None]:
+    """The `/video` command, with choices taken from the operator's catalogue."""
+    default = catalogue.default
+
+    @app_commands.command(name="video", description="Turn a prompt into a short video")
+    @app_commands.describe(
+        prompt="What should happen in the video",
+        model=f"Which model (default {default.display_name})",
+        size=f"Width x height (default {default.size_default})",
+        seconds=f"Length in seconds (default {default.seconds_default})",
+        reference="An image to use as the first frame (JPEG, PNG or WebP)",
+    )
+    @app_commands.choices(
+        model=[app_commands.Choice(name=m.display_name, value=m.name) for m in catalogue.models],
+        size=[app_commands.Choice(name=s, value=s) for s in catalogue.all_sizes()[:25]],
+    )
+    @app_commands.choices(
+        seconds=[app_commands.Choice(name=f"{s} s", value=s) for s in catalogue.all_seconds()[:25]]
+    )
+    @app_commands.guild_only()
+    async def video(  # noqa: PLR0917 - discord.py maps options to parameters
+        interaction: discord.Interaction[Any],
+        prompt: app_commands.Range[str, 1, PROMPT_LIMIT],
+        model: str | None = None,
+        size: str | None = None,
+        seconds: int | None = None,
+        reference: discord.Attachment | None = None,
+    ) -> None:
+        await handler(interaction, VideoOptions(prompt, model, size, seconds, reference))
+
+    return video
+
+
+class VideoCog(commands.Cog):
+    """The `/video` command."""
+
+    def __init__(self, bot: VideoBot) -> None:
+        self.bot = bot
+        self.command = build_video_command(bot.catalogue, self.video)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.command)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.command.name)
+
+    async def video(self, interaction: discord.Interaction[Any], options: VideoOptions) -> None:
+        if not self.bot.runner.accepting:
+            await send_ephemeral(interaction, "The bot is restarting. Try again in a minute.")
+            return
+        requester = Requester(
+            interaction.user.id, interaction.guild_id, interaction.channel_id or 0
+        )
+        # Everything checkable without the provider is checked before the reply is deferred.
+        try:
+            request = validate_request(
+                self.bot.catalogue,
+                requester,
+                options.prompt,
+                model=options.model,
+                size=options.size,
+                seconds=options.seconds,
+            )
+            reference = options.reference
+            if reference is not None:
+                check_upload(reference.content_type, reference.size, reference.filename)
+        except (RequestRejected, ImageRejected) as exc:
+            await send_ephemeral(interaction, str(exc))
+            return
+
+        callback = await interaction.response.defer(thinking=True)
+        message_id = callback.message_id if callback is not None else None
+
+        if reference is not None:
+            try:
+                request = request.with_reference(
+                    fit_reference(await reference.read(), request.size)
+                )
+            except ImageRejected as exc:
+                await self._withdraw(interaction, str(exc))
+                return
+            except discord.HTTPException:
+                await self._withdraw(interaction, "The reference image could not be fetched.")
+                return
+
+        presenter = DiscordPresenter(
+            interaction,
+            message_id=message_id,
+            edit_interval=self.bot.settings.edit_interval,
+            demo=self.bot.demo,
+        )
+        self.bot.runner.submit(request, presenter)
+
+    async def _withdraw(self, interaction: discord.Interaction[Any], reason: str) -> None:
+        """Replace the public 'thinking' reply with a private explanation."""
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException:
+            log.info("could not delete the deferred reply", exc_info=True)
+        await send_ephemeral(interaction, reason)
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(VideoCog(bot))
