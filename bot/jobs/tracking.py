@@ -75,6 +75,9 @@ async def track(
         except (ServerError, NetworkError, RateLimitedError) as exc:
             errors += 1
             if errors > max_consecutive_errors:
+                if isinstance(exc, ServerError):
+                    # Gateways (LiteLLM) report a failed job as a lasting 5xx on its status.
+                    raise JobFailedError(str(exc.status), _server_said(exc), refused=False) from exc
                 raise
             wait = exc.retry_after if isinstance(exc, RateLimitedError) else None
             log.warning("status of %s unavailable (%s); round %d", video_id, exc, errors)
@@ -98,3 +101,7 @@ async def track(
         await on_update(Update(video, now - start, max(0.0, remaining) if remaining else None))
         delay = planner.next_delay(now)
         await sleep(max(0.0, min(delay, deadline - (now - start) + 0.01)))
+
+
+def _server_said(error: ServerError) -> str:
+    return str(error).split(": ", 1)[-1]

@@ -74,7 +74,8 @@ class CreateRequest:
     reference: ReferenceImage | None = None
 
     def form(self) -> aiohttp.FormData:
-        form = aiohttp.FormData()
+        # Multipart even without a file: some servers accept nothing else, the spec allows it.
+        form = aiohttp.FormData(default_to_multipart=True)
         form.add_field("prompt", self.prompt)
         if self.model is not None:
             form.add_field("model", self.model)

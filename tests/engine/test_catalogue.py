@@ -78,8 +78,10 @@ def test_float_seconds_and_omitted_model() -> None:
         ("models = [", "not valid TOML"),
         ('[[models]]\nname = "x"\nsizes = ["big"]\nseconds = [4]\n', "WIDTHxHEIGHT"),
         ('[[models]]\nname = "x"\nsizes = ["10x10"]\nseconds = []\n', "seconds"),
-        ('default_model = "y"\n[[models]]\nname = "x"\nsizes = ["10x10"]\nseconds = [4]\n',
-         "default_model"),
+        (
+            'default_model = "y"\n[[models]]\nname = "x"\nsizes = ["10x10"]\nseconds = [4]\n',
+            "default_model",
+        ),
     ],
 )
 def test_bad_catalogue_files_say_what_is_wrong(tmp_path: Path, text: str, needle: str) -> None:

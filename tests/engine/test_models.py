@@ -44,8 +44,7 @@ def test_missing_status_is_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(None, None), (42, 42), (150, 100), (-3, 0), ("37", 37), (12.7, 12), ("n/a", None),
-     (0.5, 50)],
+    [(None, None), (42, 42), (150, 100), (-3, 0), ("37", 37), (12.7, 12), ("n/a", None), (0.5, 50)],
 )
 def test_progress_is_clamped_and_optional(raw: object, expected: int | None) -> None:
     video = Video.model_validate({"id": "v", "status": "queued", "progress": raw})

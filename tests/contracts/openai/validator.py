@@ -28,8 +28,6 @@ def _registry() -> Registry:
     return Registry().with_resource("spec", resource)
 
 
-
-
 def _operation(method: str, path: str) -> tuple[str, dict[str, Any]]:
     """Find the spec's path template for a concrete /v1 path."""
     relative = path.removeprefix("/v1")

@@ -1,0 +1,546 @@
+"""The fake Videos API as an aiohttp server: routes, the request pipeline, control endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hmac
+import ipaddress
+import json
+import logging
+import math
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Final, Self
+
+from aiohttp import BodyPartReader, hdrs, web
+from pydantic import ValidationError
+
+from .dialects import CreateRequest, Endpoint, OpenAIDialect, Problem, rules_for
+from .media import asset, image_response, stream_video
+from .settings import FakeSettings, Fault, FaultKind
+from .state import PROMPT_KEYWORDS, FakeState, FileInfo, RecordedRequest, RequestBody, Stats, Upload
+
+logger = logging.getLogger(__name__)
+
+# (method, path, name): the name is the endpoint that faults and disabled_endpoints refer to.
+# /videos/extensions comes before /videos/{video_id} so the literal path wins.
+ROUTES: Final[tuple[tuple[str, str, Endpoint], ...]] = (
+    ("POST", "/v1/videos", "create"),
+    ("GET", "/v1/videos", "list"),
+    ("POST", "/v1/videos/extensions", "extensions"),
+    ("GET", "/v1/videos/{video_id}", "retrieve"),
+    ("DELETE", "/v1/videos/{video_id}", "delete"),
+    ("GET", "/v1/videos/{video_id}/content", "content"),
+    ("POST", "/v1/videos/{video_id}/remix", "remix"),
+)
+# Reference images for 1792x1024 can be several MB; aiohttp's default cap is 1 MiB.
+MAX_BODY: Final = 64 * 1024 * 1024
+LIST_DEFAULT_LIMIT: Final = 20
+LIST_MAX_LIMIT: Final = 100
+# Applied by the create handler once the job exists; every other kind is applied up front.
+AFTER_CREATE: Final[frozenset[FaultKind]] = frozenset({"create-then-reset", "create-then-hang"})
+BEFORE_HANDLER: Final[frozenset[FaultKind]] = frozenset(
+    {"429", "429-no-retry-after", "500", "502", "503", "reset", "slow"}
+)
+_FAULT_MESSAGES: Final[dict[str, str]] = {
+    "500": "The server had an error while processing your request. Sorry about that!",
+    "502": "Bad gateway.",
+    "503": "The engine is currently overloaded, please try again later.",
+}
+VideosHandler = Callable[[web.Request, RequestBody], Awaitable[web.StreamResponse]]
+# A status for the access log only: the client never sees it (nginx's "closed, no response").
+_DROPPED_STATUS: Final = 444
+
+
+def _is_text_part(content_type: str | None) -> bool:
+    """Whether a multipart part without a filename is a text field rather than a file."""
+    if content_type is None:
+        return True
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return mime.startswith("text/") or mime == "application/json"
+
+
+async def read_body(request: web.Request) -> RequestBody:
+    """Parse a request body once, whatever its type; malformed bodies are noted, not raised."""
+    if not request.body_exists:
+        return RequestBody()
+    mime = request.content_type
+    if mime == "application/json":
+        try:
+            return RequestBody("json", json=json.loads(await request.read()))
+        except ValueError:
+            return RequestBody("bad-json")
+    if mime == "multipart/form-data":
+        try:
+            return await _read_multipart(request)
+        except ValueError:
+            return RequestBody("other")
+    if mime == "application/x-www-form-urlencoded":
+        form = await request.post()
+        return RequestBody("form", fields={k: v for k, v in form.items() if isinstance(v, str)})
+    await request.read()
+    return RequestBody("other")
+
+
+async def _read_multipart(request: web.Request) -> RequestBody:
+    fields: dict[str, str] = {}
+    files: dict[str, Upload] = {}
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue  # nested multipart: no Videos API request uses one
+        name = part.name or ""
+        data = bytes(await part.read(decode=True))
+        part_type = part.headers.get(hdrs.CONTENT_TYPE)
+        if part.filename is None and _is_text_part(part_type):
+            fields[name] = data.decode(part.get_charset("utf-8"), errors="replace")
+        else:
+            files[name] = Upload(FileInfo.probe(part.filename, part_type, data), data)
+    return RequestBody("multipart", fields=fields, files=files)
+
+
+def _record(request: web.Request, body: RequestBody) -> RecordedRequest:
+    """What arrived, minus the API key."""
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        if key != "authorization":
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    resource = request.match_info.route.resource
+    return RecordedRequest(
+        method=request.method,
+        path=request.path,
+        route=resource.canonical if resource is not None else request.path,
+        query=dict(request.query),
+        headers=headers,
+        authorized=hdrs.AUTHORIZATION in request.headers,
+        content_type=request.content_type if hdrs.CONTENT_TYPE in request.headers else None,
+        json_body=body.json if body.kind == "json" else None,
+        form=dict(body.fields) if body.kind in {"multipart", "form"} else None,
+        files={name: upload.info for name, upload in body.files.items()},
+    )
+
+
+def drop_connection(request: web.Request) -> web.StreamResponse:
+    """Reset the TCP connection without answering (the client sees a disconnect)."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Linger 0 turns close() into an RST: a real "connection reset by peer".
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    return web.Response(status=_DROPPED_STATUS)
+
+
+class FakeVideosApp:
+    """Builds the aiohttp application over one settings object and one state."""
+
+    def __init__(self, settings: FakeSettings, state: FakeState) -> None:
+        self.settings = settings
+        self.state = state
+
+    @property
+    def dialect(self) -> OpenAIDialect:
+        """The current dialect's rules (settings can change between requests)."""
+        return rules_for(self.settings.dialect)
+
+    def build(self) -> web.Application:
+        """The application: /v1 Videos routes behind the pipeline, plus /_fake control."""
+        app = web.Application(client_max_size=MAX_BODY)
+        handlers: dict[Endpoint, VideosHandler] = {
+            "create": self.create,
+            "list": self.list_videos,
+            "extensions": self.extend,
+            "retrieve": self.retrieve,
+            "delete": self.delete,
+            "content": self.content,
+            "remix": self.remix,
+        }
+        for method, path, endpoint in ROUTES:
+            app.router.add_route(method, path, self._pipeline(endpoint, handlers[endpoint]))
+        # Anything else under /v1 is recorded too and answered as this server answers unknown
+        # URLs, so a client calling an endpoint the fake lacks shows up in the log.
+        app.router.add_route("*", "/v1/{tail:.*}", self._pipeline(None, self.unknown))
+        app.router.add_get("/_fake/stats", self.control_stats)
+        app.router.add_get("/_fake/requests", self.control_requests)
+        app.router.add_get("/_fake/settings", self.control_settings)
+        app.router.add_patch("/_fake/settings", self.control_patch_settings)
+        app.router.add_post("/_fake/advance", self.control_advance)
+        app.router.add_post("/_fake/restart", self.control_restart)
+        return app
+
+    # --- the pipeline every /v1 request goes through ---------------------------------------
+    def _pipeline(
+        self, endpoint: Endpoint | None, handler: VideosHandler
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """Wrap a handler: record, then faults, auth and availability, then the handler."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            body = await read_body(request)
+            record = _record(request, body)
+            self.state.stats.record(record)
+            response = await self._gate(request, endpoint, body, handler)
+            record.status = None if response.status == _DROPPED_STATUS else response.status
+            return response
+
+        return handle
+
+    async def _gate(
+        self,
+        request: web.Request,
+        endpoint: Endpoint | None,
+        body: RequestBody,
+        handler: VideosHandler,
+    ) -> web.StreamResponse:
+        if endpoint is None:
+            return await handler(request, body)
+        fault = self.settings.take_fault(endpoint, BEFORE_HANDLER)
+        if fault is not None:
+            if fault.kind == "slow":
+                await asyncio.sleep(fault.delay)
+            else:
+                return self._fault_response(request, fault)
+        dialect = self.dialect
+        key = self.settings.api_key
+        if dialect.authenticates and key is not None:
+            sent = request.headers.get(hdrs.AUTHORIZATION, "")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {key}".encode()):
+                return dialect.unauthorized()
+        if endpoint in self.settings.disabled_endpoints:
+            return dialect.route_missing(request.method, request.path)
+        if endpoint in dialect.unsupported:
+            return dialect.unsupported_response(endpoint, request.method, request.path)
+        return await handler(request, body)
+
+    def _fault_response(self, request: web.Request, fault: Fault) -> web.StreamResponse:
+        dialect = self.dialect
+        if fault.kind == "reset":
+            return drop_connection(request)
+        if fault.kind == "429":
+            response = dialect.error(429, "Rate limit reached for requests. Please try again "
+                                     f"in {fault.retry_after:g}s.", code="rate_limit_exceeded",
+                                     type_="requests")
+            response.headers[hdrs.RETRY_AFTER] = str(math.ceil(fault.retry_after))
+            response.headers["retry-after-ms"] = str(round(fault.retry_after * 1000))
+            return response
+        if fault.kind == "429-no-retry-after":
+            # Without Retry-After this reads as an exhausted quota: waiting will not help.
+            return dialect.error(429, "You exceeded your current quota, please check your plan "
+                                 "and billing details.", code="insufficient_quota",
+                                 type_="insufficient_quota")
+        return dialect.error(int(fault.kind), _FAULT_MESSAGES[fault.kind])
+
+    # --- the Videos endpoints --------------------------------------------------------------
+    async def create(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
+        """POST /v1/videos."""
+        dialect = self.dialect
+        parsed = dialect.parse_create(body, self.settings)
+        if isinstance(parsed, Problem):
+            return dialect.reject(parsed)
+        return await self._start(request, parsed, faultable=True)
+
+    async def _start(
+        self,
+        request: web.Request,
+        parsed: CreateRequest,
+        *,
+        remixed_from: str | None = None,
+        faultable: bool = False,
+    ) -> web.StreamResponse:
+        """Register a job (it is billed from here on), then answer unless a fault says not."""
+        dialect = self.dialect
+        job = self.state.add_job(
+            dialect.new_id(),
+            model=parsed.model,
+            prompt=parsed.prompt,
+            size=parsed.size,
+            seconds=parsed.seconds,
+            default_duration=self.settings.default_duration,
+            remixed_from=remixed_from,
+            reference=parsed.reference,
+        )
+        if faultable:
+            fault = self.settings.take_fault("create", AFTER_CREATE)
+            if fault is not None and fault.kind == "create-then-reset":
+                return drop_connection(request)
+            if fault is not None:
+                # The client should time out first; its disconnect cancels this sleep.
+                await asyncio.sleep(fault.delay)
+        # The answer shows the job as it was created, whatever the clock did meanwhile.
+        return dialect.created(job.at(job.started))
+
+    async def list_videos(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
+        """GET /v1/videos?limit&order&after."""
+        dialect = self.dialect
+        raw_limit = request.query.get("limit", str(LIST_DEFAULT_LIMIT))
+        if not raw_limit.isdigit() or int(raw_limit) > LIST_MAX_LIMIT:
+            return dialect.reject(Problem("limit", f"Invalid 'limit': expected an integer "
+                                          f"between 0 and {LIST_MAX_LIMIT}."))
+        limit = int(raw_limit)
+        order = request.query.get("order", "desc")
+        if order not in {"asc", "desc"}:
+            return dialect.reject(Problem("order", f"Invalid value: '{order}'. Supported "
+                                          "values are: 'asc' and 'desc'."))
+        views = self.state.visible()
+        if order == "desc":
+            views.reverse()
+        start = 0
+        after = request.query.get("after")
+        if after is not None:
+            ids = [view.job.id for view in views]
+            if after not in ids:
+                return dialect.reject(Problem("after", f"No video found with id '{after}'."))
+            start = ids.index(after) + 1
+        page = views[start : start + limit]
+        return web.json_response({
+            "object": "list",
+            "data": [dialect.render(view) for view in page],
+            "first_id": page[0].job.id if page else None,
+            "last_id": page[-1].job.id if page else None,
+            "has_more": start + limit < len(views),
+        })
+
+    async def retrieve(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
+        """GET /v1/videos/{video_id}."""
+        video_id = request.match_info["video_id"]
+        view = self.state.find(video_id)
+        if view is None:
+            return self.dialect.not_found(video_id)
+        response = self.dialect.retrieve(view)
+        if self.settings.poll_after_ms is not None:
+            response.headers["openai-poll-after-ms"] = str(self.settings.poll_after_ms)
+        return response
+
+    async def delete(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
+        """DELETE /v1/videos/{video_id}: finished videos only."""
+        video_id = request.match_info["video_id"]
+        view = self.state.find(video_id)
+        if view is None:
+            return self.dialect.not_found(video_id)
+        if view.phase not in {"completed", "failed"}:
+            return self.dialect.error(400, "Only completed or failed videos can be deleted; "
+                                      "this one is still being generated.",
+                                      code="invalid_state")
+        del self.state.jobs[video_id]
+        return web.json_response({"id": video_id, "object": "video.deleted", "deleted": True})
+
+    async def content(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
+        """GET /v1/videos/{video_id}/content?variant=..."""
+        dialect = self.dialect
+        video_id = request.match_info["video_id"]
+        view = self.state.find(video_id)
+        if view is None:
+            return dialect.not_found(video_id)
+        variant = dialect.variant(request.query.get("variant"))
+        if isinstance(variant, web.StreamResponse):
+            return variant
+        if view.phase != "completed":
+            return dialect.content_unavailable(view)
+        scenario = view.job.scenario
+        if scenario.download_fail:
+            return dialect.error(500, "Failed to fetch the video content.")
+        if variant != "video":
+            return image_response(variant)
+        size = scenario.pad_bytes if scenario.pad_bytes is not None else self.settings.video_bytes
+        return await stream_video(request, size)
+
+    async def remix(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
+        """POST /v1/videos/{video_id}/remix {prompt}: a new job based on a completed one."""
+        dialect = self.dialect
+        video_id = request.match_info["video_id"]
+        source = self.state.find(video_id)
+        if source is None:
+            return dialect.not_found(video_id)
+        prompt = dialect.parse_remix(body)
+        if isinstance(prompt, Problem):
+            return dialect.reject(prompt)
+        if source.phase != "completed":
+            return dialect.error(400, "Only completed videos can be remixed.",
+                                 code="invalid_state")
+        job = source.job
+        parsed = CreateRequest(job.model, prompt, job.size, job.seconds)
+        return await self._start(request, parsed, remixed_from=job.id)
+
+    async def extend(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
+        """POST /v1/videos/extensions {video: {id}, prompt, seconds}: seconds add up."""
+        dialect = self.dialect
+        parsed = dialect.parse_extension(body)
+        if isinstance(parsed, Problem):
+            return dialect.reject(parsed)
+        source = self.state.find(parsed.source_id)
+        if source is None:
+            return dialect.not_found(parsed.source_id)
+        if source.phase != "completed":
+            return dialect.reject(Problem("video", "Only completed videos can be extended."))
+        job = source.job
+        total = job.seconds + parsed.seconds
+        return await self._start(
+            request, CreateRequest(job.model, parsed.prompt, job.size, total)
+        )
+
+    async def unknown(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
+        """Any other /v1 URL."""
+        return self.dialect.route_missing(request.method, request.path)
+
+    # --- control (outside /v1, no auth, not recorded) ---------------------------------------
+    async def control_stats(self, request: web.Request) -> web.StreamResponse:
+        """GET /_fake/stats."""
+        stats = self.state.stats
+        return web.json_response({
+            "counts": dict(stats.counts),
+            "creates": stats.creates,
+            "jobs": len(self.state.jobs),
+        })
+
+    async def control_requests(self, request: web.Request) -> web.StreamResponse:
+        """GET /_fake/requests: the request log."""
+        return web.json_response([dataclasses.asdict(r) for r in self.state.stats.requests])
+
+    async def control_settings(self, request: web.Request) -> web.StreamResponse:
+        """GET /_fake/settings."""
+        return web.json_response(self.settings.model_dump(mode="json"))
+
+    async def control_patch_settings(self, request: web.Request) -> web.StreamResponse:
+        """PATCH /_fake/settings: a JSON merge patch; the faults list is replaced whole."""
+        try:
+            patch = await request.json()
+        except ValueError:
+            return web.json_response({"detail": "body must be JSON"}, status=400)
+        if not isinstance(patch, dict):
+            return web.json_response({"detail": "body must be a JSON object"}, status=400)
+        try:
+            self.settings.merge(patch)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False, include_input=False)
+            return web.json_response({"detail": errors}, status=400)
+        return web.json_response(self.settings.model_dump(mode="json"))
+
+    async def control_advance(self, request: web.Request) -> web.StreamResponse:
+        """POST /_fake/advance {"seconds": x}: move the fake clock."""
+        try:
+            payload = await request.json()
+            seconds = float(payload["seconds"])
+            self.state.advance(seconds)
+        except (ValueError, TypeError, KeyError):
+            return web.json_response({"detail": 'expected {"seconds": <number >= 0>}'},
+                                     status=400)
+        return web.json_response({"offset": self.state.offset})
+
+    async def control_restart(self, request: web.Request) -> web.StreamResponse:
+        """POST /_fake/restart: forget every job."""
+        self.state.restart()
+        return web.json_response({"jobs": 0})
+
+
+class FakeVideosServer:
+    """A running fake Videos API on a real socket: `async with FakeVideosServer(...) as fake`."""
+
+    def __init__(
+        self,
+        settings: FakeSettings | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        access_log: bool = False,
+        shutdown_timeout: float = 1.0,
+    ) -> None:
+        self.settings = settings if settings is not None else FakeSettings()
+        self.state = FakeState()
+        self.host = host
+        self.port = port
+        self._access_log = access_log
+        self._shutdown_timeout = shutdown_timeout
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def stats(self) -> Stats:
+        """Requests per route, the request log and the number of jobs started."""
+        return self.state.stats
+
+    @property
+    def root_url(self) -> str:
+        """`http://host:port`, where the /_fake control endpoints live."""
+        host = self.host
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            pass  # a host name
+        else:
+            if address.is_unspecified:
+                host = "127.0.0.1" if address.version == 4 else "::1"
+            if address.version == 6:
+                host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The base URL a Videos API client is configured with (it appends /videos...)."""
+        return f"{self.root_url}/v1"
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake clock forward; jobs progress by fake time."""
+        self.state.advance(seconds)
+
+    def restart(self) -> None:
+        """Forget all jobs, as a restarted server would: known ids now answer 404."""
+        self.state.restart()
+
+    def asset_bytes(self) -> bytes:
+        """The MP4 the server serves, before any padding."""
+        return asset("video")
+
+    async def start(self) -> None:
+        """Bind the socket and start serving."""
+        app = FakeVideosApp(self.settings, self.state).build()
+        # handler_cancellation: a client that gives up (timeout, reset) cancels its handler,
+        # so a hanging create or a 200 MB stream does not outlive it.
+        runner = web.AppRunner(
+            app,
+            handler_cancellation=True,
+            shutdown_timeout=self._shutdown_timeout,
+            access_log=logging.getLogger("aiohttp.access") if self._access_log else None,
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+
+    async def close(self) -> None:
+        """Stop serving."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+async def serve_forever(
+    host: str = "127.0.0.1", port: int = 8000, settings: FakeSettings | None = None
+) -> None:
+    """Run a fake server until cancelled (the `video-bot fake-api` command)."""
+    async with FakeVideosServer(settings, host=host, port=port, access_log=True) as fake:
+        logger.info(
+            "Fake Videos API (%s dialect) serving at %s; control endpoints under %s/_fake/",
+            fake.settings.dialect,
+            fake.base_url,
+            fake.root_url,
+        )
+        logger.info(
+            "Prompt keywords: %s", "; ".join(f"{k.usage} {k.effect}" for k in PROMPT_KEYWORDS)
+        )
+        await asyncio.Event().wait()

@@ -1,0 +1,81 @@
+"""What the fake server is told to be: its dialect, its key, its timing and the faults to inject."""
+
+from __future__ import annotations
+
+from collections.abc import Container
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Dialect = Literal["openai", "sglang", "vllm_omni", "trtllm", "newapi", "litellm"]
+"""Which real server the fake imitates (see dialects.py for what each one does differently)."""
+
+DIALECTS: tuple[Dialect, ...] = ("openai", "sglang", "vllm_omni", "trtllm", "newapi", "litellm")
+
+FaultEndpoint = Literal["create", "retrieve", "content", "list", "delete", "any"]
+FaultKind = Literal[
+    "429",
+    "429-no-retry-after",
+    "500",
+    "502",
+    "503",
+    "reset",
+    "slow",
+    "create-then-reset",
+    "create-then-hang",
+]
+OptionalEndpoint = Literal["list", "delete", "remix", "extensions"]
+
+
+class Fault(BaseModel):
+    """One injected failure, applied to the next `count` matching requests and then used up."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    endpoint: FaultEndpoint = "any"
+    kind: FaultKind
+    count: int = Field(default=1, ge=1)
+    # Seconds; a 429 sends it as Retry-After (rounded up, HTTP wants whole seconds) and exactly
+    # as retry-after-ms, which OpenAI's clients prefer.
+    retry_after: float = Field(default=1.0, ge=0)
+    # Seconds a "slow" request waits before answering, or a "create-then-hang" create holds on.
+    delay: float = Field(default=5.0, ge=0)
+
+
+class FakeSettings(BaseModel):
+    """Live configuration of a fake server; tests and PATCH /_fake/settings change it in place."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    dialect: Dialect = "openai"
+    # None: no authentication. Otherwise the dialects that authenticate want `Bearer <api_key>`.
+    api_key: str | None = None
+    # Seconds of fake time a job takes unless its prompt says `[duration=N]`.
+    default_duration: float = Field(default=6.0, ge=0)
+    # The one model a single-model server (vLLM-Omni, SGLang, TRT-LLM) serves.
+    served_model: str = "Wan2.2-T2V-A14B"
+    # When set, retrieve answers carry `openai-poll-after-ms`, the official SDK's polling hint.
+    poll_after_ms: int | None = Field(default=None, ge=0)
+    # When set, every served MP4 is padded to this many bytes (a prompt's `[bytes=N]` wins).
+    video_bytes: int | None = Field(default=None, ge=0)
+    faults: list[Fault] = Field(default_factory=list)
+    # Optional endpoints answered 404 whatever the dialect, as servers without them do.
+    disabled_endpoints: set[OptionalEndpoint] = Field(default_factory=set)
+
+    def merge(self, patch: dict[str, Any]) -> None:
+        """Apply a JSON merge patch in place (lists and sets are replaced, not extended)."""
+        # Validate the whole result first so a bad patch changes nothing.
+        merged = type(self).model_validate({**self.model_dump(), **patch})
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(merged, name))
+
+    def take_fault(self, endpoint: str, kinds: Container[FaultKind]) -> Fault | None:
+        """Use up one application of the first fault of `kinds` aimed at `endpoint`."""
+        for fault in self.faults:
+            if fault.kind in kinds and fault.endpoint in {endpoint, "any"}:
+                if fault.count <= 1:
+                    self.faults.remove(fault)
+                else:
+                    fault.count -= 1
+                return fault
+        return None

@@ -1,0 +1,309 @@
+"""The fake server's memory: jobs and how they progress over fake time, and the request log."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from PIL import Image
+
+Phase = Literal["queued", "in_progress", "completed", "failed", "lost"]
+"""A job's state in OpenAI's words; each dialect renames it. `lost` jobs answer 404."""
+
+# The share of a job's duration spent queued, and the point at which a `[fail]` job fails.
+QUEUED_SHARE: Final = 0.1
+FAIL_AT_SHARE: Final = 0.5
+# OpenAI lets a finished video be downloaded for as little as an hour.
+EXPIRY_SECONDS: Final = 3600
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """A prompt keyword that scripts what the fake does with a job."""
+
+    name: str
+    argument: str | None
+    effect: str
+
+    @property
+    def usage(self) -> str:
+        """How a user writes it in a prompt."""
+        return f"[{self.name}={self.argument}]" if self.argument else f"[{self.name}]"
+
+
+# The one table of prompt keywords: parsing below and the user-facing docs both read it.
+PROMPT_KEYWORDS: Final[tuple[Keyword, ...]] = (
+    Keyword("duration", "N", "generation takes N seconds of fake time (default: the setting)"),
+    Keyword("fail", None, "the job fails half-way with error internal_error"),
+    Keyword("refuse", None, "the job fails at once with error moderation_blocked"),
+    Keyword("bytes", "N", "the served MP4 is padded to exactly N bytes (stays a valid MP4)"),
+    Keyword("download-fail", None, "the job completes but downloading its content answers 500"),
+    Keyword("lost", None, "the job vanishes (404) once in progress, as after a server restart"),
+)
+_KEYWORD_NAMES: Final = frozenset(keyword.name for keyword in PROMPT_KEYWORDS)
+_KEYWORD_PATTERN: Final = re.compile(r"\[([a-z-]+)(?:=([^\]\s]*))?\]")
+
+
+@dataclass(frozen=True)
+class JobError:
+    """Why a job failed."""
+
+    code: str
+    message: str
+
+
+FAILURE: Final = JobError("internal_error", "Video generation failed.")
+REFUSAL: Final = JobError(
+    "moderation_blocked", "Your request was blocked by our moderation system."
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What the prompt's keywords ask of a job."""
+
+    duration: float | None = None
+    fail: bool = False
+    refuse: bool = False
+    pad_bytes: int | None = None
+    download_fail: bool = False
+    lost: bool = False
+
+    @classmethod
+    def from_prompt(cls, prompt: str) -> Scenario:
+        """Read the keywords out of a prompt; malformed or unknown ones are plain text."""
+        flags: dict[str, Any] = {}
+        for match in _KEYWORD_PATTERN.finditer(prompt):
+            name, value = match.group(1), match.group(2)
+            if name not in _KEYWORD_NAMES:
+                continue
+            if name == "duration" and value is not None:
+                try:
+                    flags["duration"] = max(0.0, float(value))
+                except ValueError:
+                    continue
+            elif name == "bytes" and value is not None and value.isdigit():
+                flags["pad_bytes"] = int(value)
+            elif value is None and name not in {"duration", "bytes"}:
+                flags[name.replace("-", "_")] = True
+        return cls(**flags)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """An uploaded file part as received; width/height/image_format when Pillow can read it."""
+
+    filename: str | None
+    content_type: str | None
+    size: int
+    width: int | None = None
+    height: int | None = None
+    image_format: str | None = None
+
+    @classmethod
+    def probe(cls, filename: str | None, content_type: str | None, data: bytes) -> FileInfo:
+        """Describe an upload, decoding just its header to learn whether it is an image."""
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                image_format = image.format
+        except (OSError, ValueError, Image.DecompressionBombError):
+            return cls(filename, content_type, len(data))
+        return cls(filename, content_type, len(data), width, height, image_format)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file part: what the log shows about it, and its bytes for the handlers."""
+
+    info: FileInfo
+    data: bytes = field(repr=False)
+
+
+BodyKind = Literal["none", "json", "bad-json", "multipart", "form", "other"]
+
+
+@dataclass
+class RequestBody:
+    """A request body parsed once, for the log and for the handlers alike."""
+
+    kind: BodyKind = "none"
+    json: Any = None
+    fields: dict[str, str] = field(default_factory=dict)
+    files: dict[str, Upload] = field(default_factory=dict)
+
+    def params(self) -> dict[str, Any]:
+        """The body's named values: a JSON object's members, or form fields and file parts."""
+        if self.kind == "json":
+            return dict(self.json) if isinstance(self.json, dict) else {}
+        return {**self.fields, **self.files}
+
+
+@dataclass
+class RecordedRequest:
+    """One request to /v1 as it arrived (the API key itself is never kept)."""
+
+    method: str
+    path: str
+    route: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    authorized: bool
+    content_type: str | None
+    json_body: Any | None
+    form: dict[str, str] | None
+    files: dict[str, FileInfo]
+    # The answer's status once sent; None while in flight or when the connection was dropped.
+    status: int | None = None
+
+
+@dataclass
+class Stats:
+    """Requests seen, per route and in order, and how many jobs were started."""
+
+    requests: list[RecordedRequest] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    creates: int = 0
+
+    def count(self, key: str) -> int:
+        """Requests so far for a key like "GET /v1/videos/{video_id}/content"."""
+        return self.counts[key]
+
+    def record(self, request: RecordedRequest) -> None:
+        """Log a request and count it under its route template."""
+        self.requests.append(request)
+        self.counts[f"{request.method} {request.route}"] += 1
+
+
+@dataclass
+class Job:
+    """A video generation job; its state is a function of fake time, computed on demand."""
+
+    id: str
+    model: str
+    prompt: str
+    size: str
+    seconds: float
+    duration: float
+    scenario: Scenario
+    started: float
+    created_at: int
+    seq: int
+    remixed_from: str | None = None
+    reference: FileInfo | None = None
+
+    def at(self, now: float) -> JobView:
+        """The job as it looks at fake monotonic time `now`."""
+        elapsed = max(0.0, now - self.started)
+        span = self.duration
+        if self.scenario.lost and elapsed >= QUEUED_SHARE * span:
+            return JobView(self, "lost", 0.0)
+        if self.scenario.refuse:
+            return JobView(self, "failed", 0.0, self.created_at, REFUSAL)
+        if self.scenario.fail and elapsed >= FAIL_AT_SHARE * span:
+            failed_at = self.created_at + round(FAIL_AT_SHARE * span)
+            return JobView(self, "failed", 100 * FAIL_AT_SHARE, failed_at, FAILURE)
+        if elapsed >= span:
+            return JobView(self, "completed", 100.0, self.created_at + round(span))
+        if elapsed < QUEUED_SHARE * span:
+            return JobView(self, "queued", 0.0)
+        return JobView(self, "in_progress", 100 * elapsed / span)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job frozen at one instant: phase, progress (0..100) and outcome."""
+
+    job: Job
+    phase: Phase
+    progress: float
+    finished_at: int | None = None
+    error: JobError | None = None
+
+    @property
+    def expires_at(self) -> int | None:
+        """When the download expires; only completed videos have one."""
+        if self.phase != "completed" or self.finished_at is None:
+            return None
+        return self.finished_at + EXPIRY_SECONDS
+
+
+class FakeState:
+    """Jobs, the fake clock and the request statistics of one fake server."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self.stats = Stats()
+        # Fake time = real monotonic time + offset, so jobs also progress while a user waits.
+        self.offset = 0.0
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        """Fake monotonic time, which drives job progress."""
+        return time.monotonic() + self.offset
+
+    def wall(self) -> int:
+        """Fake Unix time, for the timestamps in video objects."""
+        return int(time.time() + self.offset)
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake clock forward."""
+        if seconds < 0:
+            raise ValueError("the fake clock only moves forward")
+        self.offset += seconds
+
+    def restart(self) -> None:
+        """Forget every job, as a server that keeps jobs in memory does when it restarts."""
+        self.jobs.clear()
+
+    def add_job(
+        self,
+        job_id: str,
+        *,
+        model: str,
+        prompt: str,
+        size: str,
+        seconds: float,
+        default_duration: float,
+        remixed_from: str | None = None,
+        reference: FileInfo | None = None,
+    ) -> Job:
+        """Register (and bill) a new job."""
+        scenario = Scenario.from_prompt(prompt)
+        duration = default_duration if scenario.duration is None else scenario.duration
+        job = Job(
+            id=job_id,
+            model=model,
+            prompt=prompt,
+            size=size,
+            seconds=seconds,
+            duration=duration,
+            scenario=scenario,
+            started=self.now(),
+            created_at=self.wall(),
+            seq=next(self._seq),
+            remixed_from=remixed_from,
+            reference=reference,
+        )
+        self.jobs[job_id] = job
+        self.stats.creates += 1
+        return job
+
+    def find(self, job_id: str) -> JobView | None:
+        """The job now, or None if it never existed, was deleted, or is lost."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return None
+        view = job.at(self.now())
+        return None if view.phase == "lost" else view
+
+    def visible(self) -> list[JobView]:
+        """Every job a list call can see, oldest first."""
+        now = self.now()
+        views = (job.at(now) for job in self.jobs.values())
+        return sorted((v for v in views if v.phase != "lost"), key=lambda v: v.job.seq)
