@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.engine import make_client, open_session
+from bot.invite import application_id_from_token, invite_url
 from bot.videos import (
     AuthenticationError,
     CapabilityMissingError,
@@ -102,8 +103,21 @@ async def _check_without_list(client: VideosClient, report: Report) -> None:
         report.good("endpoint: GET /videos/{id} answered")
 
 
+def describe_discord(settings: Settings, report: Report) -> None:
+    if settings.discord_token is None:
+        report.note("DISCORD_TOKEN is not set: `video-bot run` needs it (see the README)")
+        return
+    application_id = application_id_from_token(settings.discord_token.get_secret_value())
+    if application_id is None:
+        report.bad("DISCORD_TOKEN does not look like a bot token")
+        return
+    report.good(f"Discord application {application_id}; invite the bot with:")
+    report.note(invite_url(application_id))
+
+
 async def run_doctor(settings: Settings) -> Report:
     report = Report()
     describe_configuration(settings, report)
+    describe_discord(settings, report)
     await check_endpoint(settings, report)
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import os
 import sys
@@ -187,3 +188,12 @@ async def test_a_malformed_setting_stops_start_up_in_one_line(tmp_path: Path) ->
         "video-bot: configuration error: VIDEO_BOT_JOB_DEADLINE"
     )
     assert "Traceback" not in result.stderr
+
+
+async def test_doctor_prints_the_invite_url_for_the_token(tmp_path: Path) -> None:
+    head = base64.b64encode(b"112233445566778899").decode().rstrip("=")
+    env = {"DISCORD_TOKEN": f"{head}.abc.def", "OPENAI_BASE_URL": "https://api.openai.com/v1"}
+    result = await video_bot("doctor", env=env, cwd=tmp_path)
+    assert "client_id=112233445566778899" in result.stdout
+    assert "permissions=117760" in result.stdout
+    assert f"{head}.abc.def" not in result.stdout + result.stderr
