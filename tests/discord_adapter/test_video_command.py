@@ -1,0 +1,287 @@
+"""`/video` end to end: the real bot between a strict fake Discord and the fake Videos API."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.fake_api import FakeSettings, Fault
+from tests.discord_adapter.harness import Harness, running_harness
+from tests.fakes.discord import FakeInteraction, FakeMessage
+
+EPHEMERAL = 64
+
+
+def embed(message: FakeMessage) -> dict[str, Any]:
+    assert message.embeds, "the reply has no embed"
+    return message.embeds[0]
+
+
+def embed_text(message: FakeMessage) -> str:
+    data = embed(message)
+    parts = [data.get("title", ""), data.get("description", "")]
+    parts += [f"{f['name']}: {f['value']}" for f in data.get("fields", [])]
+    parts.append(data.get("footer", {}).get("text", ""))
+    return "\n".join(parts)
+
+
+def finished(it: FakeInteraction) -> FakeMessage | None:
+    """The reply once it shows a final state (a video, or an explanation)."""
+    message = it.final_message
+    if message is None or not message.embeds:
+        return None
+    title = message.embeds[0].get("title", "")
+    return None if title == "Making your video" else message
+
+
+def ephemeral_reply(it: FakeInteraction) -> str:
+    assert it.callbacks, "the interaction was not answered"
+    first = it.callbacks[0]
+    assert first.type == 4
+    assert first.data is not None
+    assert first.data.get("flags", 0) & EPHEMERAL
+    return str(first.data.get("content", ""))
+
+
+@pytest.fixture
+async def harness(tmp_path: Path):
+    async with running_harness(tmp_path) as running:
+        yield running
+
+
+async def test_happy_path_defers_shows_progress_and_uploads_the_video(harness: Harness) -> None:
+    it = await harness.video("a cat playing the piano [duration=3]", seconds=8)
+    message = await it.wait_for(lambda i: (m := finished(i)) and m.components and m, timeout=20)
+
+    assert it.response_type == 5
+    assert it.acked_at is not None
+    assert it.acked_at < 3
+    assert not it.ephemeral
+    assert embed(message)["title"] == "Your video is ready"
+    text = embed_text(message)
+    assert "sora-2 · 720x1280 · 8 s" in text
+    assert "$0.80" in text
+    assert [a.data for a in message.attachments] == [harness.videos.asset_bytes()]
+    assert message.attachments[0].filename.endswith(".mp4")
+    link = message.components[0]["components"][0]
+    assert link["label"] == "Open video"
+    assert link["url"] == message.attachments[0].url
+    progress = [e for e in it.edits if "%" in str(e.payload.get("embeds", ""))]
+    assert progress, "no progress edit was observed"
+    assert harness.creates == 1
+    harness.discord.assert_spec_clean()
+    assert harness.discord.unexpected_requests == []
+
+
+async def test_edits_are_throttled_and_only_sent_when_something_changes(harness: Harness) -> None:
+    it = await harness.video("slow sunrise [duration=6]")
+    await it.wait_for(finished, timeout=20)
+    shown = [e.payload.get("embeds") for e in it.edits if e.payload.get("embeds")]
+    assert all(a != b for a, b in itertools.pairwise(shown))
+    progress_edits = [e for e in it.edits if "Making your video" in str(e.payload)]
+    times = [e.at for e in progress_edits]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(gap >= 0.45 for gap in gaps), gaps
+    assert len(progress_edits) <= 6 / 0.5 + 2
+
+
+async def test_commands_are_synced_with_the_catalogues_choices(harness: Harness) -> None:
+    syncs = harness.discord.command_syncs
+    assert len(syncs) == 1
+    (command,) = syncs[0].commands
+    assert command["name"] == "video"
+    options = {o["name"]: o for o in command["options"]}
+    assert options["prompt"]["required"] is True
+    assert options["prompt"]["max_length"] == 6000
+    assert [c["value"] for c in options["model"]["choices"]][:2] == ["sora-2", "sora-2-pro"]
+    assert [c["value"] for c in options["seconds"]["choices"]] == [4, 8, 12]
+    assert len(options["size"]["choices"]) == 4
+    assert options["reference"]["type"] == 11
+
+
+async def test_commands_are_synced_again_only_when_they_change(tmp_path: Path) -> None:
+    app_id = 555000111222333444
+    async with running_harness(tmp_path, app_id=app_id) as first:
+        assert len(first.discord.command_syncs) == 1
+    async with running_harness(tmp_path, app_id=app_id) as second:
+        assert second.discord.command_syncs == []
+    catalogue = tmp_path / "models.toml"
+    catalogue.write_text(
+        '[[models]]\nname = "wan"\nsizes = ["832x480"]\nseconds = [5]\n', encoding="utf-8"
+    )
+    async with running_harness(tmp_path, app_id=app_id, catalogue_file=catalogue) as third:
+        (sync,) = third.discord.command_syncs
+        options = {o["name"]: o for o in sync.commands[0]["options"]}
+        assert [c["value"] for c in options["model"]["choices"]] == ["wan"]
+
+
+@pytest.mark.parametrize(
+    ("options", "needle"),
+    [
+        ({"model": "sora-2", "size": "1792x1024"}, "720x1280, 1280x720"),
+        ({"model": "sora-2-pro", "seconds": 4, "size": "1024x1792"}, None),
+    ],
+)
+async def test_invalid_combinations_are_refused_privately_before_any_provider_call(
+    harness: Harness, options: dict[str, Any], needle: str | None
+) -> None:
+    it = await harness.video("a dragon", **options)
+    if needle is None:  # a valid combination, for contrast
+        await it.wait_for(finished, timeout=20)
+        assert harness.creates == 1
+        return
+    await it.wait_for(lambda i: i.callbacks, timeout=5)
+    assert needle in ephemeral_reply(it)
+    assert harness.creates == 0
+
+
+async def test_a_blank_prompt_is_refused(harness: Harness) -> None:
+    it = await harness.video("    ")
+    await it.wait_for(lambda i: i.callbacks, timeout=5)
+    assert "prompt is empty" in ephemeral_reply(it)
+    assert harness.creates == 0
+
+
+def png(width: int, height: int, color: str = "orange") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+async def test_a_non_image_attachment_is_refused_without_downloading_it(harness: Harness) -> None:
+    notes = harness.discord.make_attachment("notes.txt", b"hello", "text/plain")
+    it = await harness.video("from my notes", reference=notes)
+    await it.wait_for(lambda i: i.callbacks, timeout=5)
+    assert "JPEG, PNG or WebP" in ephemeral_reply(it)
+    assert harness.creates == 0
+    assert not [r for r in harness.discord.requests if "/attachments/" in r.path]
+
+
+async def test_an_oversized_attachment_is_refused_by_its_declared_size(harness: Harness) -> None:
+    big = harness.discord.make_attachment(
+        "huge.png", b"\x89PNG" + b"\0" * (21 * 1024 * 1024), "image/png"
+    )
+    it = await harness.video("from a huge picture", reference=big)
+    await it.wait_for(lambda i: i.callbacks, timeout=5)
+    assert "at most 20 MiB" in ephemeral_reply(it)
+    assert harness.creates == 0
+
+
+async def test_a_reference_of_the_wrong_size_is_fitted_and_accepted(harness: Harness) -> None:
+    picture = harness.discord.make_attachment("square.png", png(640, 640), "image/png")
+    it = await harness.video("start from this [duration=1]", size="1280x720", reference=picture)
+    message = await it.wait_for(finished, timeout=20)
+    assert embed(message)["title"] == "Your video is ready"
+    create = harness.videos.stats.requests[0]
+    upload = create.files["input_reference"]
+    assert (upload.width, upload.height) == (1280, 720)
+
+
+async def test_a_damaged_image_withdraws_the_public_reply(harness: Harness) -> None:
+    broken = harness.discord.make_attachment("broken.png", b"\x89PNG\r\n\x1a\nrubbish", "image/png")
+    it = await harness.video("from a broken picture", reference=broken)
+    await it.wait_for(lambda i: i.followups, timeout=10)
+    assert it.original is not None
+    assert it.original.deleted
+    assert "damaged" in it.followups[0].content or "readable" in it.followups[0].content
+    assert it.followups[0].flags & EPHEMERAL
+    assert harness.creates == 0
+
+
+@pytest.mark.parametrize(
+    ("prompt", "title", "needle"),
+    [
+        ("oops [fail] [duration=2]", "No video this time", "could not generate"),
+        ("something bad [refuse]", "The video service refused this prompt", "content policy"),
+        ("vanishing [lost] [duration=3]", "No video this time", "lost this job"),
+        ("unlucky [download-fail] [duration=1]", "No video this time", "could not be downloaded"),
+    ],
+)
+async def test_failures_are_explained_with_a_reference_id(
+    harness: Harness, prompt: str, title: str, needle: str
+) -> None:
+    it = await harness.video(prompt)
+    message = await it.wait_for(finished, timeout=30)
+    text = embed_text(message)
+    assert embed(message)["title"] == title
+    assert needle in text
+    assert "(ref " in text
+    assert "Traceback" not in text
+    assert message.attachments == []
+    assert harness.creates == 1
+
+
+async def test_a_video_over_the_upload_limit_says_so(harness: Harness) -> None:
+    it = await harness.video("a long one [bytes=3000000] [duration=1]", upload_limit=1_000_000)
+    message = await it.wait_for(finished, timeout=20)
+    text = embed_text(message)
+    assert "too large" in embed(message)["title"]
+    assert "2.9 MiB" in text
+    assert "1.0 MiB" in text
+    assert message.attachments == []
+    assert not [r for r in harness.discord.requests if r.status == 413]
+
+
+async def test_rate_limits_at_the_provider_are_waited_out(harness: Harness) -> None:
+    harness.videos.settings.faults = [
+        Fault(endpoint="create", kind="429", count=2, retry_after=0.2),
+        Fault(endpoint="retrieve", kind="429", count=2, retry_after=0.2),
+    ]
+    it = await harness.video("patience [duration=1]")
+    message = await it.wait_for(finished, timeout=20)
+    assert embed(message)["title"] == "Your video is ready"
+    assert harness.creates == 3
+    assert len(harness.videos.state.jobs) == 1
+
+
+async def test_an_ambiguous_create_is_never_repeated(harness: Harness) -> None:
+    harness.videos.settings.faults = [Fault(endpoint="create", kind="create-then-reset", count=1)]
+    it = await harness.video("did it start?")
+    message = await it.wait_for(finished, timeout=20)
+    assert "may or may not have started" in embed_text(message)
+    assert harness.creates == 1
+
+
+async def test_twenty_jobs_at_once(harness: Harness) -> None:
+    interactions = [await harness.video(f"scene {n} [duration=2]") for n in range(20)]
+    for it in interactions:
+        message = await it.wait_for(finished, timeout=40)
+        assert [a.data for a in message.attachments] == [harness.videos.asset_bytes()]
+        assert it.acked_at is not None
+        assert it.acked_at < 3
+    assert harness.creates == 20
+    harness.discord.assert_spec_clean()
+
+
+async def test_a_bad_key_is_explained_and_never_shown(tmp_path: Path) -> None:
+    async with running_harness(
+        tmp_path,
+        fake_settings=FakeSettings(api_key="sk-right-key", default_duration=1),
+        openai_api_key="sk-wrong-key-42",
+    ) as harness:
+        it = await harness.video("anything")
+        message = await it.wait_for(finished, timeout=20)
+        assert "rejected the bot's API key" in embed_text(message)
+        every_payload = str([r.json for r in harness.discord.requests])
+        assert "sk-wrong-key-42" not in every_payload
+
+
+async def test_a_dead_endpoint_is_explained(tmp_path: Path, unused_tcp_port: int) -> None:
+    async with running_harness(
+        tmp_path, openai_base_url=f"http://127.0.0.1:{unused_tcp_port}/v1"
+    ) as harness:
+        it = await harness.video("anything")
+        message = await it.wait_for(finished, timeout=20)
+        assert "cannot be reached" in embed_text(message)
+
+
+async def test_demo_mode_says_so(tmp_path: Path) -> None:
+    async with running_harness(tmp_path, demo=True) as harness:
+        it = await harness.video("demo please [duration=1]")
+        message = await it.wait_for(finished, timeout=20)
+        assert "nothing is billed" in embed(message)["footer"]["text"]
