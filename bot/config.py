@@ -30,6 +30,8 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
+        # `KEY=` lines in a copied .env.example mean "not set", not "the empty string".
+        env_ignore_empty=True,
     )
 
     discord_token: SecretStr | None = Field(

@@ -245,6 +245,24 @@ class VideosClient:
         params = {"variant": variant} if variant else None
         accepted = _IMAGE_TYPES if variant in ("thumbnail", "spritesheet") else _VIDEO_TYPES
         partial = dest.with_name(dest.name + ".part")
+        try:
+            return await self._download_with_retries(
+                video_id, dest, partial, params, accepted, max_bytes, on_progress
+            )
+        finally:
+            # Whatever happened (an error, a cancel during a back-off), no half file remains.
+            partial.unlink(missing_ok=True)
+
+    async def _download_with_retries(  # noqa: PLR0917 - private, called once
+        self,
+        video_id: str,
+        dest: Path,
+        partial: Path,
+        params: dict[str, str] | None,
+        accepted: tuple[str, ...],
+        max_bytes: int,
+        on_progress: Callable[[int, int | None], None] | None,
+    ) -> int:
         attempt = 0
         while True:
             try:
@@ -258,16 +276,13 @@ class VideosClient:
                 )
             except _Retryable as exc:
                 if attempt >= self.retry.max_retries:
-                    partial.unlink(missing_ok=True)
                     raise exc.error from None
-                await self._sleep(exc.wait if exc.wait is not None else self.retry.backoff(attempt))
-                attempt += 1
-                continue
-            except BaseException:
-                partial.unlink(missing_ok=True)
-                raise
-            partial.replace(dest)
-            return size
+                wait = exc.wait if exc.wait is not None else self.retry.backoff(attempt)
+            else:
+                partial.replace(dest)  # noqa: ASYNC240 - a rename, not I/O worth a thread
+                return size
+            await self._sleep(wait)
+            attempt += 1
 
     # -- transport --------------------------------------------------------------------------
 
@@ -397,7 +412,8 @@ class VideosClient:
             sock_read=self.timeouts.request,
         )
         url = self._url(f"/videos/{_quote(video_id)}/content")
-        headers = {**self._headers(), "Accept": "*/*"}
+        # identity: a compressed body would not match Content-Length once aiohttp inflates it.
+        headers = {**self._headers(), "Accept": "*/*", "Accept-Encoding": "identity"}
         try:
             async with self._session.get(
                 url, params=params, headers=headers, timeout=timeout

@@ -59,3 +59,14 @@ def test_secrets_never_show_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert "sk-very-secret" not in str(caught.value)
+
+
+def test_an_unedited_env_example_starts(tmp_path: Path) -> None:
+    from pathlib import Path as _Path
+
+    example = _Path(__file__).resolve().parents[2] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    settings = load_settings()
+    assert settings.catalogue_file is None
+    assert settings.openai_api_key is None
+    assert settings.catalogue().default.name == "sora-2"

@@ -94,3 +94,24 @@ async def test_main_video_is_asked_for_without_variant(
     video_id = await finished_job(client, fake)
     await client.download(video_id, tmp_path / "v.mp4")
     assert fake.stats.requests[-1].query == {}
+
+
+async def test_a_cancel_during_a_back_off_leaves_no_partial_file(
+    client: VideosClient, fake: FakeVideosServer, tmp_path
+) -> None:
+    import asyncio
+
+    video_id = await finished_job(client, fake, "x [download-fail]")
+    started = asyncio.Event()
+
+    async def hang(_: float) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    client._sleep = hang
+    task = asyncio.create_task(client.download(video_id, tmp_path / "v.mp4"))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# The video-bot image: `docker build -t video-bot .` then `docker run --env-file .env video-bot`
+# (or `docker compose up -d`, see compose.yaml). Any subcommand works: `... video-bot doctor`.
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    VIDEO_BOT_DATA_DIR=/data
+
+# An unprivileged user; /data is created here so a fresh named volume inherits its owner.
+RUN groupadd --system --gid 10001 bot \
+    && useradd --system --uid 10001 --gid bot --no-log-init \
+        --home-dir /home/bot --create-home --shell /usr/sbin/nologin bot \
+    && mkdir /data \
+    && chown bot:bot /data
+
+# Pinned dependencies first: this layer is rebuilt only when requirements.lock changes.
+WORKDIR /src
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
+
+# Then the project itself, without touching the pinned dependencies; `pip check` fails the
+# build if requirements.lock no longer satisfies pyproject.toml. The sources are removed
+# afterwards, so only the installed package is ever imported.
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY cogs ./cogs
+RUN pip install --no-deps . \
+    && pip check \
+    && rm -rf /src
+
+WORKDIR /home/bot
+USER 10001:10001
+VOLUME ["/data"]
+
+# Cheap and local on purpose (no call to Discord or the Videos API): the installed package
+# imports and the data directory accepts a write. An unnamed temporary file leaves nothing
+# behind. It does not prove the Discord session is up: discord.py reconnects by itself, and a
+# rejected token ends the process (which `restart:` policies then see).
+HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, tempfile, bot.cli; tempfile.TemporaryFile(dir=os.environ.get('VIDEO_BOT_DATA_DIR', '/data')).close()"]
+
+ENTRYPOINT ["video-bot"]
+CMD ["run"]
