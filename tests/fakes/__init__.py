@@ -1,0 +1,1 @@
+"""Fakes of the services the bot talks to, for wire-level tests (see each subpackage)."""

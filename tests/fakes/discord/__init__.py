@@ -1,0 +1,122 @@
+"""A strict fake Discord (REST + gateway) on 127.0.0.1 for wire-level tests of the real bot.
+
+The unmodified bot connects to it through two seams, which ``fake.install()`` sets (and
+``fake.uninstall()`` / leaving ``async with`` restores)::
+
+    discord.http.Route.BASE = fake.rest_base                      # http://127.0.0.1:PORT/api/v10
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)  # ws://.../gateway
+
+Usage::
+
+    from tests.fakes.discord import FakeDiscord
+
+    async with FakeDiscord() as fake:                 # REST + gateway on 127.0.0.1, port 0
+        guild = fake.add_guild(name="Test")           # before the bot connects
+        channel = fake.add_channel(guild, name="general")
+        member = fake.add_member(guild, name="alice")
+        bot = MyBot(...)                              # a commands.Bot, guild_ready_timeout=0.1
+        async with fake.running(bot, "fake-token"):   # install + bot.start + wait_ready; closes it
+            it = await fake.send_interaction(
+                "video", [{"name": "prompt", "type": 3, "value": "a cat"}],
+                guild=guild, channel=channel, member=member,
+            )
+            msg = await it.wait_final(attachments=True)  # or it.wait_for(predicate)
+        fake.assert_spec_clean()
+        fake.assert_no_unexpected_requests()
+
+Without ``running``: ``fake.install()``, ``task = asyncio.create_task(bot.start(token))``,
+``await fake.wait_ready()``, ...; at the end ``await bot.close()`` and ``await task``
+(``running`` also lets the bot's command tasks finish first, and re-raises a crash of the
+bot's task).
+
+What tests read
+    ``fake.requests`` (every REST request: method, route template, path, query, json /
+    payload_json, files with bytes, status, response, error_code), ``fake.unexpected_requests``
+    (routes the fake does not serve: 404 ``{"message": "404: Not Found", "code": 0}``),
+    ``fake.command_syncs``, ``fake.registered``, ``fake.messages(channel)``,
+    ``fake.interactions``, ``fake.spec_violations`` / ``fake.assert_spec_clean()``,
+    ``fake.response_violations`` (the fake's own answers against the spec),
+    ``fake.gateway_frames``, ``fake.identifies``, ``fake.count_50027(token)``.
+    Per interaction (``FakeInteraction``): ``callbacks`` (type, data, time, status),
+    ``acked_at``, ``response_type``, ``original`` (``FakeMessage``: content, embeds,
+    components, attachments with ``data`` bytes, flags, ``edits``), ``edits``,
+    ``followups``, ``final_message``, ``ephemeral``, ``count_50027``, and
+    ``await it.wait_for(predicate, timeout)`` / ``await it.wait_final(timeout,
+    attachments=False)`` (woken on every recorded change, no polling; a predicate over
+    state outside the fake is only re-checked when the fake records something).
+    ``fake.make_attachment(filename, data)`` makes a user upload for attachment options
+    (pass it in ``attachments=``); its URL is served by the fake (``fake.cdn_requests``).
+
+Rules enforced (details in ``rules.py`` / ``interactions.py``)
+    3 s to the first callback (404 10062), one callback (400 40060), callback types per
+    interaction type, token life 15 min for webhook routes (401 50027, counted), webhook
+    routes before the ack (404 10015), upload size per file (413 40005: the interaction's
+    ``attachment_size_limit`` on interaction routes, the guild's ``upload_limit`` on channel
+    routes), content / embed / component limits (400 50035 with Discord's ``errors`` tree),
+    empty messages (400 50006), ephemeral messages unreachable through channel routes
+    (404 10008), bot permissions on channel routes (403 50001 / 50013), bot token on bot
+    routes (401), command payload checks on sync (50035), privileged intents (close 4014),
+    gateway op/ordering rules (4001-4014 close codes), optional rate limits
+    (``rate_limit_webhook`` / ``rate_limit_channel``: 429 with ``Via`` + X-RateLimit-*).
+    Every request body is validated against the vendored OpenAPI spec subset
+    (``tests/contracts/discord``); violations are recorded, not answered.
+
+Time
+    Every rule runs on ``fake.clock`` (real monotonic time + an offset). ``fake.advance(s)``
+    moves it on, e.g. ``fake.advance(15 * 60)`` expires every token without waiting.
+    Snowflakes (interaction ids) carry the fake clock's wall time. discord.py itself
+    decides ``Interaction.is_expired()`` / ``expires_at`` from ``discord.utils.utcnow()``;
+    if the bot consults them, wrap the test in ``with fake.patch_utcnow():`` so that
+    ``discord.utils.utcnow`` follows the fake clock too (a time seam). Without it, the
+    bot believes the token is still valid and meets the fake's 50027 instead, which is
+    what happens when a real clock drifts. discord.py's own waits (429 ``retry_after``)
+    are real sleeps: keep configured windows short.
+
+The gateway needs guilds configured before the bot connects. Members are sent in
+GUILD_CREATE only when the bot asked for the GUILD_MEMBERS intent (as Discord does; the
+interaction payload always carries the invoking member). Privileged intents must be enabled
+with ``FakeDiscord(privileged_intents=...)`` or IDENTIFY is closed with 4014.
+"""
+
+from __future__ import annotations
+
+from .clock import FakeClock
+from .records import (
+    CallbackRecord,
+    CommandSync,
+    FakeAttachment,
+    FakeChannel,
+    FakeGuild,
+    FakeInteraction,
+    FakeMember,
+    FakeMessage,
+    FakeRole,
+    FakeUser,
+    MessageEdit,
+    RecordedRequest,
+    UploadedFile,
+)
+from .rules import DEFAULT_UPLOAD_LIMIT, DiscordError
+from .server import ROUTES, FakeDiscord, drain_discord_tasks
+
+__all__ = [
+    "DEFAULT_UPLOAD_LIMIT",
+    "ROUTES",
+    "CallbackRecord",
+    "CommandSync",
+    "DiscordError",
+    "FakeAttachment",
+    "FakeChannel",
+    "FakeClock",
+    "FakeDiscord",
+    "FakeGuild",
+    "FakeInteraction",
+    "FakeMember",
+    "FakeMessage",
+    "FakeRole",
+    "FakeUser",
+    "MessageEdit",
+    "RecordedRequest",
+    "UploadedFile",
+    "drain_discord_tasks",
+]

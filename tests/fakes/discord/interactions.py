@@ -1,0 +1,625 @@
+"""Interaction lifecycle: building INTERACTION_CREATE payloads, callbacks and token rules.
+
+Rules (all timed with the fake clock):
+
+* The first callback must arrive within 3 s of the interaction's creation, else 404 / 10062
+  "Unknown interaction". A second accepted callback: 400 / 40060.
+* Callback types allowed per interaction type: application command 4, 5, 9; component 4, 5,
+  6, 7, 9; autocomplete 8; modal submit 4, 5, 6, 7; others: 400 / 50035.
+* Webhook routes with the token (``/webhooks/{app}/{token}...``): 15 minutes after creation
+  every call is 401 / 50027 "Invalid Webhook Token" (counted per token); before the
+  interaction was acknowledged: 404 / 10015 "Unknown Webhook".
+* Uploads above the interaction's ``attachment_size_limit``: 413 / 40005.
+* After a defer (5), the first followup replaces the "thinking..." message (Discord does this
+  for backwards compatibility) and its flags are ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import rules
+from .records import (
+    CallbackRecord,
+    FakeAttachment,
+    FakeChannel,
+    FakeGuild,
+    FakeInteraction,
+    FakeMember,
+    FakeMessage,
+    FakeUser,
+    UploadedFile,
+)
+
+if TYPE_CHECKING:
+    from .server import FakeDiscord
+
+APPLICATION_COMMAND = 2
+MESSAGE_COMPONENT = 3
+AUTOCOMPLETE = 4
+MODAL_SUBMIT = 5
+
+ALLOWED_CALLBACKS = {
+    1: {1},
+    APPLICATION_COMMAND: {4, 5, 9},
+    MESSAGE_COMPONENT: {4, 5, 6, 7, 9},
+    AUTOCOMPLETE: {8},
+    MODAL_SUBMIT: {4, 5, 6, 7},
+}
+
+# Message types of interaction answers.
+MESSAGE_DEFAULT = 0
+MESSAGE_CHAT_INPUT_COMMAND = 20
+MESSAGE_CONTEXT_MENU_COMMAND = 23
+
+_OPTION_SUBCOMMAND = 1
+_OPTION_GROUP = 2
+_OPTION_USER = 6
+_OPTION_CHANNEL = 7
+_OPTION_ROLE = 8
+_OPTION_MENTIONABLE = 9
+_OPTION_ATTACHMENT = 11
+
+
+def new_token(interaction_id: int) -> str:
+    raw = f"interaction:{interaction_id}:{secrets.token_urlsafe(96)}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+# --- building interactions -------------------------------------------------------------------
+
+
+def _context(
+    fake: FakeDiscord,
+    *,
+    guild: FakeGuild | None,
+    channel: FakeChannel | None,
+    member: FakeMember | None,
+    user: FakeUser | None,
+) -> tuple[FakeGuild | None, FakeChannel, FakeMember | None, FakeUser]:
+    if guild is None and channel is not None:
+        guild = channel.guild
+    if guild is None and member is not None:
+        guild = member.guild
+    if guild is not None:
+        if channel is None:
+            if not guild.channels:
+                raise ValueError(f"guild {guild.name!r} has no channel: add_channel() first")
+            channel = guild.channels[0]
+        if channel.guild is not guild:
+            raise ValueError("the channel is not in that guild")
+        if member is None:
+            if user is not None:
+                member = guild.member(user.id)
+            else:
+                member = next((m for m in guild.members if m.user.id != fake.bot_user.id), None)
+            if member is None:
+                raise ValueError("no member to invoke with: add_member() first")
+        if member.guild is not guild:
+            raise ValueError("the member is not in that guild")
+        return guild, channel, member, member.user
+    if member is not None:
+        raise ValueError("a member needs a guild")
+    if user is None:
+        raise ValueError("a DM interaction needs user=")
+    if channel is None:
+        channel = fake.dm_channel(user)
+    return None, channel, None, user
+
+
+def _base_payload(
+    fake: FakeDiscord,
+    *,
+    interaction_id: int,
+    token: str,
+    itype: int,
+    guild: FakeGuild | None,
+    channel: FakeChannel,
+    member: FakeMember | None,
+    user: FakeUser,
+    attachment_size_limit: int,
+    locale: str,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "id": str(interaction_id),
+        "application_id": str(fake.app_id),
+        "type": itype,
+        "token": token,
+        "version": 1,
+        "locale": locale,
+        "entitlements": [],
+        "entitlement_sku_ids": [],
+        "attachment_size_limit": attachment_size_limit,
+        "app_permissions": str(channel.bot_permissions),
+    }
+    channel_payload = channel.to_payload()
+    if guild is not None:
+        assert member is not None
+        channel_payload["permissions"] = str(member.permissions)
+        payload.update(
+            {
+                "guild_id": str(guild.id),
+                "guild": {"id": str(guild.id), "locale": guild.locale, "features": []},
+                "guild_locale": guild.locale,
+                "member": member.to_payload(with_permissions=True),
+                "authorizing_integration_owners": {"0": str(guild.id)},
+                "context": 0,
+            }
+        )
+    else:
+        payload.update(
+            {
+                "user": user.to_payload(),
+                # a guild-installed app in its bot's DM: owner "0" (Discord's convention)
+                "authorizing_integration_owners": {"0": "0"},
+                "context": 1,
+            }
+        )
+    payload["channel"] = channel_payload
+    payload["channel_id"] = str(channel.id)
+    return payload
+
+
+def build_command_interaction(
+    fake: FakeDiscord,
+    *,
+    name: str,
+    options: Sequence[Mapping[str, Any]] | None,
+    guild: FakeGuild | None,
+    channel: FakeChannel | None,
+    member: FakeMember | None,
+    user: FakeUser | None,
+    attachments: Any,
+    attachment_size_limit: int | None,
+    locale: str,
+    command_type: int,
+    target_id: int | None,
+    resolved: Mapping[str, Any] | None,
+) -> FakeInteraction:
+    guild, channel, member, user = _context(
+        fake, guild=guild, channel=channel, member=member, user=user
+    )
+    command = fake.registered_command(name, command_type=command_type, guild=guild)
+    option_list = [dict(o) for o in options or []]
+    if command is not None:
+        _check_options(command.get("options") or [], option_list, path=name)
+    interaction_id = fake.snowflakes.next()
+    token = new_token(interaction_id)
+    limit = attachment_size_limit if attachment_size_limit is not None else channel.upload_limit
+    payload = _base_payload(
+        fake,
+        interaction_id=interaction_id,
+        token=token,
+        itype=APPLICATION_COMMAND,
+        guild=guild,
+        channel=channel,
+        member=member,
+        user=user,
+        attachment_size_limit=limit,
+        locale=locale,
+    )
+    data: dict[str, Any] = {
+        "id": str(command["id"]) if command is not None else str(fake.snowflakes.next()),
+        "name": name,
+        "type": command_type,
+    }
+    if command is not None and command.get("guild_id"):
+        data["guild_id"] = command["guild_id"]
+    if option_list:
+        data["options"] = option_list
+    if target_id is not None:
+        data["target_id"] = str(target_id)
+    resolved_payload = _resolved(fake, guild, option_list, attachments, resolved)
+    if resolved_payload:
+        data["resolved"] = resolved_payload
+    payload["data"] = data
+    interaction = FakeInteraction(
+        fake,
+        id=interaction_id,
+        token=token,
+        type=APPLICATION_COMMAND,
+        name=name,
+        command_type=command_type,
+        user=user,
+        member=member,
+        guild=guild,
+        channel=channel,
+        created_at=fake.clock.now(),
+        attachment_size_limit=limit,
+        payload=payload,
+    )
+    interaction.command_registered = command is not None
+    return interaction
+
+
+def build_component_interaction(
+    fake: FakeDiscord,
+    *,
+    message: FakeMessage,
+    custom_id: str,
+    member: FakeMember | None,
+    user: FakeUser | None,
+    values: Sequence[str] | None,
+    attachment_size_limit: int | None,
+    locale: str,
+) -> FakeInteraction:
+    if message.deleted:
+        raise ValueError("that message was deleted")
+    component = rules.find_component(message.components, custom_id)
+    if component is None:
+        raise ValueError(f"message {message.id} has no component with custom_id {custom_id!r}")
+    if component.get("disabled"):
+        raise ValueError(f"component {custom_id!r} is disabled: a user cannot click it")
+    channel = message.channel
+    guild, channel, member, user = _context(
+        fake, guild=channel.guild, channel=channel, member=member, user=user
+    )
+    interaction_id = fake.snowflakes.next()
+    token = new_token(interaction_id)
+    limit = attachment_size_limit if attachment_size_limit is not None else channel.upload_limit
+    payload = _base_payload(
+        fake,
+        interaction_id=interaction_id,
+        token=token,
+        itype=MESSAGE_COMPONENT,
+        guild=guild,
+        channel=channel,
+        member=member,
+        user=user,
+        attachment_size_limit=limit,
+        locale=locale,
+    )
+    data: dict[str, Any] = {"custom_id": custom_id, "component_type": component.get("type")}
+    if values is not None:
+        data["values"] = list(values)
+    elif component.get("type") in (3, 5, 6, 7, 8):
+        data["values"] = []
+    payload["data"] = data
+    payload["message"] = message.to_payload()
+    return FakeInteraction(
+        fake,
+        id=interaction_id,
+        token=token,
+        type=MESSAGE_COMPONENT,
+        name=None,
+        command_type=None,
+        user=user,
+        member=member,
+        guild=guild,
+        channel=channel,
+        created_at=fake.clock.now(),
+        attachment_size_limit=limit,
+        payload=payload,
+        message=message,
+    )
+
+
+def _check_options(
+    declared: Sequence[Mapping[str, Any]], given: Sequence[Mapping[str, Any]], *, path: str
+) -> None:
+    """A real client only sends options that match the registered command: so must tests."""
+    by_name = {o["name"]: o for o in declared}
+    for option in given:
+        spec = by_name.get(option.get("name"))
+        if spec is None:
+            raise ValueError(f"/{path}: no option {option.get('name')!r} was registered")
+        if option.get("type") != spec.get("type"):
+            raise ValueError(
+                f"/{path}: option {spec['name']!r} has type {spec.get('type')},"
+                f" the test sent {option.get('type')}"
+            )
+        if spec.get("type") in (_OPTION_SUBCOMMAND, _OPTION_GROUP):
+            _check_options(
+                spec.get("options") or [],
+                option.get("options") or [],
+                path=f"{path} {spec['name']}",
+            )
+    if declared and declared[0].get("type") in (_OPTION_SUBCOMMAND, _OPTION_GROUP):
+        if len(given) != 1:
+            raise ValueError(f"/{path}: exactly one subcommand must be given")
+        return
+    names = {o.get("name") for o in given}
+    missing = [o["name"] for o in declared if o.get("required") and o["name"] not in names]
+    if missing:
+        raise ValueError(f"/{path}: required options missing: {missing}")
+
+
+def _resolved(
+    fake: FakeDiscord,
+    guild: FakeGuild | None,
+    options: Sequence[Mapping[str, Any]],
+    attachments: Any,
+    extra: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    resolved: dict[str, dict[str, Any]] = {}
+    for attachment in _attachment_list(attachments):
+        resolved.setdefault("attachments", {})[str(attachment.id)] = attachment.to_payload()
+    if isinstance(attachments, Mapping):
+        for key, value in attachments.items():
+            resolved.setdefault("attachments", {})[str(key)] = dict(value)
+
+    def walk(opts: Sequence[Mapping[str, Any]]) -> None:
+        for option in opts:
+            otype = option.get("type")
+            if otype in (_OPTION_SUBCOMMAND, _OPTION_GROUP):
+                walk(option.get("options") or [])
+            elif otype in (_OPTION_USER, _OPTION_MENTIONABLE):
+                uid = int(option["value"])
+                found = fake.users.get(uid)
+                if found is not None:
+                    resolved.setdefault("users", {})[str(uid)] = found.to_payload()
+                    member = guild.member(uid) if guild is not None else None
+                    if member is not None:
+                        data = member.to_payload(with_permissions=True)
+                        data.pop("user")
+                        resolved.setdefault("members", {})[str(uid)] = data
+            elif otype == _OPTION_CHANNEL:
+                cid = int(option["value"])
+                channel = fake.channels.get(cid)
+                if channel is not None:
+                    data = channel.to_payload()
+                    data["permissions"] = str(channel.bot_permissions)
+                    resolved.setdefault("channels", {})[str(cid)] = data
+            elif otype == _OPTION_ROLE and guild is not None:
+                rid = int(option["value"])
+                role = next((r for r in guild.roles if r.id == rid), None)
+                if role is not None:
+                    resolved.setdefault("roles", {})[str(rid)] = role.to_payload()
+            elif otype == _OPTION_ATTACHMENT:
+                key = str(option["value"])
+                if key not in resolved.get("attachments", {}):
+                    raise ValueError(
+                        f"attachment option {option.get('name')!r} refers to {key},"
+                        " which is not among attachments="
+                    )
+
+    walk(options)
+    for kind, entries in (extra or {}).items():
+        resolved.setdefault(kind, {}).update(entries)
+    return resolved
+
+
+def _attachment_list(attachments: Any) -> list[FakeAttachment]:
+    if attachments is None or isinstance(attachments, Mapping):
+        return []
+    if isinstance(attachments, FakeAttachment):
+        return [attachments]
+    return [a for a in attachments if isinstance(a, FakeAttachment)]
+
+
+# --- callbacks ---------------------------------------------------------------------------------
+
+
+def _truthy(values: Sequence[str] | None) -> bool:
+    return bool(values) and values[-1].lower() in ("1", "true")  # type: ignore[index]
+
+
+def handle_callback(
+    fake: FakeDiscord,
+    interaction: FakeInteraction,
+    body: Any,
+    files: Sequence[UploadedFile],
+    *,
+    with_response: Sequence[str] | None,
+    route: str,
+) -> tuple[int, Any]:
+    """``POST /interactions/{id}/{token}/callback``; returns (status, JSON body or None)."""
+    elapsed = fake.clock.now() - interaction.created_at
+    ctype = body.get("type") if isinstance(body, Mapping) else None
+    data = body.get("data") if isinstance(body, Mapping) else None
+    record = CallbackRecord(
+        type=ctype if isinstance(ctype, int) else -1,
+        data=copy.deepcopy(data) if isinstance(data, dict) else None,
+        time=elapsed,
+        status=0,
+        files=list(files),
+    )
+    interaction.callbacks.append(record)
+    try:
+        status, answer = _callback(
+            fake,
+            interaction,
+            ctype=ctype,
+            data=data,
+            files=files,
+            elapsed=elapsed,
+            with_response=with_response,
+            route=route,
+        )
+    except rules.DiscordError as exc:
+        record.status = exc.status
+        record.error_code = exc.code
+        raise
+    record.status = status
+    return status, answer
+
+
+def _callback(
+    fake: FakeDiscord,
+    it: FakeInteraction,
+    *,
+    ctype: Any,
+    data: Any,
+    files: Sequence[UploadedFile],
+    elapsed: float,
+    with_response: Sequence[str] | None,
+    route: str,
+) -> tuple[int, Any]:
+    if it.acknowledged:
+        raise rules.already_acknowledged()
+    if elapsed > rules.ACK_DEADLINE:
+        raise rules.unknown_interaction()
+    if not isinstance(ctype, int) or ctype not in ALLOWED_CALLBACKS.get(it.type, set()):
+        errors = rules.FormErrors()
+        errors.add(
+            ["type"],
+            "INTERACTION_RESPONSE_TYPE_INVALID",
+            f"Interaction response type {ctype!r} is not valid for interaction type {it.type}",
+        )
+        errors.raise_if_any()
+    payload = rules.check_body_is_object(data, ["data"])
+    bot = fake.bot_user
+    message: FakeMessage | None = None
+    message_type = MESSAGE_CHAT_INPUT_COMMAND if it.type == APPLICATION_COMMAND else MESSAGE_DEFAULT
+    if it.type == APPLICATION_COMMAND and it.command_type in (2, 3):
+        message_type = MESSAGE_CONTEXT_MENU_COMMAND
+
+    if ctype == 4:
+        message = fake.store.create(
+            channel=it.channel,
+            author=bot,
+            payload=payload,
+            files=files,
+            limit=it.attachment_size_limit,
+            allow_ephemeral=True,
+            interaction=it,
+            message_type=message_type,
+            webhook_id=fake.app_id,
+            error_prefix=["data"],
+        )
+        it.original = message
+    elif ctype == 5:
+        if files:
+            raise rules.bad_request("A deferred response cannot carry files")
+        flags = int(payload.get("flags") or 0) & rules.FLAG_EPHEMERAL
+        message = fake.store.create(
+            channel=it.channel,
+            author=bot,
+            payload={"flags": flags},
+            files=[],
+            limit=it.attachment_size_limit,
+            allow_ephemeral=True,
+            interaction=it,
+            message_type=message_type,
+            webhook_id=fake.app_id,
+            loading=True,
+        )
+        it.original = message
+    elif ctype == 6:
+        it.original = it.message
+    elif ctype == 7:
+        assert it.message is not None
+        fake.store.edit(
+            it.message,
+            payload,
+            files,
+            limit=it.attachment_size_limit,
+            via="callback",
+            method="POST",
+            route=route,
+            error_prefix=["data"],
+        )
+        it.original = it.message
+        message = it.message
+    elif ctype == 9:
+        _check_modal(payload)
+    elif ctype == 8:
+        choices = payload.get("choices")
+        if not isinstance(choices, list) or len(choices) > 25:
+            errors = rules.FormErrors()
+            errors.max_length(["data", "choices"], 25)
+            errors.raise_if_any()
+
+    it.response_type = ctype
+    it.acked_at = elapsed
+    if it.original is not None:
+        it.ephemeral = it.original.ephemeral
+    if not _truthy(with_response):
+        return 204, None
+    callback: dict[str, Any] = {"id": str(it.id), "type": it.type}
+    if it.original is not None:
+        callback["response_message_id"] = str(it.original.id)
+        callback["response_message_loading"] = it.original.loading
+        callback["response_message_ephemeral"] = it.original.ephemeral
+    answer: dict[str, Any] = {"interaction": callback}
+    if ctype in (4, 7) and message is not None:
+        answer["resource"] = {"type": ctype, "message": message.to_payload()}
+    return 200, answer
+
+
+def _check_modal(payload: Mapping[str, Any]) -> None:
+    errors = rules.FormErrors()
+    for key, limit in (("custom_id", 100), ("title", 45)):
+        value = payload.get(key)
+        if not isinstance(value, str) or not value:
+            errors.add(["data", key], "BASE_TYPE_REQUIRED", "This field is required")
+        elif len(value) > limit:
+            errors.max_length(["data", key], limit)
+    components = payload.get("components")
+    if not isinstance(components, list) or not 1 <= len(components) <= 5:
+        errors.add(
+            ["data", "components"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length."
+        )
+    errors.raise_if_any()
+
+
+# --- webhook (token) routes ---------------------------------------------------------------------
+
+
+def webhook_interaction(fake: FakeDiscord, webhook_id: str, token: str) -> FakeInteraction:
+    """The interaction behind ``/webhooks/{webhook_id}/{token}``, or the error Discord gives."""
+    it = fake.interactions_by_token.get(token)
+    if webhook_id != str(fake.app_id):
+        raise rules.unknown_webhook()
+    if it is None or it.token_expired:
+        fake.count_token_failure(token)
+        if it is not None:
+            it.count_50027 += 1
+        raise rules.invalid_webhook_token()
+    if not it.acknowledged:
+        raise rules.unknown_webhook()
+    return it
+
+
+def webhook_message(it: FakeInteraction, message_id: str) -> FakeMessage:
+    if message_id == "@original":
+        message = it.original
+    else:
+        candidates = [m for m in [it.original, *it.followups] if m is not None]
+        message = next((m for m in candidates if str(m.id) == message_id), None)
+    if message is None or message.deleted:
+        raise rules.unknown_message()
+    return message
+
+
+def execute_followup(
+    fake: FakeDiscord,
+    it: FakeInteraction,
+    payload: Mapping[str, Any],
+    files: Sequence[UploadedFile],
+    *,
+    route: str,
+) -> FakeMessage:
+    original = it.original
+    if it.response_type == 5 and original is not None and original.loading and not original.deleted:
+        # The first followup after a defer edits the "thinking..." message; flags are ignored.
+        edit = {k: v for k, v in payload.items() if k != "flags"}
+        fake.store.edit(
+            original,
+            edit,
+            files,
+            limit=it.attachment_size_limit,
+            via="followup",
+            method="POST",
+            route=route,
+        )
+        it.followups.append(original)
+        return original
+    message_type = MESSAGE_CHAT_INPUT_COMMAND if it.type == APPLICATION_COMMAND else MESSAGE_DEFAULT
+    message = fake.store.create(
+        channel=it.channel,
+        author=fake.bot_user,
+        payload=payload,
+        files=files,
+        limit=it.attachment_size_limit,
+        allow_ephemeral=True,
+        interaction=it,
+        message_type=message_type,
+        webhook_id=fake.app_id,
+    )
+    it.followups.append(message)
+    return message

@@ -1,0 +1,517 @@
+"""What the fake knows and records: guilds, users, messages, interactions, requests.
+
+Every object here can render itself as the JSON Discord would send (``to_payload``); tests read
+the plain attributes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import rules
+
+if TYPE_CHECKING:
+    from .server import FakeDiscord
+
+T = TypeVar("T")
+
+
+@dataclass
+class FakeUser:
+    id: int
+    name: str
+    bot: bool = False
+    global_name: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "id": str(self.id),
+            "username": self.name,
+            "discriminator": "0",
+            "global_name": self.global_name,
+            "avatar": None,
+            "public_flags": 0,
+            "flags": 0,
+            "primary_guild": None,
+            "avatar_decoration_data": None,
+            "collectibles": None,
+            "display_name_styles": None,
+            "banner": None,
+            "accent_color": None,
+        }
+        if self.bot:
+            payload["bot"] = True
+        return payload
+
+
+@dataclass
+class FakeRole:
+    id: int
+    name: str
+    permissions: int
+    position: int = 0
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "description": None,
+            "permissions": str(self.permissions),
+            "position": self.position,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+            "hoist": False,
+            "managed": False,
+            "mentionable": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "flags": 0,
+        }
+
+
+@dataclass
+class FakeGuild:
+    id: int
+    name: str
+    upload_limit: int
+    owner_id: int
+    locale: str = "en-US"
+    channels: list[FakeChannel] = field(default_factory=list)
+    roles: list[FakeRole] = field(default_factory=list)
+    members: list[FakeMember] = field(default_factory=list)
+
+    @property
+    def everyone_role(self) -> FakeRole:
+        return self.roles[0]
+
+    def member(self, user_id: int) -> FakeMember | None:
+        return next((m for m in self.members if m.user.id == user_id), None)
+
+    def to_payload(self, *, with_counts: bool = False) -> dict[str, Any]:
+        """``GET /guilds/{id}`` (GuildWithCountsResponse)."""
+        payload: dict[str, Any] = {
+            "id": str(self.id),
+            "name": self.name,
+            "icon": None,
+            "description": None,
+            "home_header": None,
+            "splash": None,
+            "discovery_splash": None,
+            "features": [],
+            "banner": None,
+            "owner_id": str(self.owner_id),
+            "application_id": None,
+            "region": "deprecated",
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "system_channel_id": None,
+            "system_channel_flags": 0,
+            "widget_enabled": False,
+            "widget_channel_id": None,
+            "verification_level": 0,
+            "roles": [role.to_payload() for role in self.roles],
+            "default_message_notifications": 0,
+            "mfa_level": 0,
+            "explicit_content_filter": 0,
+            "max_presences": None,
+            "max_members": 250000,
+            "max_stage_video_channel_users": 50,
+            "max_video_channel_users": 25,
+            "vanity_url_code": None,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": self.locale,
+            "rules_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "public_updates_channel_id": None,
+            "premium_progress_bar_enabled": False,
+            "nsfw": False,
+            "nsfw_level": 0,
+            "emojis": [],
+            "stickers": [],
+            "incidents_data": None,
+        }
+        if with_counts:
+            payload["approximate_member_count"] = len(self.members)
+            payload["approximate_presence_count"] = 0
+        return payload
+
+
+@dataclass
+class FakeMember:
+    user: FakeUser
+    guild: FakeGuild
+    roles: list[int]
+    permissions: int
+    joined_at: str
+    nick: str | None = None
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+    @property
+    def name(self) -> str:
+        return self.user.name
+
+    def to_payload(self, *, with_permissions: bool = False) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "user": self.user.to_payload(),
+            "nick": self.nick,
+            "avatar": None,
+            "banner": None,
+            "roles": [str(r) for r in self.roles],
+            "joined_at": self.joined_at,
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "communication_disabled_until": None,
+            "unusual_dm_activity_until": None,
+        }
+        if with_permissions:
+            payload["permissions"] = str(self.permissions)
+        return payload
+
+
+GUILD_TEXT = 0
+DM = 1
+
+
+@dataclass
+class FakeChannel:
+    id: int
+    name: str | None
+    guild: FakeGuild | None
+    type: int = GUILD_TEXT
+    position: int = 0
+    bot_permissions: int = rules.DEFAULT_PERMISSIONS
+    recipient: FakeUser | None = None
+    messages: list[FakeMessage] = field(default_factory=list)
+
+    @property
+    def upload_limit(self) -> int:
+        return self.guild.upload_limit if self.guild is not None else rules.DEFAULT_UPLOAD_LIMIT
+
+    def to_payload(self, *, in_guild_create: bool = False) -> dict[str, Any]:
+        if self.type == DM:
+            assert self.recipient is not None
+            return {
+                "id": str(self.id),
+                "type": DM,
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": [self.recipient.to_payload()],
+            }
+        payload: dict[str, Any] = {
+            "id": str(self.id),
+            "type": self.type,
+            "name": self.name,
+            "position": self.position,
+            "flags": 0,
+            "parent_id": None,
+            "topic": None,
+            "nsfw": False,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "permission_overwrites": [],
+        }
+        if not in_guild_create and self.guild is not None:
+            payload["guild_id"] = str(self.guild.id)
+        return payload
+
+
+@dataclass
+class UploadedFile:
+    """One ``files[n]`` part of a multipart request."""
+
+    field: str
+    filename: str
+    content_type: str | None
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass
+class FakeAttachment:
+    id: int
+    filename: str
+    data: bytes
+    content_type: str | None
+    url: str
+    description: str | None = None
+    ephemeral: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "id": str(self.id),
+            "filename": self.filename,
+            "size": self.size,
+            "url": self.url,
+            "proxy_url": self.url,
+        }
+        if self.content_type:
+            payload["content_type"] = self.content_type
+        if self.description is not None:
+            payload["description"] = self.description
+        if self.ephemeral:
+            payload["ephemeral"] = True
+        return payload
+
+
+@dataclass
+class MessageEdit:
+    """One change of a message: a PATCH (webhook or channel route) or an UPDATE callback."""
+
+    via: str  # "webhook", "channel", "callback" or "followup"
+    method: str
+    route: str  # route template, e.g. /webhooks/{webhook_id}/{webhook_token}/messages/@original
+    at: float  # fake-clock seconds (FakeClock.now())
+    payload: dict[str, Any]
+    files: list[UploadedFile]
+
+
+@dataclass
+class FakeMessage:
+    id: int
+    channel: FakeChannel
+    author: FakeUser
+    content: str
+    embeds: list[dict[str, Any]]
+    components: list[dict[str, Any]]
+    attachments: list[FakeAttachment]
+    flags: int
+    timestamp: str
+    created_at: float  # fake clock
+    type: int = 0
+    webhook_id: int | None = None
+    application_id: int | None = None
+    interaction: FakeInteraction | None = None
+    tts: bool = False
+    edited_timestamp: str | None = None
+    deleted: bool = False
+    edits: list[MessageEdit] = field(default_factory=list)
+
+    @property
+    def ephemeral(self) -> bool:
+        return bool(self.flags & rules.FLAG_EPHEMERAL)
+
+    @property
+    def loading(self) -> bool:
+        return bool(self.flags & rules.FLAG_LOADING)
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        """Attachment bytes by filename."""
+        return {a.filename: a.data for a in self.attachments}
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "type": self.type,
+            "content": self.content,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [a.to_payload() for a in self.attachments],
+            "embeds": self.embeds,
+            "timestamp": self.timestamp,
+            "edited_timestamp": self.edited_timestamp,
+            "flags": self.flags,
+            "components": self.components,
+            "id": str(self.id),
+            "channel_id": str(self.channel.id),
+            "author": self.author.to_payload(),
+            "pinned": False,
+            "mention_everyone": False,
+            "tts": self.tts,
+        }
+        if self.webhook_id is not None:
+            payload["webhook_id"] = str(self.webhook_id)
+        if self.application_id is not None:
+            payload["application_id"] = str(self.application_id)
+        it = self.interaction
+        if it is not None:
+            user = it.user.to_payload()
+            payload["interaction_metadata"] = {
+                "id": str(it.id),
+                "type": it.type,
+                "user": user,
+                "authorizing_integration_owners": it.authorizing_integration_owners,
+            }
+            if it.original is not None and self is not it.original:
+                payload["interaction_metadata"]["original_response_message_id"] = str(
+                    it.original.id
+                )
+            payload["interaction"] = {
+                "id": str(it.id),
+                "type": it.type,
+                "name": it.name or "",
+                "user": user,
+            }
+        return payload
+
+
+@dataclass
+class CallbackRecord:
+    type: int
+    data: dict[str, Any] | None
+    time: float  # fake-clock seconds after the interaction's creation
+    status: int
+    files: list[UploadedFile] = field(default_factory=list)
+    error_code: int | None = None
+
+
+@dataclass
+class CommandSync:
+    guild_id: int | None  # None for the global commands
+    commands: list[dict[str, Any]]  # the request body as the bot sent it
+    at: float
+    response: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str  # below /api/v10
+    route: str | None  # the matched template, None if the fake does not serve it
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    at: float  # fake clock
+    json: Any = None
+    payload_json: Any = None
+    files: list[UploadedFile] = field(default_factory=list)
+    status: int | None = None
+    response: Any = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+    error_code: int | None = None
+    spec_problems: list[str] = field(default_factory=list)
+
+    @property
+    def body(self) -> Any:
+        """The JSON body, or the parsed ``payload_json`` of a multipart request."""
+        return self.payload_json if self.payload_json is not None else self.json
+
+    def __repr__(self) -> str:
+        path = "/".join(p if len(p) <= 24 else p[:12] + "..." for p in self.path.split("/"))
+        code = f" code {self.error_code}" if self.error_code else ""
+        return f"<{self.method} {path} -> {self.status}{code}>"
+
+
+class FakeInteraction:
+    """One interaction the fake dispatched, with everything the bot did with it."""
+
+    def __init__(
+        self,
+        fake: FakeDiscord,
+        *,
+        id: int,
+        token: str,
+        type: int,
+        name: str | None,
+        command_type: int | None,
+        user: FakeUser,
+        member: FakeMember | None,
+        guild: FakeGuild | None,
+        channel: FakeChannel,
+        created_at: float,
+        attachment_size_limit: int,
+        payload: dict[str, Any],
+        message: FakeMessage | None = None,
+    ) -> None:
+        self._fake = fake
+        self.id = id
+        self.token = token
+        self.type = type
+        self.name = name
+        self.command_type = command_type
+        self.user = user
+        self.member = member
+        self.guild = guild
+        self.channel = channel
+        self.created_at = created_at  # fake clock (FakeClock.now())
+        self.attachment_size_limit = attachment_size_limit
+        self.payload = payload
+        self.message = message  # for component interactions: the message clicked
+        self.callbacks: list[CallbackRecord] = []
+        self.response_type: int | None = None  # type of the accepted callback
+        self.acked_at: float | None = None  # seconds after creation of the accepted callback
+        self.original: FakeMessage | None = None
+        self.followups: list[FakeMessage] = []
+        self.webhook_requests: list[RecordedRequest] = []
+        self.ephemeral = False
+        self.count_50027 = 0
+        # False when the test sent a command the bot never synced (the fake allows it)
+        self.command_registered: bool | None = None
+
+    def __repr__(self) -> str:
+        return f"<FakeInteraction id={self.id} type={self.type} name={self.name!r}>"
+
+    @property
+    def authorizing_integration_owners(self) -> dict[str, str]:
+        if self.guild is not None:
+            return {"0": str(self.guild.id)}
+        return {"0": "0"}  # a guild-installed app used in its bot's DM
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.response_type is not None
+
+    @property
+    def age(self) -> float:
+        """Fake-clock seconds since creation."""
+        return self._fake.clock.now() - self.created_at
+
+    @property
+    def token_expired(self) -> bool:
+        return self.age >= rules.TOKEN_LIFETIME
+
+    @property
+    def edits(self) -> list[MessageEdit]:
+        """Changes of ``original`` made since this interaction was created."""
+        if self.original is None:
+            return []
+        return [e for e in self.original.edits if e.at >= self.created_at]
+
+    @property
+    def final_message(self) -> FakeMessage | None:
+        """``original`` once it carries the bot's answer.
+
+        That is: a type 4 reply, or, after a defer (5) / deferred update (6), the message once
+        it has been edited; ``None`` while it is the "thinking..." placeholder, was deleted, or
+        the interaction was not answered with a message.
+        """
+        msg = self.original
+        if msg is None or msg.deleted or msg.loading:
+            return None
+        if self.response_type in (4, 7) or self.edits:
+            return msg
+        return None
+
+    async def wait_final(
+        self,
+        timeout: float = 10.0,  # noqa: ASYNC109 - the tests' API takes a timeout
+        *,
+        attachments: bool = False,
+    ) -> FakeMessage:
+        """Wait for ``final_message`` (with at least one attachment if ``attachments``)."""
+
+        def ready(it: FakeInteraction) -> FakeMessage | None:
+            msg = it.final_message
+            return msg if msg is not None and (msg.attachments or not attachments) else None
+
+        found = await self.wait_for(ready, timeout=timeout)
+        assert found is not None
+        return found
+
+    async def wait_for(self, predicate: Callable[[FakeInteraction], T], timeout: float = 10.0) -> T:  # noqa: ASYNC109 - the tests' API takes a timeout
+        """Wait until ``predicate(self)`` is truthy (re-checked on every recorded change)."""
+        return await self._fake.wait_for(lambda: predicate(self), timeout=timeout)

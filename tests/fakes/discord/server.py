@@ -1,0 +1,1182 @@
+"""FakeDiscord: the aiohttp app (REST under /api/v10, gateway at /gateway, a tiny CDN)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import re
+import traceback
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from aiohttp import BodyPartReader, web
+
+from . import gateway, interactions, rules, spec
+from .clock import FakeClock, Snowflakes
+from .messages import MessageStore
+from .ratelimits import RateLimiter
+from .records import (
+    DM,
+    CommandSync,
+    FakeAttachment,
+    FakeChannel,
+    FakeGuild,
+    FakeInteraction,
+    FakeMember,
+    FakeMessage,
+    FakeRole,
+    FakeUser,
+    RecordedRequest,
+    UploadedFile,
+)
+
+T = TypeVar("T")
+API_PREFIX = "/api/v10"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    handler: str
+    auth: bool  # needs "Authorization: Bot <token>"
+    ratelimit: tuple[str, str] | None = None  # (kind, path parameter that keys the bucket)
+    regex: re.Pattern[str] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts = re.split(r"(\{[a-z_]+\})", self.template)
+        pattern = "".join(
+            f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts
+        )
+        object.__setattr__(self, "regex", re.compile(f"^{pattern}$"))
+
+
+_WEBHOOK = ("webhook", "webhook_token")
+_CHANNEL = ("channel", "channel_id")
+_ORIGINAL = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
+_WEBHOOK_MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
+_CHANNEL_MESSAGE = "/channels/{channel_id}/messages/{message_id}"
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/users/@me", "_users_me", auth=True),
+    Route("GET", "/oauth2/applications/@me", "_application_me", auth=True),
+    Route("GET", "/gateway", "_gateway", auth=False),
+    Route("GET", "/gateway/bot", "_gateway_bot", auth=True),
+    Route("GET", "/applications/{application_id}/commands", "_get_commands", auth=True),
+    Route("PUT", "/applications/{application_id}/commands", "_put_commands", auth=True),
+    Route(
+        "GET",
+        "/applications/{application_id}/guilds/{guild_id}/commands",
+        "_get_commands",
+        auth=True,
+    ),
+    Route(
+        "PUT",
+        "/applications/{application_id}/guilds/{guild_id}/commands",
+        "_put_commands",
+        auth=True,
+    ),
+    Route(
+        "POST",
+        "/interactions/{interaction_id}/{interaction_token}/callback",
+        "_callback",
+        auth=False,
+    ),
+    Route("POST", "/webhooks/{webhook_id}/{webhook_token}", "_followup", False, _WEBHOOK),
+    Route("GET", _ORIGINAL, "_webhook_get", False, _WEBHOOK),
+    Route("PATCH", _ORIGINAL, "_webhook_patch", False, _WEBHOOK),
+    Route("DELETE", _ORIGINAL, "_webhook_delete", False, _WEBHOOK),
+    Route("GET", _WEBHOOK_MESSAGE, "_webhook_get", False, _WEBHOOK),
+    Route("PATCH", _WEBHOOK_MESSAGE, "_webhook_patch", False, _WEBHOOK),
+    Route("DELETE", _WEBHOOK_MESSAGE, "_webhook_delete", False, _WEBHOOK),
+    Route("GET", "/channels/{channel_id}", "_get_channel", auth=True),
+    Route("POST", "/channels/{channel_id}/messages", "_post_message", True, _CHANNEL),
+    Route("GET", _CHANNEL_MESSAGE, "_get_message", True, _CHANNEL),
+    Route("PATCH", _CHANNEL_MESSAGE, "_patch_message", True, _CHANNEL),
+    Route("DELETE", _CHANNEL_MESSAGE, "_delete_message", True, _CHANNEL),
+    Route("GET", "/guilds/{guild_id}", "_get_guild", auth=True),
+)
+
+
+@dataclass
+class Context:
+    request: web.Request
+    record: RecordedRequest
+    route: Route
+    params: dict[str, str]
+    query: dict[str, list[str]]
+    body: Any
+    files: list[UploadedFile]
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _BodyError(Exception):
+    pass
+
+
+class FakeDiscord:
+    """A strict fake of Discord's REST API and gateway on 127.0.0.1 (see the package docstring).
+
+    ``app_id`` / ``bot_user_id``: snowflakes (default: fresh; the bot user id defaults to the
+    application id, as for current apps). ``token``: the bot token the fake accepts on bot
+    routes and IDENTIFY (default: any non-empty token). ``privileged_intents``: the intent
+    bits enabled for the app (GUILD_MEMBERS 1<<1, GUILD_PRESENCES 1<<8, MESSAGE_CONTENT
+    1<<15); asking for others closes the gateway with 4014. ``heartbeat_interval_ms``: sent
+    in HELLO (Discord's 41250 by default: discord.py beats once on HELLO, then rarely).
+    """
+
+    def __init__(
+        self,
+        app_id: int | None = None,
+        bot_user_id: int | None = None,
+        *,
+        bot_name: str = "FakeBot",
+        token: str | None = None,
+        privileged_intents: int = 0,
+        heartbeat_interval_ms: int = 41_250,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.clock = FakeClock()
+        self.snowflakes = Snowflakes(self.clock)
+        self.app_id: int = app_id or self.snowflakes.next()
+        self.bot_user = FakeUser(bot_user_id or self.app_id, bot_name, bot=True)
+        self.owner = FakeUser(self.snowflakes.next(), "owner")
+        self.token = token
+        self.privileged_intents = privileged_intents
+        self.application_flags = gateway.application_flags(privileged_intents)
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.host = host
+        self.port: int | None = None
+
+        self.users: dict[int, FakeUser] = {
+            self.bot_user.id: self.bot_user,
+            self.owner.id: self.owner,
+        }
+        self.guilds: dict[int, FakeGuild] = {}
+        self.channels: dict[int, FakeChannel] = {}
+        self.cdn: dict[int, FakeAttachment] = {}
+        self.store = MessageStore(self)
+        self.ratelimits = RateLimiter(self.clock)
+
+        self.interactions: list[FakeInteraction] = []
+        self.interactions_by_id: dict[int, FakeInteraction] = {}
+        self.interactions_by_token: dict[str, FakeInteraction] = {}
+        self.registered: dict[int | None, list[dict[str, Any]]] = {}
+        self.command_syncs: list[CommandSync] = []
+
+        self.requests: list[RecordedRequest] = []
+        self.cdn_requests: list[str] = []
+        self.spec_violations: list[str] = []
+        self.response_violations: list[str] = []
+        self.internal_errors: list[str] = []
+        self._token_failures: Counter[str] = Counter()
+
+        self.gateway_frames: list[gateway.GatewayFrame] = []
+        self.gateway_closes: list[tuple[int, str]] = []
+        self.gateway_sessions: list[gateway.GatewaySession] = []
+        self.identifies: list[dict[str, Any]] = []
+        self.ready_count = 0
+        self._connections: list[gateway.GatewayConnection] = []
+
+        self._changed = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._saved: tuple[str, Any] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeDiscord:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.uninstall()
+        await self.stop()
+        if exc_type is None and self.internal_errors:
+            raise AssertionError(
+                "the fake Discord failed internally:\n" + "\n".join(self.internal_errors)
+            )
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=1 << 30)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        for connection in list(self._connections):
+            if not connection.ws.closed:
+                await connection.ws.close(code=1001, message=b"fake Discord stopping")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("start the fake first (async with FakeDiscord() as fake)")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def rest_base(self) -> str:
+        return self.base_url + API_PREFIX
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/gateway"
+
+    @property
+    def cdn_base(self) -> str:
+        return self.base_url + "/attachments"
+
+    def install(self) -> None:
+        """Point discord.py at the fake: ``Route.BASE`` and ``DiscordWebSocket.DEFAULT_GATEWAY``."""
+        import discord.gateway
+        import discord.http
+        import yarl
+
+        if self._saved is None:
+            self._saved = (
+                discord.http.Route.BASE,
+                discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY,
+            )
+        discord.http.Route.BASE = self.rest_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway_url)
+
+    def uninstall(self) -> None:
+        if self._saved is None:
+            return
+        import discord.gateway
+        import discord.http
+
+        discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = self._saved
+        self._saved = None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[FakeDiscord]:
+        self.install()
+        try:
+            yield self
+        finally:
+            self.uninstall()
+
+    @contextlib.asynccontextmanager
+    async def running(
+        self,
+        bot: Any,
+        token: str = "fake-token",  # noqa: S107 - a fake's token
+        *,
+        ready_timeout: float = 10.0,
+        drain_timeout: float = 5.0,
+    ) -> AsyncIterator[asyncio.Task[None]]:
+        """Install, ``bot.start(token)``, wait for READY; on exit finish its work and close it.
+
+        On exit, command and event tasks the bot is still running get ``drain_timeout``
+        seconds to finish (then they are cancelled), the bot is closed and its task awaited,
+        so no task or session leaks out of the test. If the bot's task died with an error,
+        leaving the block raises it.
+        """
+        self.install()
+        target = self.ready_count + 1
+        task: asyncio.Task[None] = asyncio.create_task(bot.start(token), name="fake-discord-bot")
+        try:
+            ready = asyncio.create_task(self.wait_ready(ready_timeout, sessions=target))
+            await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
+            if not ready.done():
+                ready.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ready
+                task.result()  # raises the bot's error
+                raise RuntimeError("the bot stopped before it was ready")
+            ready.result()
+            yield task
+        finally:
+            await drain_discord_tasks(drain_timeout)
+            await bot.close()
+            if not task.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), timeout=10)
+                except TimeoutError:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                except Exception:  # noqa: S110 - raised below via task.exception()
+                    pass
+            self.uninstall()
+        if not task.cancelled() and task.exception() is not None:
+            raise RuntimeError("the bot's task failed") from task.exception()
+
+    # -- world building -------------------------------------------------------------------------
+
+    def add_user(
+        self, name: str = "user", user_id: int | None = None, *, bot: bool = False
+    ) -> FakeUser:
+        user = FakeUser(user_id or self.snowflakes.next(), name, bot=bot)
+        self.users[user.id] = user
+        return user
+
+    def add_guild(
+        self,
+        guild_id: int | None = None,
+        name: str = "Test",
+        upload_limit: int = rules.DEFAULT_UPLOAD_LIMIT,
+        *,
+        locale: str = "en-US",
+        everyone_permissions: int = rules.DEFAULT_PERMISSIONS,
+    ) -> FakeGuild:
+        """A guild the bot is in (configure guilds before the bot connects)."""
+        guild_id = guild_id or self.snowflakes.next()
+        guild = FakeGuild(
+            id=guild_id, name=name, upload_limit=upload_limit, owner_id=self.owner.id, locale=locale
+        )
+        guild.roles.append(
+            FakeRole(id=guild_id, name="@everyone", permissions=everyone_permissions)
+        )
+        self.guilds[guild_id] = guild
+        guild.members.append(
+            FakeMember(
+                user=self.bot_user,
+                guild=guild,
+                roles=[],
+                permissions=everyone_permissions,
+                joined_at=self.clock.iso(),
+            )
+        )
+        return guild
+
+    def add_role(self, guild: FakeGuild, name: str, permissions: int = 0) -> FakeRole:
+        role = FakeRole(
+            id=self.snowflakes.next(), name=name, permissions=permissions, position=len(guild.roles)
+        )
+        guild.roles.append(role)
+        return role
+
+    def add_channel(
+        self,
+        guild: FakeGuild,
+        name: str = "general",
+        *,
+        channel_id: int | None = None,
+        bot_permissions: int = rules.DEFAULT_PERMISSIONS,
+    ) -> FakeChannel:
+        channel = FakeChannel(
+            id=channel_id or self.snowflakes.next(),
+            name=name,
+            guild=guild,
+            position=len(guild.channels),
+            bot_permissions=bot_permissions,
+        )
+        guild.channels.append(channel)
+        self.channels[channel.id] = channel
+        return channel
+
+    def add_member(
+        self,
+        guild: FakeGuild,
+        user_id: int | None = None,
+        name: str = "alice",
+        roles: Sequence[int | FakeRole] = (),
+        permissions: int | str | None = None,
+    ) -> FakeMember:
+        """A member; ``permissions`` is what interactions report (default: @everyone's)."""
+        user = self.users.get(user_id) if user_id is not None else None
+        if user is None:
+            user = self.add_user(name, user_id)
+        role_ids = [r.id if isinstance(r, FakeRole) else int(r) for r in roles]
+        if permissions is None:
+            perms = guild.everyone_role.permissions
+            for role in guild.roles:
+                if role.id in role_ids:
+                    perms |= role.permissions
+        else:
+            perms = int(permissions)
+        member = FakeMember(
+            user=user, guild=guild, roles=role_ids, permissions=perms, joined_at=self.clock.iso()
+        )
+        guild.members.append(member)
+        return member
+
+    def dm_channel(self, user: FakeUser) -> FakeChannel:
+        """The bot's DM channel with ``user`` (created on first use)."""
+        for channel in self.channels.values():
+            if channel.type == DM and channel.recipient is user:
+                return channel
+        channel = FakeChannel(
+            id=self.snowflakes.next(), name=None, guild=None, type=DM, recipient=user
+        )
+        self.channels[channel.id] = channel
+        return channel
+
+    def make_attachment(
+        self, filename: str, data: bytes, content_type: str | None = None
+    ) -> FakeAttachment:
+        """A user's upload for an attachment option; its ``url`` is served by the fake's CDN."""
+        attachment_id = self.snowflakes.next()
+        attachment = FakeAttachment(
+            id=attachment_id,
+            filename=filename,
+            data=data,
+            content_type=content_type,
+            url=f"{self.cdn_base}/ephemeral/{attachment_id}/{quote(filename)}",
+            ephemeral=True,
+        )
+        self.cdn[attachment_id] = attachment
+        return attachment
+
+    # -- interactions ---------------------------------------------------------------------------
+
+    async def send_interaction(
+        self,
+        name: str,
+        options: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        guild: FakeGuild | None = None,
+        channel: FakeChannel | None = None,
+        member: FakeMember | None = None,
+        user: FakeUser | None = None,
+        attachments: Any = None,
+        attachment_size_limit: int | None = None,
+        locale: str = "en-US",
+        command_type: int = 1,
+        target_id: int | None = None,
+        resolved: Mapping[str, Any] | None = None,
+    ) -> FakeInteraction:
+        """Dispatch an APPLICATION_COMMAND ``INTERACTION_CREATE`` to the connected bot."""
+        session = self._live_session()
+        interaction = interactions.build_command_interaction(
+            self,
+            name=name,
+            options=options,
+            guild=guild,
+            channel=channel,
+            member=member,
+            user=user,
+            attachments=attachments,
+            attachment_size_limit=attachment_size_limit,
+            locale=locale,
+            command_type=command_type,
+            target_id=target_id,
+            resolved=resolved,
+        )
+        await self._dispatch_interaction(session, interaction)
+        return interaction
+
+    async def send_component_interaction(
+        self,
+        message: FakeMessage,
+        custom_id: str,
+        member: FakeMember | None = None,
+        *,
+        user: FakeUser | None = None,
+        values: Sequence[str] | None = None,
+        attachment_size_limit: int | None = None,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """Dispatch a MESSAGE_COMPONENT interaction: ``member`` clicked ``custom_id``."""
+        session = self._live_session()
+        interaction = interactions.build_component_interaction(
+            self,
+            message=message,
+            custom_id=custom_id,
+            member=member,
+            user=user,
+            values=values,
+            attachment_size_limit=attachment_size_limit,
+            locale=locale,
+        )
+        await self._dispatch_interaction(session, interaction)
+        return interaction
+
+    async def _dispatch_interaction(
+        self, session: gateway.GatewaySession, interaction: FakeInteraction
+    ) -> None:
+        self.interactions.append(interaction)
+        self.interactions_by_id[interaction.id] = interaction
+        self.interactions_by_token[interaction.token] = interaction
+        await gateway.dispatch(session, "INTERACTION_CREATE", interaction.payload)
+        self.notify()
+
+    def _live_session(self) -> gateway.GatewaySession:
+        for session in reversed(self.gateway_sessions):
+            if session.ready:
+                return session
+        raise RuntimeError("no bot has identified on the fake gateway (await fake.wait_ready())")
+
+    def registered_command(
+        self, name: str, *, command_type: int = 1, guild: FakeGuild | None = None
+    ) -> dict[str, Any] | None:
+        scopes: list[int | None] = [guild.id] if guild is not None else []
+        scopes.append(None)
+        for scope in scopes:
+            for command in self.registered.get(scope, []):
+                if command["name"] == name and command.get("type", 1) == command_type:
+                    context = 0 if guild is not None else 1
+                    contexts = command.get("contexts")
+                    if contexts is not None and context not in contexts:
+                        raise ValueError(f"/{name} is not available in this context ({context})")
+                    if guild is None and command.get("dm_permission") is False:
+                        raise ValueError(f"/{name} is not available in DMs (dm_permission false)")
+                    return command
+        return None
+
+    # -- gateway control ------------------------------------------------------------------------
+
+    async def wait_ready(
+        self,
+        timeout: float = 10.0,  # noqa: ASYNC109 - the tests' API takes a timeout
+        *,
+        sessions: int = 1,
+    ) -> None:
+        """Until ``sessions`` IDENTIFYs were answered with READY and the GUILD_CREATEs."""
+        await self.wait_for(lambda: self.ready_count >= sessions, timeout=timeout)
+
+    async def request_reconnect(self) -> None:
+        """Send op 7 RECONNECT; discord.py then RESUMEs on ``resume_gateway_url``."""
+        session = self._live_session()
+        if session.connection is not None:
+            await session.connection.send(
+                {"op": gateway.OP_RECONNECT, "d": None, "s": None, "t": None}
+            )
+
+    # -- time -----------------------------------------------------------------------------------
+
+    def advance(self, seconds: float) -> None:
+        """Move the fake clock on (token expiry, 3 s deadline, rate-limit windows)."""
+        self.clock.advance(seconds)
+        self.notify()
+
+    def patch_utcnow(self) -> contextlib.AbstractContextManager[None]:
+        """Context manager: ``discord.utils.utcnow`` follows the fake clock (``is_expired``)."""
+        return self.clock.patch_discord_utcnow()
+
+    # -- rate limits ----------------------------------------------------------------------------
+
+    def rate_limit_webhook(
+        self, per_token: int = 5, per_seconds: float = 5.0, *, announce: bool = True
+    ) -> None:
+        """Limit ``/webhooks/{app}/{token}...`` to ``per_token`` requests per window per token.
+
+        Over the limit: 429 ``{"message": "You are being rate limited.", "retry_after": s,
+        "global": false, "code": 0}`` with ``Via`` and X-RateLimit-* headers. With
+        ``announce=False`` successful answers carry no X-RateLimit-* headers, so discord.py
+        cannot pre-empt the limit and actually meets the 429.
+        """
+        self.ratelimits.configure("webhook", limit=per_token, per=per_seconds, announce=announce)
+
+    def rate_limit_channel(
+        self, per_channel: int = 5, per_seconds: float = 5.0, *, announce: bool = True
+    ) -> None:
+        """Same for ``/channels/{id}/messages...`` (per channel)."""
+        self.ratelimits.configure("channel", limit=per_channel, per=per_seconds, announce=announce)
+
+    # -- inspection -----------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Wake ``wait_for`` waiters (called on every recorded change)."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:  # noqa: ASYNC109 - the tests' API takes a timeout
+        """Wait until ``predicate()`` is truthy, re-checking on every recorded change."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    changed = self._changed
+                    result = predicate()
+                    if result:
+                        return result
+                    await changed.wait()
+        except TimeoutError:
+            recent = "\n  ".join(repr(r) for r in self.requests[-8:])
+            raise TimeoutError(
+                f"condition not met within {timeout}s; last requests:\n  {recent}"
+            ) from None
+
+    def messages(self, channel: FakeChannel, *, ephemeral: bool = True) -> list[FakeMessage]:
+        """The channel's messages in order (deleted ones left out)."""
+        return [m for m in channel.messages if not m.deleted and (ephemeral or not m.ephemeral)]
+
+    def count_50027(self, token: str | FakeInteraction) -> int:
+        """How many 401 / 50027 answers were given for this interaction token."""
+        key = token.token if isinstance(token, FakeInteraction) else token
+        return self._token_failures[key]
+
+    def count_token_failure(self, token: str) -> None:
+        self._token_failures[token] += 1
+
+    @property
+    def unexpected_requests(self) -> list[RecordedRequest]:
+        """Requests to routes the fake does not serve (answered 404/405)."""
+        return [r for r in self.requests if r.route is None]
+
+    def requests_to(self, method: str, route: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == method and r.route == route]
+
+    def assert_spec_clean(self) -> None:
+        if self.spec_violations:
+            raise AssertionError(
+                "requests that break Discord's spec:\n" + "\n".join(self.spec_violations)
+            )
+
+    def assert_no_unexpected_requests(self) -> None:
+        if self.unexpected_requests:
+            raise AssertionError(
+                f"requests to routes the fake does not serve: {self.unexpected_requests}"
+            )
+
+    # -- HTTP plumbing --------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path in ("/gateway", "/gateway/"):
+            return await self._websocket(request)
+        if path.startswith("/attachments/"):
+            return self._serve_attachment(request)
+        query: dict[str, list[str]] = {}
+        for key, value in request.query.items():
+            query.setdefault(key, []).append(value)
+        record = RecordedRequest(
+            method=request.method,
+            path=path.removeprefix(API_PREFIX),
+            route=None,
+            query=query,
+            headers=dict(request.headers),
+            at=self.clock.now(),
+        )
+        self.requests.append(record)
+        reply: Reply
+        try:
+            reply = await self._process(request, record, query)
+        except rules.DiscordError as exc:
+            reply = Reply(exc.status, exc.body())
+        except Exception as exc:
+            self.internal_errors.append(
+                f"{request.method} {path}: {exc!r}\n{traceback.format_exc()}"
+            )
+            reply = Reply(400, {"message": f"fake Discord internal error: {exc!r}", "code": 0})
+        record.status = reply.status
+        record.response = reply.body
+        if isinstance(reply.body, dict) and reply.status >= 400:
+            record.error_code = reply.body.get("code")
+        if record.route is not None:
+            self.response_violations.extend(
+                spec.validate_response(request.method, record.route, reply.status, reply.body)
+            )
+        self.notify()
+        headers = {"Via": "1.1 google", **reply.headers}
+        if reply.body is not None:
+            headers["Content-Type"] = "application/json"
+        record.response_headers = dict(headers)
+        if reply.body is None:
+            return web.Response(status=reply.status, headers=headers)
+        return web.Response(
+            status=reply.status, body=json.dumps(reply.body).encode(), headers=headers
+        )
+
+    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        known_path = False
+        for route in ROUTES:
+            found = route.regex.match(path)
+            if found is None:
+                continue
+            if route.method == method:
+                return route, found.groupdict()
+            known_path = True
+        raise rules.method_not_allowed() if known_path else rules.route_not_found()
+
+    async def _process(
+        self, request: web.Request, record: RecordedRequest, query: dict[str, list[str]]
+    ) -> Reply:
+        if not request.path.startswith(API_PREFIX + "/"):
+            raise rules.route_not_found()
+        route, params = self._match(request.method, record.path)
+        record.route = route.template
+        try:
+            content_type, has_body, fields = await self._read_body(request, record)
+        except _BodyError as exc:
+            self.spec_violations.append(f"{request.method} {route.template}: {exc}")
+            raise rules.DiscordError(400, 50109, "The request body contains invalid JSON.") from exc
+        problems = spec.validate_request(
+            request.method,
+            route.template,
+            path_params=params,
+            query=query,
+            content_type=content_type,
+            body=record.body,
+            has_body=has_body,
+            multipart_fields=fields,
+        )
+        record.spec_problems = problems
+        self.spec_violations.extend(problems)
+
+        if route.auth:
+            auth = request.headers.get("Authorization", "")
+            given = auth.removeprefix("Bot ") if auth.startswith("Bot ") else None
+            if not given or (self.token is not None and given != self.token):
+                raise rules.unauthorized()
+
+        limit_headers: dict[str, str] = {}
+        if route.ratelimit is not None:
+            kind, key_param = route.ratelimit
+            verdict = self.ratelimits.check(kind, params[key_param])
+            if verdict is not None:
+                if verdict.retry_after is not None:
+                    body = {
+                        "message": "You are being rate limited.",
+                        "retry_after": verdict.retry_after,
+                        "global": False,
+                        "code": 0,
+                    }
+                    return Reply(429, body, verdict.headers)
+                limit_headers = verdict.headers
+
+        context = Context(
+            request=request,
+            record=record,
+            route=route,
+            params=params,
+            query=query,
+            body=record.body,
+            files=record.files,
+        )
+        handler: Callable[[Context], Awaitable[Reply]] = getattr(self, route.handler)
+        try:
+            reply = await handler(context)
+        except rules.DiscordError as exc:
+            reply = Reply(exc.status, exc.body())
+        reply.headers.update(limit_headers)
+        return reply
+
+    async def _read_body(
+        self, request: web.Request, record: RecordedRequest
+    ) -> tuple[str | None, bool, list[str] | None]:
+        content_type = request.headers.get("Content-Type")
+        media = (content_type or "").split(";")[0].strip().lower()
+        if media == "multipart/form-data":
+            reader = await request.multipart()
+            fields: list[str] = []
+            while True:
+                part = await reader.next()
+                if part is None:
+                    break
+                if not isinstance(part, BodyPartReader):
+                    fields.append("<nested multipart>")
+                    continue
+                name = part.name or ""
+                fields.append(name)
+                data = bytes(await part.read(decode=False))
+                if name == "payload_json":
+                    try:
+                        record.payload_json = json.loads(data)
+                    except ValueError as exc:
+                        raise _BodyError(f"payload_json is not JSON: {exc}") from exc
+                elif part.filename is not None:
+                    record.files.append(
+                        UploadedFile(
+                            field=name,
+                            filename=part.filename,
+                            content_type=part.headers.get("Content-Type"),
+                            data=data,
+                        )
+                    )
+            return content_type, True, fields
+        raw = await request.read()
+        if not raw:
+            return content_type, False, None
+        if media == "application/json":
+            try:
+                record.json = json.loads(raw)
+            except ValueError as exc:
+                raise _BodyError(f"body is not JSON: {exc}") from exc
+        else:
+            record.json = None
+        return content_type, True, None
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
+        await ws.prepare(request)
+        connection = gateway.GatewayConnection(self, ws)
+        self._connections.append(connection)
+        try:
+            await connection.run(request)
+        finally:
+            self._connections.remove(connection)
+            if not ws.closed:
+                await ws.close()
+        return ws
+
+    def _serve_attachment(self, request: web.Request) -> web.StreamResponse:
+        self.cdn_requests.append(request.path)
+        parts = request.path.split("/")
+        attachment = None
+        if len(parts) >= 5 and parts[3].isdigit():
+            attachment = self.cdn.get(int(parts[3]))
+        if attachment is None or request.method not in ("GET", "HEAD"):
+            return web.Response(status=404, text="Not Found")
+        return web.Response(
+            body=attachment.data,
+            headers={"Content-Type": attachment.content_type or "application/octet-stream"},
+        )
+
+    # -- REST handlers: identity ----------------------------------------------------------------
+
+    async def _users_me(self, ctx: Context) -> Reply:
+        user = self.bot_user.to_payload()
+        user.update(
+            {"bot": True, "mfa_enabled": False, "locale": "en-US", "verified": True, "email": None}
+        )
+        return Reply(200, user)
+
+    async def _application_me(self, ctx: Context) -> Reply:
+        return Reply(
+            200,
+            {
+                "id": str(self.app_id),
+                "name": self.bot_user.name,
+                "icon": None,
+                "description": "",
+                "type": None,
+                "bot": self.bot_user.to_payload() | {"bot": True},
+                "summary": "",
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "verify_key": "0" * 64,
+                "flags": self.application_flags,
+                "flags_new": str(self.application_flags),
+                "redirect_uris": [],
+                "interactions_endpoint_url": None,
+                "role_connections_verification_url": None,
+                "owner": self.owner.to_payload(),
+                "approximate_guild_count": len(self.guilds),
+                "approximate_user_install_count": 0,
+                "approximate_user_authorization_count": 0,
+                "explicit_content_filter": 0,
+                "team": None,
+                "eligible_oauth2_scopes": [],
+                "tags": [],
+                "hook": True,
+                "integration_types_config": {"0": {}},
+            },
+        )
+
+    async def _gateway(self, ctx: Context) -> Reply:
+        return Reply(200, {"url": self.gateway_url})
+
+    async def _gateway_bot(self, ctx: Context) -> Reply:
+        return Reply(
+            200,
+            {
+                "url": self.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 1000 - len(self.identifies),
+                    "reset_after": 86_400_000,
+                    "max_concurrency": 1,
+                },
+            },
+        )
+
+    # -- REST handlers: commands ----------------------------------------------------------------
+
+    def _command_scope(self, ctx: Context) -> int | None:
+        if ctx.params["application_id"] != str(self.app_id):
+            raise rules.missing_access()
+        if "guild_id" not in ctx.params:
+            return None
+        guild = (
+            self.guilds.get(int(ctx.params["guild_id"]))
+            if ctx.params["guild_id"].isdigit()
+            else None
+        )
+        if guild is None:
+            raise rules.missing_access()
+        return guild.id
+
+    async def _get_commands(self, ctx: Context) -> Reply:
+        scope = self._command_scope(ctx)
+        return Reply(200, copy.deepcopy(self.registered.get(scope, [])))
+
+    async def _put_commands(self, ctx: Context) -> Reply:
+        scope = self._command_scope(ctx)
+        body = ctx.body
+        if not isinstance(body, list):
+            raise rules.invalid_form_body(
+                {"_errors": [{"code": "BASE_TYPE_ARRAY", "message": "Must be an array."}]}
+            )
+        check_commands(body)
+        previous = {(c.get("type", 1), c["name"]): c for c in self.registered.get(scope, [])}
+        stored: list[dict[str, Any]] = []
+        for command in body:
+            ctype = command.get("type", 1)
+            old = previous.get((ctype, command["name"]))
+            entry: dict[str, Any] = {
+                "id": old["id"] if old else str(self.snowflakes.next()),
+                "application_id": str(self.app_id),
+                "version": str(self.snowflakes.next()),
+                "default_member_permissions": command.get("default_member_permissions"),
+                "type": ctype,
+                "name": command["name"],
+                "name_localizations": command.get("name_localizations"),
+                "description": command.get("description", ""),
+                "description_localizations": command.get("description_localizations"),
+                "dm_permission": command.get("dm_permission", True),
+                "contexts": command.get("contexts"),
+                "integration_types": command.get("integration_types") or [0],
+                "nsfw": bool(command.get("nsfw", False)),
+            }
+            if command.get("options"):
+                entry["options"] = copy.deepcopy(command["options"])
+            if scope is not None:
+                entry["guild_id"] = str(scope)
+                entry.pop("dm_permission")
+            stored.append(entry)
+        self.registered[scope] = stored
+        self.command_syncs.append(
+            CommandSync(
+                guild_id=scope,
+                commands=copy.deepcopy(body),
+                at=self.clock.now(),
+                response=copy.deepcopy(stored),
+            )
+        )
+        return Reply(200, copy.deepcopy(stored))
+
+    # -- REST handlers: interactions ------------------------------------------------------------
+
+    async def _callback(self, ctx: Context) -> Reply:
+        raw_id = ctx.params["interaction_id"]
+        it = self.interactions_by_id.get(int(raw_id)) if raw_id.isdigit() else None
+        if it is None:
+            raise rules.unknown_interaction()
+        if ctx.params["interaction_token"] != it.token:
+            raise rules.invalid_webhook_token()
+        status, body = interactions.handle_callback(
+            self,
+            it,
+            ctx.body,
+            ctx.files,
+            with_response=ctx.query.get("with_response"),
+            route=ctx.route.template,
+        )
+        return Reply(status, body)
+
+    def _webhook_interaction(self, ctx: Context) -> FakeInteraction:
+        it = interactions.webhook_interaction(
+            self, ctx.params["webhook_id"], ctx.params["webhook_token"]
+        )
+        it.webhook_requests.append(ctx.record)
+        return it
+
+    async def _followup(self, ctx: Context) -> Reply:
+        it = self._webhook_interaction(ctx)
+        payload = rules.check_body_is_object(ctx.body)
+        message = interactions.execute_followup(
+            self, it, payload, ctx.files, route=ctx.route.template
+        )
+        wait = ctx.query.get("wait")
+        if wait and wait[-1].lower() in ("1", "true"):
+            return Reply(200, message.to_payload())
+        return Reply(204)
+
+    async def _webhook_get(self, ctx: Context) -> Reply:
+        it = self._webhook_interaction(ctx)
+        message = interactions.webhook_message(it, ctx.params.get("message_id", "@original"))
+        return Reply(200, message.to_payload())
+
+    async def _webhook_patch(self, ctx: Context) -> Reply:
+        it = self._webhook_interaction(ctx)
+        message = interactions.webhook_message(it, ctx.params.get("message_id", "@original"))
+        payload = rules.check_body_is_object(ctx.body)
+        self.store.edit(
+            message,
+            payload,
+            ctx.files,
+            limit=it.attachment_size_limit,
+            via="webhook",
+            method="PATCH",
+            route=ctx.route.template,
+        )
+        return Reply(200, message.to_payload())
+
+    async def _webhook_delete(self, ctx: Context) -> Reply:
+        it = self._webhook_interaction(ctx)
+        message = interactions.webhook_message(it, ctx.params.get("message_id", "@original"))
+        message.deleted = True
+        return Reply(204)
+
+    # -- REST handlers: channels and guilds -----------------------------------------------------
+
+    def _channel(self, ctx: Context, needed: int = rules.PERM_VIEW_CHANNEL) -> FakeChannel:
+        raw = ctx.params["channel_id"]
+        channel = self.channels.get(int(raw)) if raw.isdigit() else None
+        if channel is None:
+            raise rules.unknown_channel()
+        if channel.guild is not None:
+            if not channel.bot_permissions & rules.PERM_VIEW_CHANNEL:
+                raise rules.missing_access()
+            if channel.bot_permissions & needed != needed:
+                raise rules.missing_permissions()
+        return channel
+
+    def _channel_message(self, ctx: Context, channel: FakeChannel) -> FakeMessage:
+        raw = ctx.params["message_id"]
+        message = next((m for m in channel.messages if str(m.id) == raw), None)
+        # Ephemeral messages exist only for their user: not through the channel routes.
+        if message is None or message.deleted or message.ephemeral:
+            raise rules.unknown_message()
+        return message
+
+    async def _get_channel(self, ctx: Context) -> Reply:
+        return Reply(200, self._channel(ctx).to_payload())
+
+    async def _post_message(self, ctx: Context) -> Reply:
+        needed = rules.PERM_VIEW_CHANNEL | rules.PERM_SEND_MESSAGES
+        if ctx.files:
+            needed |= rules.PERM_ATTACH_FILES
+        channel = self._channel(ctx, needed)
+        payload = rules.check_body_is_object(ctx.body)
+        message = self.store.create(
+            channel=channel,
+            author=self.bot_user,
+            payload=payload,
+            files=ctx.files,
+            limit=channel.upload_limit,
+            allow_ephemeral=False,
+        )
+        return Reply(200, message.to_payload())
+
+    async def _get_message(self, ctx: Context) -> Reply:
+        channel = self._channel(ctx, rules.PERM_VIEW_CHANNEL | rules.PERM_READ_MESSAGE_HISTORY)
+        return Reply(200, self._channel_message(ctx, channel).to_payload())
+
+    async def _patch_message(self, ctx: Context) -> Reply:
+        channel = self._channel(ctx)
+        message = self._channel_message(ctx, channel)
+        if message.author.id != self.bot_user.id:
+            raise rules.cannot_edit_foreign_message()
+        payload = rules.check_body_is_object(ctx.body)
+        self.store.edit(
+            message,
+            payload,
+            ctx.files,
+            limit=channel.upload_limit,
+            via="channel",
+            method="PATCH",
+            route=ctx.route.template,
+        )
+        return Reply(200, message.to_payload())
+
+    async def _delete_message(self, ctx: Context) -> Reply:
+        channel = self._channel(ctx)
+        message = self._channel_message(ctx, channel)
+        if message.author.id != self.bot_user.id:
+            raise rules.missing_permissions()
+        message.deleted = True
+        return Reply(204)
+
+    async def _get_guild(self, ctx: Context) -> Reply:
+        raw = ctx.params["guild_id"]
+        guild = self.guilds.get(int(raw)) if raw.isdigit() else None
+        if guild is None:
+            raise rules.unknown_guild()
+        with_counts = ctx.query.get("with_counts", ["false"])[-1].lower() in ("1", "true")
+        return Reply(200, guild.to_payload(with_counts=with_counts))
+
+
+_COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
+
+
+def check_commands(commands: list[Any]) -> None:
+    """The checks Discord makes on a bulk overwrite that the spec's schema cannot express."""
+    errors = rules.FormErrors()
+    seen: set[tuple[int, str]] = set()
+    for index, command in enumerate(commands):
+        if not isinstance(command, dict) or not isinstance(command.get("name"), str):
+            errors.add([index, "name"], "BASE_TYPE_REQUIRED", "This field is required")
+            continue
+        ctype = command.get("type", 1)
+        name = command["name"]
+        if ctype == 1 and (not _COMMAND_NAME.match(name) or name != name.lower()):
+            errors.add(
+                [index, "name"], "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
+            )
+        if (ctype, name) in seen:
+            errors.add(
+                [index, "name"],
+                "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                f"Application command names must be unique: {name}",
+            )
+        seen.add((ctype, name))
+        if ctype == 1:
+            description = command.get("description")
+            if not isinstance(description, str) or not 1 <= len(description) <= 100:
+                errors.add(
+                    [index, "description"],
+                    "BASE_TYPE_BAD_LENGTH",
+                    "Must be between 1 and 100 in length.",
+                )
+        _check_command_options(command.get("options") or [], errors, [index, "options"])
+    errors.raise_if_any()
+
+
+def _check_command_options(
+    options: list[Any], errors: rules.FormErrors, path: list[str | int]
+) -> None:
+    if len(options) > 25:
+        errors.max_length(path, 25)
+    optional_seen = False
+    for index, option in enumerate(options):
+        if not isinstance(option, dict):
+            continue
+        if option.get("type") in (1, 2):
+            _check_command_options(option.get("options") or [], errors, [*path, index, "options"])
+            continue
+        if option.get("required"):
+            if optional_seen:
+                errors.add(
+                    [*path, index, "required"],
+                    "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                    "Required options must be placed before non-required options",
+                )
+        else:
+            optional_seen = True
+        name = option.get("name")
+        if not isinstance(name, str) or not _COMMAND_NAME.match(name) or name != name.lower():
+            errors.add(
+                [*path, index, "name"],
+                "APPLICATION_COMMAND_INVALID_NAME",
+                "Command name is invalid",
+            )
+
+
+async def drain_discord_tasks(timeout: float = 5.0) -> None:  # noqa: ASYNC109 - the tests' API takes a timeout
+    """Let discord.py's command/event tasks finish (cancel them after ``timeout``)."""
+    current = asyncio.current_task()
+    tasks = [
+        t
+        for t in asyncio.all_tasks()
+        if t is not current
+        and not t.done()
+        and (t.get_name() == "CommandTree-invoker" or t.get_name().startswith("discord.py: "))
+    ]
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=1)
