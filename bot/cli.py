@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", type=Path, default=Path("video.mp4"))
 
     sub.add_parser("doctor", help="check the configuration and the Videos endpoint")
+
+    jobs = sub.add_parser("jobs", help="list unfinished and recent jobs (for operators)")
+    jobs.add_argument("--limit", type=int, default=20, help="how many recent jobs to show")
     return parser
 
 
@@ -78,6 +81,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _generate(settings, args)
     if command == "doctor":
         return _doctor(settings)
+    if command == "jobs":
+        return _jobs(settings, args.limit)
     if command in ("run", "sync"):
         return _discord(settings, args)
     raise AssertionError(command)
@@ -127,6 +132,18 @@ def _doctor(settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def _jobs(settings: Settings, limit: int) -> int:
+    from bot.job_listing import list_jobs
+    from bot.store import StoreError
+
+    try:
+        print(asyncio.run(list_jobs(settings, limit)))
+    except StoreError as exc:
+        print(f"video-bot: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _discord(settings: Settings, args: argparse.Namespace) -> int:
     if settings.discord_token is None:
         print(
@@ -139,6 +156,7 @@ def _discord(settings: Settings, args: argparse.Namespace) -> int:
     import discord
 
     from bot.discord_adapter.launcher import login_error_message, run_bot, sync_now
+    from bot.store import StoreError
 
     try:
         if args.command == "sync":
@@ -149,6 +167,9 @@ def _discord(settings: Settings, args: argparse.Namespace) -> int:
             asyncio.run(run_bot(settings, demo=args.demo))
     except discord.LoginFailure as exc:
         print(f"video-bot: {login_error_message(exc)}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"video-bot: {exc}", file=sys.stderr)
         return 2
     except discord.PrivilegedIntentsRequired:
         print("video-bot: Discord refused the gateway intents.", file=sys.stderr)

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     )
     catalogue_file: Path | None = None
     data_dir: Path = Path("data")
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "database_url")
+    )
 
     connect_timeout: float = Field(default=10.0, gt=0, le=300)
     request_timeout: float = Field(default=60.0, gt=0, le=3600)
@@ -68,6 +71,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        """DATABASE_URL, or a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'video-bot.sqlite3'}"
 
     @property
     def base_url_is_openai(self) -> bool:

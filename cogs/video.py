@@ -12,9 +12,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.catalogue import Catalogue, RequestRejected
-from bot.discord_adapter.presenter import DiscordPresenter
 from bot.discord_adapter.tree import send_ephemeral
 from bot.images import ImageRejected, check_upload, fit_reference
+from bot.jobs.events import ReplyAddress
 from bot.jobs.request import Requester, validate_request
 
 if TYPE_CHECKING:
@@ -127,13 +127,17 @@ class VideoCog(commands.Cog):
                 await self._withdraw(interaction, "The reference image could not be fetched.")
                 return
 
-        presenter = DiscordPresenter(
-            interaction,
+        if message_id is None:
+            message_id = (await interaction.original_response()).id
+        address = ReplyAddress(
+            channel_id=interaction.channel_id or 0,
             message_id=message_id,
-            edit_interval=self.bot.settings.edit_interval,
-            demo=self.bot.demo,
+            application_id=interaction.application_id,
+            interaction_token=interaction.token,
+            token_expires_at=interaction.expires_at.timestamp(),
+            upload_limit=interaction.filesize_limit,
         )
-        self.bot.runner.submit(request, presenter)
+        await self.bot.runner.accept(request, address)
 
     async def _withdraw(self, interaction: discord.Interaction[Any], reason: str) -> None:
         """Replace the public 'thinking' reply with a private explanation."""

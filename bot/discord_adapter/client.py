@@ -12,9 +12,12 @@ from discord.ext import commands
 from bot.catalogue import Catalogue
 from bot.config import Settings
 from bot.discord_adapter.command_sync import sync_if_changed
+from bot.discord_adapter.presenter import DiscordPresenter
 from bot.discord_adapter.tree import VideoCommandTree
 from bot.engine import make_client, make_planner, open_session
+from bot.jobs.events import JobListener, ReplyAddress
 from bot.jobs.runner import JobRunner
+from bot.store import Database, JobRecord, JobStore, open_database
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,8 @@ class VideoBot(commands.Bot):
         settings: Settings,
         *,
         demo: bool = False,
-        sync_on_start: bool = True,
+        serve: bool = True,
+        database: Database | None = None,
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
@@ -44,8 +48,10 @@ class VideoBot(commands.Bot):
         self.settings = settings
         self.catalogue: Catalogue = settings.catalogue()
         self.demo = demo
-        self._sync_on_start = sync_on_start
+        # False for one-shot commands (`video-bot sync`): no auto-sync, no job resumption.
+        self._serve = serve
         self._session: aiohttp.ClientSession | None = None
+        self._database: Database | None = database
         self._runner: JobRunner | None = None
 
     @property
@@ -54,11 +60,37 @@ class VideoBot(commands.Bot):
             raise RuntimeError("the bot is not set up yet")
         return self._runner
 
+    @property
+    def store(self) -> JobStore:
+        if self._database is None:
+            raise RuntimeError("the bot is not set up yet")
+        return JobStore(self._database)
+
+    def presenter_for(self, record: JobRecord) -> JobListener:
+        """Rebuild the reply's presenter from a stored job (new or resumed)."""
+        address = ReplyAddress(
+            channel_id=record.channel_id,
+            message_id=record.message_id,
+            application_id=record.application_id,
+            interaction_token=record.interaction_token,
+            token_expires_at=record.token_expires_at,
+            upload_limit=record.upload_limit or 10 * 1024 * 1024,
+        )
+        return DiscordPresenter(
+            self, address, edit_interval=self.settings.edit_interval, demo=self.demo
+        )
+
     async def setup_hook(self) -> None:
+        # The store first: a database that cannot be written stops start-up before any work.
+        if self._database is None:
+            self._database = await open_database(self.settings.effective_database_url)
         self._session = open_session()
         client = make_client(self._session, self.settings)
         self._runner = JobRunner(
             client,
+            JobStore(self._database),
+            self.catalogue,
+            listener_factory=self.presenter_for,
             work_dir=self.settings.data_dir / "downloads",
             planner_factory=lambda expected: make_planner(self.settings, expected),
             deadline=self.settings.job_deadline,
@@ -67,8 +99,9 @@ class VideoBot(commands.Bot):
         )
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        if self._sync_on_start:
+        if self._serve:
             await sync_if_changed(self.tree, self.settings.data_dir)
+            await self._runner.resume()
 
     async def on_ready(self) -> None:
         log.info("logged in as %s in %d guild(s)", self.user, len(self.guilds))
@@ -80,3 +113,5 @@ class VideoBot(commands.Bot):
         await super().close()
         if self._session is not None:
             await self._session.close()
+        if self._database is not None:
+            await self._database.close()

@@ -13,6 +13,7 @@ import discord
 from bot.config import Settings
 from bot.discord_adapter.client import VideoBot
 from bot.discord_adapter.command_sync import sync_commands
+from bot.store import open_database
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,10 @@ def _token(settings: Settings) -> str:
 
 async def run_bot(settings: Settings, *, demo: bool = False) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    # The database first: one that cannot be written stops start-up before Discord is called.
+    database = await open_database(settings.effective_database_url)
     async with _demo_backend(settings, demo) as effective:
-        bot = VideoBot(effective, demo=demo)
+        bot = VideoBot(effective, demo=demo, database=database)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
@@ -49,7 +52,7 @@ async def run_bot(settings: Settings, *, demo: bool = False) -> None:
 
 async def sync_now(settings: Settings, guild_id: int | None) -> int:
     """Log in over REST only, publish the commands, log out."""
-    bot = VideoBot(settings, sync_on_start=False)
+    bot = VideoBot(settings, serve=False)
     async with bot:
         await bot.login(_token(settings))
         return await sync_commands(bot.tree, settings.data_dir, guild_id)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 import re
 import time
@@ -13,13 +12,13 @@ from typing import Any
 import discord
 
 from bot.discord_adapter import render
-from bot.jobs.events import Delivery, JobView
+from bot.jobs.events import Delivery, JobView, ReplyAddress
 
 log = logging.getLogger(__name__)
 
 # Switch to the bot-token channel route this long before the interaction token dies, so an edit
 # in flight at the boundary never hits 50027.
-TOKEN_MARGIN = datetime.timedelta(seconds=60)
+TOKEN_MARGIN = 60.0
 INVALID_WEBHOOK_TOKEN = 50027
 ENTITY_TOO_LARGE = 40005
 
@@ -36,21 +35,25 @@ def _filename(prompt: str) -> str:
 
 
 class DiscordPresenter:
-    """The JobListener for a `/video` reply."""
+    """The JobListener for a `/video` reply, built from its stored address.
+
+    It needs no live Interaction, so a job resumed after a restart edits the same message.
+    """
 
     def __init__(
         self,
-        interaction: discord.Interaction[Any],
+        client: discord.Client,
+        address: ReplyAddress,
         *,
-        message_id: int | None,
         edit_interval: float,
         demo: bool,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._interaction = interaction
-        self._message_id = message_id
-        self._channel_id = interaction.channel_id
-        self._upload_limit = interaction.filesize_limit
+        self._client = client
+        self._address = address
+        self._message_id = address.message_id
+        self._channel_id = address.channel_id
+        self._upload_limit = address.upload_limit
         self._interval = edit_interval
         self._demo = demo
         self._clock = clock
@@ -107,6 +110,18 @@ class DiscordPresenter:
         self._cancel_pending()
         await self._edit(embed=render.failed_embed(view, demo=self._demo), attachments=[])
 
+    async def already_delivered(self) -> bool:
+        if self._message_id is None:
+            return False
+        channel = self._client.get_partial_messageable(self._channel_id)
+        try:
+            message = await channel.get_partial_message(self._message_id).fetch()
+        except discord.HTTPException:
+            log.warning("could not read back reply %s", self._message_id, exc_info=True)
+            return False
+        titles = [e.title or "" for e in message.embeds]
+        return bool(message.attachments) or any(t.startswith(render.READY_TITLE) for t in titles)
+
     # -- edits ------------------------------------------------------------------------------
 
     async def _show_now(self, view: JobView) -> None:
@@ -138,28 +153,43 @@ class DiscordPresenter:
         except discord.HTTPException:
             log.warning("adding the link button failed", exc_info=True)
 
-    def _token_usable(self) -> bool:
-        if self._token_dead:
-            return False
-        return discord.utils.utcnow() < self._interaction.expires_at - TOKEN_MARGIN
+    def _live_webhook(self) -> tuple[discord.Webhook, int] | None:
+        """The interaction webhook and the reply's id while the token is safely alive."""
+        address = self._address
+        if (
+            self._token_dead
+            or address.interaction_token is None
+            or address.token_expires_at is None
+            or address.application_id is None
+            or self._message_id is None
+        ):
+            return None
+        if discord.utils.utcnow().timestamp() >= address.token_expires_at - TOKEN_MARGIN:
+            return None
+        webhook = discord.Webhook.partial(
+            address.application_id, address.interaction_token, client=self._client
+        )
+        return webhook, self._message_id
 
     async def _edit(self, **fields: Any) -> discord.Message | None:
         """Edit the reply: through the interaction token while it lives, then the channel."""
         async with self._lock:
             self._last_edit = self._clock()
             self.edits += 1
-            if self._token_usable():
+            live = self._live_webhook()
+            if live is not None:
+                webhook, message_id = live
                 try:
-                    return await self._interaction.edit_original_response(**fields)
+                    return await webhook.edit_message(message_id, **fields)
                 except discord.HTTPException as exc:
                     if exc.code != INVALID_WEBHOOK_TOKEN and exc.status != 401:
                         raise
                     log.info("interaction token expired; editing through the channel now")
                     self._token_dead = True
-            if self._message_id is None or self._channel_id is None:
+            if self._message_id is None:
                 log.warning("token expired and the reply's message id is unknown; edit dropped")
                 return None
-            channel = self._interaction.client.get_partial_messageable(self._channel_id)
+            channel = self._client.get_partial_messageable(self._channel_id)
             edited: discord.Message = await channel.get_partial_message(self._message_id).edit(
                 **fields
             )

@@ -24,6 +24,7 @@ _PHASE_LABELS = {
     Phase.DELIVERED: "Done",
     Phase.FAILED: "Failed",
 }
+READY_TITLE = "Your video is ready"
 DEMO_NOTE = "Demo: fake video service, nothing is billed"
 _PROMPT_SHOWN = 1000
 
@@ -73,13 +74,13 @@ def progress_embed(view: JobView, *, demo: bool) -> discord.Embed:
 
 
 def delivered_embed(view: JobView, size: int, *, demo: bool) -> discord.Embed:
-    embed = _base(view, "Your video is ready", _GREEN, demo=demo)
+    embed = _base(view, READY_TITLE, _GREEN, demo=demo)
     embed.add_field(name="File", value=f"{size / 1048576:.1f} MiB", inline=True)
     return embed
 
 
 def too_large_embed(view: JobView, size: int, limit: int, *, demo: bool) -> discord.Embed:
-    embed = _base(view, "Your video is ready, but too large to upload here", _ORANGE, demo=demo)
+    embed = _base(view, f"{READY_TITLE}, but too large to upload here", _ORANGE, demo=demo)
     embed.add_field(
         name="Why no file",
         value=(

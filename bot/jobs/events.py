@@ -46,6 +46,21 @@ class JobView:
 
 
 @dataclass(frozen=True)
+class ReplyAddress:
+    """Where a job's reply lives, enough to edit it without the original interaction."""
+
+    channel_id: int
+    message_id: int | None
+    application_id: int | None
+    interaction_token: str | None
+    token_expires_at: float | None  # Unix seconds
+    upload_limit: int
+
+    def __repr__(self) -> str:  # the token stays out of logs
+        return f"ReplyAddress(channel_id={self.channel_id}, message_id={self.message_id})"
+
+
+@dataclass(frozen=True)
 class Delivery:
     """A downloaded video ready to post."""
 
@@ -64,3 +79,6 @@ class JobListener(Protocol):
 
     async def fail(self, view: JobView) -> None:
         """Tell the requester the job ended without a video (`view.error` says why)."""
+
+    async def already_delivered(self) -> bool:
+        """After a crash mid-delivery: does the reply already carry the video?"""

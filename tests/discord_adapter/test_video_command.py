@@ -239,7 +239,27 @@ async def test_rate_limits_at_the_provider_are_waited_out(harness: Harness) -> N
     assert len(harness.videos.state.jobs) == 1
 
 
-async def test_an_ambiguous_create_is_never_repeated(harness: Harness) -> None:
+async def test_an_ambiguous_create_is_adopted_not_repeated(harness: Harness) -> None:
+    harness.videos.settings.faults = [Fault(endpoint="create", kind="create-then-reset", count=1)]
+    it = await harness.video("did it start? [duration=1]")
+    message = await it.wait_for(finished, timeout=20)
+    assert embed(message)["title"] == "Your video is ready"
+    assert [a.data for a in message.attachments] == [harness.videos.asset_bytes()]
+    assert harness.creates == 1
+    assert harness.videos.stats.count("GET /v1/videos") >= 1  # found through the list
+
+
+async def test_a_create_that_never_arrived_is_reported_as_not_billed(harness: Harness) -> None:
+    harness.videos.settings.faults = [Fault(endpoint="create", kind="reset", count=1)]
+    it = await harness.video("lost in the wire")
+    message = await it.wait_for(finished, timeout=20)
+    assert "never received this request" in embed_text(message)
+    assert len(harness.videos.state.jobs) == 0
+    assert harness.creates == 1
+
+
+async def test_without_a_list_the_outcome_is_reported_as_unknown(harness: Harness) -> None:
+    harness.videos.settings.disabled_endpoints = {"list"}
     harness.videos.settings.faults = [Fault(endpoint="create", kind="create-then-reset", count=1)]
     it = await harness.video("did it start?")
     message = await it.wait_for(finished, timeout=20)

@@ -180,6 +180,7 @@ class FakeDiscord:
         self.spec_violations: list[str] = []
         self.response_violations: list[str] = []
         self.internal_errors: list[str] = []
+        self._holds: list[tuple[str, str, float, bool]] = []
         self._token_failures: Counter[str] = Counter()
 
         self.gateway_frames: list[gateway.GatewayFrame] = []
@@ -582,6 +583,19 @@ class FakeDiscord:
         """Same for ``/channels/{id}/messages...`` (per channel)."""
         self.ratelimits.configure("channel", limit=per_channel, per=per_seconds, announce=announce)
 
+    def hold_responses(
+        self, method: str, route: str, seconds: float, *, with_files: bool = False
+    ) -> None:
+        """Apply matching requests at once but answer only after ``seconds`` (a slow link).
+
+        The change is recorded before the answer leaves, as when a response is lost in
+        transit: a bot killed meanwhile cannot know its request took effect.
+        """
+        self._holds.append((method, route, seconds, with_files))
+
+    def release_holds(self) -> None:
+        self._holds.clear()
+
     # -- inspection -----------------------------------------------------------------------------
 
     def notify(self) -> None:
@@ -676,6 +690,10 @@ class FakeDiscord:
                 spec.validate_response(request.method, record.route, reply.status, reply.body)
             )
         self.notify()
+        for method, route, seconds, with_files in list(self._holds):
+            matches = record.method == method and record.route == route
+            if matches and (record.files or not with_files):
+                await asyncio.sleep(seconds)
         headers = {"Via": "1.1 google", **reply.headers}
         if reply.body is not None:
             headers["Content-Type"] = "application/json"

@@ -1,0 +1,6 @@
+"""Durable job records: SQLAlchemy Core over SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
+
+from bot.store.database import Database, StoreError, open_database
+from bot.store.jobs import JobRecord, JobState, JobStore
+
+__all__ = ["Database", "JobRecord", "JobState", "JobStore", "StoreError", "open_database"]

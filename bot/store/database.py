@@ -1,0 +1,76 @@
+"""Opening the database: URL, engine, migrations, and clear errors when it cannot be used."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from bot.store.migrations import migrate
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(Exception):
+    """The database cannot be opened or written; the message says what to do."""
+
+
+class Database:
+    """One engine per process; everything else borrows it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (`video-bot jobs`) work while the bot writes; busy_timeout waits out
+    # short locks instead of failing at once.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+async def open_database(url: str, *, migrate_schema: bool = True) -> Database:
+    """Connect, apply migrations and prove the database is writable."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError("DATABASE_URL is not a valid database URL") from None
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(parsed, pool_pre_ping=not is_sqlite)
+    if is_sqlite:
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    try:
+        async with engine.begin() as conn:
+            if migrate_schema:
+                await migrate(conn)
+            # A write that is rolled back: a read-only file or a held lock fails here, at start.
+            await conn.execute(text("UPDATE schema_version SET version = version"))
+    except (OperationalError, DBAPIError, OSError) as exc:
+        await engine.dispose()
+        raise StoreError(_explain(exc, parsed.render_as_string(hide_password=True))) from None
+    return Database(engine)
+
+
+def _explain(exc: BaseException, where: str) -> str:
+    detail = str(getattr(exc, "orig", exc)).lower()
+    if "readonly" in detail or "read-only" in detail or "read only" in detail:
+        return f"the database {where} is read-only: give the bot write access to it"
+    if "locked" in detail or "busy" in detail:
+        return f"the database {where} is locked by another process (is another bot running?)"
+    if "unable to open" in detail or "no such file" in detail or "permission" in detail:
+        return f"the database {where} cannot be opened: check the path and permissions"
+    return f"the database {where} cannot be used: {detail[:200]}"

@@ -1,0 +1,178 @@
+"""Job records and their persisted state machine.
+
+Each transition is committed before the side effect that depends on it, so after a crash the
+state says what may have happened and recovery knows what to do (see bot/jobs/recovery.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from bot.store.database import Database
+from bot.store.schema import jobs
+
+
+class JobState(StrEnum):
+    """accepted → submitting → submitted → running → downloading → delivering → a final state."""
+
+    ACCEPTED = "accepted"  # stored; nothing sent to the provider yet
+    SUBMITTING = "submitting"  # the create may have been sent: never send it again blindly
+    SUBMITTED = "submitted"  # the provider gave us its id
+    RUNNING = "running"
+    DOWNLOADING = "downloading"
+    DELIVERING = "delivering"  # the upload to Discord may have happened
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    REFUSED = "refused"
+    LOST = "lost"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset(
+    {JobState.DELIVERED, JobState.FAILED, JobState.REFUSED, JobState.LOST, JobState.CANCELLED}
+)
+UNFINISHED_STATES = frozenset(set(JobState) - FINAL_STATES)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One row of the jobs table."""
+
+    id: str
+    state: JobState
+    prompt: str
+    model: str
+    size: str
+    seconds: int
+    cost: str
+    requester_id: int
+    channel_id: int
+    created_at: float
+    updated_at: float
+    guild_id: int | None = None
+    reference: bytes | None = None
+    application_id: int | None = None
+    interaction_id: int | None = None
+    interaction_token: str | None = None
+    token_expires_at: float | None = None
+    message_id: int | None = None
+    upload_limit: int | None = None
+    provider_video_id: str | None = None
+    progress: int | None = None
+    video_expires_at: float | None = None
+    submitted_at: float | None = None
+    finished_at: float | None = None
+    attempts: int = 0
+    last_error: str | None = None
+
+    def __repr__(self) -> str:  # the token must never reach a log line
+        return f"JobRecord(id={self.id!r}, state={self.state.value}, model={self.model!r})"
+
+    @classmethod
+    def from_row(cls, row: Any) -> JobRecord:
+        data: dict[str, Any] = dict(row._mapping)
+        data["state"] = JobState(data["state"])
+        known: dict[str, Any] = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        return cls(**known)
+
+    def values(self) -> dict[str, Any]:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["state"] = self.state.value
+        return data
+
+
+class StaleTransitionError(Exception):
+    """The row was not in the expected state: someone else moved it on."""
+
+
+class JobStore:
+    """Reads and writes job records; each call is its own transaction."""
+
+    def __init__(self, database: Database, clock: Any = time.time) -> None:
+        self._engine = database.engine
+        self._clock = clock
+
+    async def add(self, record: JobRecord) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(jobs.insert().values(**record.values()))
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+        return None if row is None else JobRecord.from_row(row)
+
+    async def transition(
+        self,
+        job_id: str,
+        to: JobState,
+        *,
+        expect: Iterable[JobState] | None = None,
+        **changes: Any,
+    ) -> None:
+        """Move a job to `to` (only from `expect` when given) and commit before returning."""
+        now = self._clock()
+        values: dict[str, Any] = {"state": to.value, "updated_at": now, **changes}
+        if to.is_final:
+            values["finished_at"] = now
+        statement = update(jobs).where(jobs.c.id == job_id).values(**values)
+        if expect is not None:
+            statement = statement.where(jobs.c.state.in_([s.value for s in expect]))
+        async with self._engine.begin() as conn:
+            result = await conn.execute(statement)
+        if result.rowcount != 1:
+            raise StaleTransitionError(f"job {job_id} is not in {expect}")
+
+    async def note(self, job_id: str, **changes: Any) -> None:
+        """Record details that are not a transition (progress, expiry)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(updated_at=self._clock(), **changes)
+            )
+
+    async def is_adopted(self, provider_video_id: str) -> bool:
+        """Whether some job already owns this provider id (reconciliation must not share)."""
+        query = select(jobs.c.id).where(jobs.c.provider_video_id == provider_video_id).limit(1)
+        async with self._engine.connect() as conn:
+            return (await conn.execute(query)).first() is not None
+
+    async def unfinished(self) -> list[JobRecord]:
+        """Every job that still needs work, oldest first."""
+        query = (
+            select(jobs)
+            .where(jobs.c.state.in_([s.value for s in UNFINISHED_STATES]))
+            .order_by(jobs.c.created_at)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [JobRecord.from_row(r) for r in rows]
+
+    async def recent(self, limit: int = 50) -> list[JobRecord]:
+        query = select(jobs).order_by(jobs.c.created_at.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [JobRecord.from_row(r) for r in rows]
+
+    async def count_by_state(self) -> dict[str, int]:
+        query = select(jobs.c.state, func.count()).group_by(jobs.c.state)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {str(state): int(count) for state, count in rows}
+
+    async def add_many(self, records: Sequence[JobRecord]) -> None:
+        """Bulk insert (benchmarks and imports)."""
+        if not records:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(jobs.insert(), [r.values() for r in records])

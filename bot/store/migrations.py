@@ -1,0 +1,63 @@
+"""A small versioned migration runner: each step runs once, in order, in a transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.store.schema import jobs, metadata, schema_version
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[AsyncConnection], Awaitable[None]]
+
+
+async def _v1_jobs_table(conn: AsyncConnection) -> None:
+    """Version 1: the jobs table as first released (without video_expires_at)."""
+    await conn.run_sync(lambda sync: jobs.create(sync, checkfirst=True))
+    if await _has_column(conn, "jobs", "video_expires_at"):
+        # A fresh database gets the current table at once; later steps must tolerate that.
+        return
+
+
+async def _v2_video_expiry(conn: AsyncConnection) -> None:
+    """Version 2: remember when the provider's download link expires."""
+    if not await _has_column(conn, "jobs", "video_expires_at"):
+        await conn.execute(text("ALTER TABLE jobs ADD COLUMN video_expires_at FLOAT"))
+
+
+MIGRATIONS: list[Step] = [_v1_jobs_table, _v2_video_expiry]
+LATEST = len(MIGRATIONS)
+
+
+async def _has_column(conn: AsyncConnection, table: str, column: str) -> bool:
+    def check(sync_conn: object) -> bool:
+        return column in {c["name"] for c in inspect(sync_conn).get_columns(table)}
+
+    return await conn.run_sync(check)
+
+
+async def current_version(conn: AsyncConnection) -> int:
+    await conn.run_sync(lambda sync: schema_version.create(sync, checkfirst=True))
+    row = (await conn.execute(select(schema_version.c.version))).first()
+    return 0 if row is None else int(row.version)
+
+
+async def migrate(conn: AsyncConnection) -> int:
+    """Bring the database to LATEST; returns the version it was at."""
+    start = await current_version(conn)
+    if start > LATEST:
+        raise RuntimeError(f"the database is at version {start}, newer than this bot ({LATEST})")
+    for version in range(start, LATEST):
+        await MIGRATIONS[version](conn)
+        log.info("database migrated to version %d", version + 1)
+    if start != LATEST:
+        await conn.execute(schema_version.delete())
+        await conn.execute(schema_version.insert().values(version=LATEST))
+    return start
+
+
+__all__ = ["LATEST", "MIGRATIONS", "current_version", "metadata", "migrate"]

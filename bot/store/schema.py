@@ -1,0 +1,58 @@
+"""Table definitions (the current shape; migrations.py moves older databases to it)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, nullable=False),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("state", String(16), nullable=False, index=True),
+    # What was asked.
+    Column("prompt", Text, nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("size", String(20), nullable=False),
+    Column("seconds", Integer, nullable=False),
+    Column("cost", String(20), nullable=False),
+    Column("reference", LargeBinary, nullable=True),
+    # Who asked, and where the answer goes.
+    Column("requester_id", BigInteger, nullable=False, index=True),
+    Column("guild_id", BigInteger, nullable=True),
+    Column("channel_id", BigInteger, nullable=False),
+    Column("application_id", BigInteger, nullable=True),
+    Column("interaction_id", BigInteger, nullable=True),
+    Column("interaction_token", Text, nullable=True),
+    Column("token_expires_at", Float, nullable=True),
+    Column("message_id", BigInteger, nullable=True),
+    Column("upload_limit", BigInteger, nullable=True),
+    # The provider's side.
+    Column("provider_video_id", Text, nullable=True),
+    Column("progress", Integer, nullable=True),
+    Column("video_expires_at", Float, nullable=True),
+    # Book-keeping (Unix seconds).
+    Column("created_at", Float, nullable=False, index=True),
+    Column("submitted_at", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+)
