@@ -193,7 +193,8 @@ class JobRunner:
         try:
             if delay:
                 await asyncio.sleep(delay)
-            await _safely(listener.show, view)
+            if record.state is not JobState.DELIVERING:  # that reply may already be final
+                await _safely(listener.show, view)
             if record.state is JobState.ACCEPTED:
                 async with self._slots:
                     await self._from_accepted(record, view, listener)

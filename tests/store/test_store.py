@@ -1,0 +1,123 @@
+"""The job store: migrations, the state machine's guards, and clear errors."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.store import JobRecord, JobState, JobStore, StoreError, open_database
+from bot.store.jobs import StaleTransitionError
+from bot.store.migrations import LATEST
+
+
+def url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def record(job_id: str = "abc12345", state: JobState = JobState.ACCEPTED) -> JobRecord:
+    now = time.time()
+    return JobRecord(
+        id=job_id,
+        state=state,
+        prompt="a fox",
+        model="sora-2",
+        size="720x1280",
+        seconds=4,
+        cost="0.40",
+        requester_id=1,
+        channel_id=2,
+        created_at=now,
+        updated_at=now,
+        interaction_token="secret-token",
+    )
+
+
+async def test_migrates_from_empty_and_round_trips(tmp_path: Path) -> None:
+    database = await open_database(url(tmp_path / "jobs.db"))
+    store = JobStore(database)
+    await store.add(record())
+    loaded = await store.get("abc12345")
+    assert loaded is not None
+    assert loaded.state is JobState.ACCEPTED
+    assert loaded.interaction_token == "secret-token"
+    assert "secret-token" not in repr(loaded)
+    await database.close()
+    with sqlite3.connect(tmp_path / "jobs.db") as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchone() == (LATEST,)
+
+
+async def test_migrates_a_version_1_database(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # what version 1 created: no video_expires_at
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        conn.execute(
+            "CREATE TABLE jobs (id VARCHAR(32) PRIMARY KEY, state VARCHAR(16) NOT NULL,"
+            " prompt TEXT NOT NULL, model VARCHAR(100) NOT NULL, size VARCHAR(20) NOT NULL,"
+            " seconds INTEGER NOT NULL, cost VARCHAR(20) NOT NULL, reference BLOB,"
+            " requester_id BIGINT NOT NULL, guild_id BIGINT, channel_id BIGINT NOT NULL,"
+            " application_id BIGINT, interaction_id BIGINT, interaction_token TEXT,"
+            " token_expires_at FLOAT, message_id BIGINT, upload_limit BIGINT,"
+            " provider_video_id TEXT, progress INTEGER, created_at FLOAT NOT NULL,"
+            " submitted_at FLOAT, updated_at FLOAT NOT NULL, finished_at FLOAT,"
+            " attempts INTEGER NOT NULL, last_error TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO jobs (id, state, prompt, model, size, seconds, cost, requester_id,"
+            " channel_id, created_at, updated_at, attempts) VALUES"
+            " ('old1', 'running', 'p', 'sora-2', '720x1280', 4, '0.40', 1, 2, 1, 1, 0)"
+        )
+    database = await open_database(url(path))
+    store = JobStore(database)
+    (old,) = await store.unfinished()
+    assert old.id == "old1"
+    assert old.video_expires_at is None
+    await store.transition("old1", JobState.DOWNLOADING, video_expires_at=123.0)
+    assert (await store.get("old1")).video_expires_at == 123.0  # type: ignore[union-attr]
+    await database.close()
+
+
+async def test_transitions_are_guarded(tmp_path: Path) -> None:
+    database = await open_database(url(tmp_path / "jobs.db"))
+    store = JobStore(database)
+    await store.add(record())
+    await store.transition("abc12345", JobState.SUBMITTING, expect=[JobState.ACCEPTED])
+    with pytest.raises(StaleTransitionError):
+        await store.transition("abc12345", JobState.SUBMITTING, expect=[JobState.ACCEPTED])
+    await store.transition("abc12345", JobState.FAILED, last_error="x")
+    assert await store.unfinished() == []
+    final = await store.get("abc12345")
+    assert final is not None
+    assert final.finished_at is not None
+    await database.close()
+
+
+async def test_a_read_only_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    (await open_database(url(path))).engine.sync_engine.dispose()
+    read_only = f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true"
+    with pytest.raises(StoreError, match="read-only"):
+        await open_database(read_only)
+
+
+async def test_a_locked_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    database = await open_database(url(path))
+    await database.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=DELETE")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            await open_database(url(path) + "?timeout=0.2")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+async def test_a_malformed_url_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="DATABASE_URL"):
+        await open_database("not a url at all")
