@@ -242,12 +242,14 @@ class JobRunner:
                 record, view, listener, since=record.updated_at - 5
             )
             await self._submitted(record, video, record.updated_at)
-            await self._follow(record.id, video, view, listener, started=time.monotonic())
+            started = self._monotonic_of(record.updated_at)
+            await self._follow(record.id, video, view, listener, started=started)
             return
         assert record.provider_video_id is not None  # noqa: S101 - stored with SUBMITTED
         if state in (JobState.SUBMITTED, JobState.RUNNING):
             video = Video(id=record.provider_video_id, status="queued")
-            await self._follow(record.id, video, view, listener, started=time.monotonic())
+            started = self._monotonic_of(record.submitted_at or record.created_at)
+            await self._follow(record.id, video, view, listener, started=started)
             return
         if state is JobState.DOWNLOADING:
             await self._download_and_deliver(record.id, record, view, listener)
@@ -258,6 +260,15 @@ class JobRunner:
                 await self._store.transition(record.id, JobState.DELIVERED)
                 return
             await self._download_and_deliver(record.id, record, view, listener)
+
+    def _monotonic_of(self, wall: float) -> float:
+        """A stored wall-clock instant on this process's monotonic clock.
+
+        A resumed job's progress curve and deadline count from its real submission, not from
+        the restart: otherwise the progress it made meanwhile looks like a sudden sprint and
+        the poll planner would hammer the server.
+        """
+        return time.monotonic() - max(0.0, self._wall() - wall)
 
     async def _submitted(self, record: JobRecord, video: Video, submitted_at: float) -> None:
         await self._store.transition(

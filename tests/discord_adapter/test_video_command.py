@@ -305,3 +305,11 @@ async def test_demo_mode_says_so(tmp_path: Path) -> None:
         it = await harness.video("demo please [duration=1]")
         message = await it.wait_for(finished, timeout=20)
         assert "nothing is billed" in embed(message)["footer"]["text"]
+
+
+async def test_while_shutting_down_new_requests_are_told_to_wait(harness: Harness) -> None:
+    await harness.bot.runner.close(grace=0)  # what SIGTERM does first
+    it = await harness.video("one more please")
+    await it.wait_for(lambda i: i.callbacks, timeout=5)
+    assert "restarting" in ephemeral_reply(it)
+    assert harness.creates == 0
