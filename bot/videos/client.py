@@ -101,6 +101,18 @@ class Poll:
     poll_after: float | None = None
 
 
+@dataclass(frozen=True)
+class _Fetch:
+    """One download: where it goes and what it may be."""
+
+    video_id: str
+    partial: Path
+    params: dict[str, str] | None
+    accepted: tuple[str, ...]
+    max_bytes: int
+    on_progress: Callable[[int, int | None], None] | None
+
+
 @dataclass
 class _Answer:
     status: int
@@ -244,42 +256,31 @@ class VideosClient:
         """
         params = {"variant": variant} if variant else None
         accepted = _IMAGE_TYPES if variant in ("thumbnail", "spritesheet") else _VIDEO_TYPES
-        partial = dest.with_name(dest.name + ".part")
+        fetch = _Fetch(
+            video_id,
+            dest.with_name(dest.name + ".part"),
+            params,
+            accepted,
+            max_bytes,
+            on_progress,
+        )
         try:
-            return await self._download_with_retries(
-                video_id, dest, partial, params, accepted, max_bytes, on_progress
-            )
+            return await self._download_with_retries(fetch, dest)
         finally:
             # Whatever happened (an error, a cancel during a back-off), no half file remains.
-            partial.unlink(missing_ok=True)
+            fetch.partial.unlink(missing_ok=True)
 
-    async def _download_with_retries(  # noqa: PLR0917 - private, called once
-        self,
-        video_id: str,
-        dest: Path,
-        partial: Path,
-        params: dict[str, str] | None,
-        accepted: tuple[str, ...],
-        max_bytes: int,
-        on_progress: Callable[[int, int | None], None] | None,
-    ) -> int:
+    async def _download_with_retries(self, fetch: _Fetch, dest: Path) -> int:
         attempt = 0
         while True:
             try:
-                size = await self._stream_once(
-                    video_id,
-                    partial=partial,
-                    params=params,
-                    accepted=accepted,
-                    max_bytes=max_bytes,
-                    on_progress=on_progress,
-                )
+                size = await self._stream_once(fetch)
             except _Retryable as exc:
                 if attempt >= self.retry.max_retries:
                     raise exc.error from None
                 wait = exc.wait if exc.wait is not None else self.retry.backoff(attempt)
             else:
-                partial.replace(dest)  # noqa: ASYNC240 - a rename, not I/O worth a thread
+                fetch.partial.replace(dest)
                 return size
             await self._sleep(wait)
             attempt += 1
@@ -396,42 +397,33 @@ class VideosClient:
                 raise EndpointNotVideosError(self.base_url, retired_openai=self.is_openai) from None
             raise ServerError(f"{operation}: the answer is not a video object") from None
 
-    async def _stream_once(
-        self,
-        video_id: str,
-        *,
-        partial: Path,
-        params: dict[str, str] | None,
-        accepted: tuple[str, ...],
-        max_bytes: int,
-        on_progress: Callable[[int, int | None], None] | None,
-    ) -> int:
+    async def _stream_once(self, fetch: _Fetch) -> int:
         timeout = aiohttp.ClientTimeout(
             total=self.timeouts.download,
             sock_connect=self.timeouts.connect,
             sock_read=self.timeouts.request,
         )
-        url = self._url(f"/videos/{_quote(video_id)}/content")
+        url = self._url(f"/videos/{_quote(fetch.video_id)}/content")
         # identity: a compressed body would not match Content-Length once aiohttp inflates it.
         headers = {**self._headers(), "Accept": "*/*", "Accept-Encoding": "identity"}
         try:
             async with self._session.get(
-                url, params=params, headers=headers, timeout=timeout
+                url, params=fetch.params, headers=headers, timeout=timeout
             ) as resp:
-                self._check_content_answer(resp, accepted, max_bytes)
+                self._check_content_answer(resp, fetch.accepted, fetch.max_bytes)
                 if resp.status >= 300:
                     body = await resp.read()
                     self._raise_content_error(resp.status, resp.headers, body, resp.content_type)
                 expected = resp.content_length
                 written = 0
-                with partial.open("wb") as out:
+                with fetch.partial.open("wb") as out:
                     async for chunk in resp.content.iter_chunked(_CHUNK):
                         written += len(chunk)
-                        if written > max_bytes:
-                            raise ContentError(f"content exceeds {max_bytes} bytes")
+                        if written > fetch.max_bytes:
+                            raise ContentError(f"content exceeds {fetch.max_bytes} bytes")
                         out.write(chunk)
-                        if on_progress is not None:
-                            on_progress(written, expected)
+                        if fetch.on_progress is not None:
+                            fetch.on_progress(written, expected)
                 if expected is not None and written != expected:
                     raise _Retryable(ContentError("download ended early"), None)
                 return written
