@@ -6,6 +6,7 @@ everything that is ours carries the `VIDEO_BOT_` prefix.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue
+from bot.guardrails.policy import OperatorLimits
 
 OPENAI_RETIRED_HOST = "api.openai.com"
 
@@ -63,7 +65,35 @@ class Settings(BaseSettings):
 
     edit_interval: float = Field(default=3.0, ge=0.5, le=300)
     max_concurrent_jobs: int = Field(default=50, ge=1, le=10000)
+    max_jobs_per_user: int = Field(default=2, ge=1, le=1000)
+
+    # Guardrails: operator-wide defaults that guild admins can tighten, never loosen.
+    allowed_guilds: str = ""
+    user_daily_count: int | None = Field(default=None, ge=0)
+    user_daily_budget: Decimal | None = Field(default=None, ge=0)
+    guild_daily_budget: Decimal | None = Field(default=None, ge=0)
+    daily_budget: Decimal | None = Field(default=None, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("allowed_guilds")
+    @classmethod
+    def _guild_ids(cls, value: str) -> str:
+        for part in value.replace(" ", "").split(","):
+            if part and not part.isdigit():
+                raise ValueError("must be guild ids separated by commas")
+        return value
+
+    def operator_limits(self) -> OperatorLimits:
+        guilds = frozenset(int(p) for p in self.allowed_guilds.replace(" ", "").split(",") if p)
+        return OperatorLimits(
+            allowed_guilds=guilds,
+            user_daily_count=self.user_daily_count,
+            user_daily_budget=self.user_daily_budget,
+            guild_daily_budget=self.guild_daily_budget,
+            daily_budget=self.daily_budget,
+            max_running=self.max_concurrent_jobs,
+            max_per_user=self.max_jobs_per_user,
+        )
 
     @field_validator("openai_base_url")
     @classmethod

@@ -13,9 +13,11 @@ from discord.ext import commands
 
 from bot.catalogue import Catalogue, RequestRejected
 from bot.discord_adapter.tree import send_ephemeral
+from bot.guardrails.policy import check_guild_policy
 from bot.images import ImageRejected, check_upload, fit_reference
 from bot.jobs.events import ReplyAddress
 from bot.jobs.request import Requester, validate_request
+from bot.store.guilds import GuildStore
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
@@ -95,7 +97,8 @@ class VideoCog(commands.Cog):
         requester = Requester(
             interaction.user.id, interaction.guild_id, interaction.channel_id or 0
         )
-        # Everything checkable without the provider is checked before the reply is deferred.
+        # Everything checkable without the provider is checked before the reply is deferred,
+        # and the cost is reserved (limits permitting) before anything can be sent.
         try:
             request = validate_request(
                 self.bot.catalogue,
@@ -105,30 +108,39 @@ class VideoCog(commands.Cog):
                 size=options.size,
                 seconds=options.seconds,
             )
+            check_guild_policy(
+                await GuildStore(self.bot.database).get(requester.guild_id or 0), request
+            )
             reference = options.reference
             if reference is not None:
                 check_upload(reference.content_type, reference.size, reference.filename)
+            record = await self.bot.runner.reserve(request)
         except (RequestRejected, ImageRejected) as exc:
             await send_ephemeral(interaction, str(exc))
             return
 
-        callback = await interaction.response.defer(thinking=True)
-        message_id = callback.message_id if callback is not None else None
+        try:
+            callback = await interaction.response.defer(thinking=True)
+            message_id = callback.message_id if callback is not None else None
+            if message_id is None:
+                message_id = (await interaction.original_response()).id
+        except discord.HTTPException:
+            await self.bot.runner.withdraw(record, "the reply could not be made")
+            raise
 
+        fitted: bytes | None = None
         if reference is not None:
             try:
-                request = request.with_reference(
-                    fit_reference(await reference.read(), request.size)
-                )
+                fitted = fit_reference(await reference.read(), request.size).data
             except ImageRejected as exc:
+                await self.bot.runner.withdraw(record, str(exc))
                 await self._withdraw(interaction, str(exc))
                 return
             except discord.HTTPException:
+                await self.bot.runner.withdraw(record, "reference not fetched")
                 await self._withdraw(interaction, "The reference image could not be fetched.")
                 return
 
-        if message_id is None:
-            message_id = (await interaction.original_response()).id
         address = ReplyAddress(
             channel_id=interaction.channel_id or 0,
             message_id=message_id,
@@ -137,7 +149,7 @@ class VideoCog(commands.Cog):
             token_expires_at=interaction.expires_at.timestamp(),
             upload_limit=interaction.filesize_limit,
         )
-        await self.bot.runner.accept(request, address)
+        await self.bot.runner.start(record, address, fitted)
 
     async def _withdraw(self, interaction: discord.Interaction[Any], reason: str) -> None:
         """Replace the public 'thinking' reply with a private explanation."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -11,17 +12,22 @@ from discord.ext import commands
 
 from bot.catalogue import Catalogue
 from bot.config import Settings
+from bot.discord_adapter.buttons import JobButton
 from bot.discord_adapter.command_sync import sync_if_changed
 from bot.discord_adapter.presenter import DiscordPresenter
 from bot.discord_adapter.tree import VideoCommandTree
 from bot.engine import make_client, make_planner, open_session
+from bot.guardrails.queue import Dispatcher
+from bot.guardrails.spending import SpendGate
 from bot.jobs.events import JobListener, ReplyAddress
 from bot.jobs.runner import JobRunner
 from bot.store import Database, JobRecord, JobStore, open_database
+from bot.store.guilds import GuildStore
+from bot.store.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.video",)
+EXTENSIONS = ("cogs.video", "cogs.history", "cogs.admin")
 
 
 class VideoBot(commands.Bot):
@@ -61,6 +67,12 @@ class VideoBot(commands.Bot):
         return self._runner
 
     @property
+    def database(self) -> Database:
+        if self._database is None:
+            raise RuntimeError("the bot is not set up yet")
+        return self._database
+
+    @property
     def store(self) -> JobStore:
         if self._database is None:
             raise RuntimeError("the bot is not set up yet")
@@ -86,6 +98,7 @@ class VideoBot(commands.Bot):
             self._database = await open_database(self.settings.effective_database_url)
         self._session = open_session()
         client = make_client(self._session, self.settings)
+        limits = self.settings.operator_limits()
         self._runner = JobRunner(
             client,
             JobStore(self._database),
@@ -95,8 +108,12 @@ class VideoBot(commands.Bot):
             planner_factory=lambda expected: make_planner(self.settings, expected),
             deadline=self.settings.job_deadline,
             max_download_bytes=self.settings.max_download_bytes,
-            limit=self.settings.max_concurrent_jobs,
+            dispatcher=Dispatcher(limits.max_running, limits.max_per_user),
+            gate=SpendGate(
+                UsageStore(self._database), GuildStore(self._database), limits, time.time
+            ),
         )
+        self.add_dynamic_items(JobButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self._serve:

@@ -12,6 +12,7 @@ from typing import Any
 import discord
 
 from bot.discord_adapter import render
+from bot.discord_adapter.buttons import controls
 from bot.jobs.events import Delivery, JobView, ReplyAddress
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,10 @@ ENTITY_TOO_LARGE = 40005
 
 def _signature(view: JobView) -> tuple[object, ...]:
     """What a reader can see; an edit that would not change it is not sent."""
+    # The bar moves in 5 % steps; an ETA within the same 15 s reads the same.
+    step = None if view.progress is None else view.progress // 5
     eta = None if view.eta_at is None else round(view.eta_at / 15)
-    return (view.phase, view.progress, eta)
+    return (view.phase, step, eta, view.queue_position)
 
 
 def _filename(prompt: str) -> str:
@@ -86,6 +89,7 @@ class DiscordPresenter:
                     view, delivery.size, self._upload_limit, demo=self._demo
                 ),
                 attachments=[],
+                view=None,
             )
             return
         file = discord.File(delivery.path, filename=_filename(view.request.prompt))
@@ -93,6 +97,7 @@ class DiscordPresenter:
             message = await self._edit(
                 embed=render.delivered_embed(view, delivery.size, demo=self._demo),
                 attachments=[file],
+                view=None,
             )
         except discord.HTTPException as exc:
             if exc.status != 413 and exc.code != ENTITY_TOO_LARGE:
@@ -102,13 +107,16 @@ class DiscordPresenter:
                     view, delivery.size, self._upload_limit, demo=self._demo
                 ),
                 attachments=[],
+                view=None,
             )
             return
         await self._add_link(message)
 
     async def fail(self, view: JobView) -> None:
         self._cancel_pending()
-        await self._edit(embed=render.failed_embed(view, demo=self._demo), attachments=[])
+        await self._edit(
+            embed=render.failed_embed(view, demo=self._demo), attachments=[], view=None
+        )
 
     async def already_delivered(self) -> bool:
         if self._message_id is None:
@@ -126,7 +134,7 @@ class DiscordPresenter:
 
     async def _show_now(self, view: JobView) -> None:
         self._last_signature = _signature(view)
-        await self._edit(embed=render.progress_embed(view, demo=self._demo))
+        await self._edit(embed=render.progress_embed(view, demo=self._demo), view=controls(view))
 
     async def _flush_later(self, wait: float) -> None:
         await asyncio.sleep(wait)

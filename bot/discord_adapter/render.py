@@ -33,6 +33,12 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def file_size(size: int) -> str:
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KiB"
+    return f"{size / 1048576:.1f} MiB"
+
+
 def money(amount: Decimal) -> str:
     return f"${amount:.2f}"
 
@@ -63,6 +69,8 @@ def _base(view: JobView, title: str, colour: discord.Colour, *, demo: bool) -> d
 def progress_embed(view: JobView, *, demo: bool) -> discord.Embed:
     embed = _base(view, "Making your video", _BLURPLE, demo=demo)
     label = _PHASE_LABELS[view.phase]
+    if view.phase is Phase.WAITING and view.queue_position is not None:
+        label = f"In the queue: position {view.queue_position}"
     if view.phase in (Phase.QUEUED, Phase.RUNNING):
         percent = "…" if view.progress is None else f"{view.progress}%"
         label = f"{label}\n`{bar(view.progress, 20)}` {percent}"
@@ -75,7 +83,7 @@ def progress_embed(view: JobView, *, demo: bool) -> discord.Embed:
 
 def delivered_embed(view: JobView, size: int, *, demo: bool) -> discord.Embed:
     embed = _base(view, READY_TITLE, _GREEN, demo=demo)
-    embed.add_field(name="File", value=f"{size / 1048576:.1f} MiB", inline=True)
+    embed.add_field(name="File", value=file_size(size), inline=True)
     return embed
 
 
@@ -94,6 +102,8 @@ def too_large_embed(view: JobView, size: int, limit: int, *, demo: bool) -> disc
 
 def failed_embed(view: JobView, *, demo: bool) -> discord.Embed:
     title = "The video service refused this prompt" if view.refused else "No video this time"
+    if view.error and view.error.startswith(("Cancelled", "Stopped following")):
+        title = "Cancelled"
     embed = _base(view, title, _ORANGE if view.refused else _RED, demo=demo)
     embed.add_field(
         name="What happened",

@@ -1,20 +1,43 @@
-"""The command tree: the one place app-command errors become short, human replies."""
+"""The command tree: the global allow-list check, and app-command errors as short replies."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 from discord import app_commands
 
+from bot.discord_adapter.access import (
+    AccessDenied,
+    Invoker,
+    guild_policy_applies,
+    guild_refusal,
+    manages_guild,
+    operator_refusal,
+)
 from bot.jobs.runner import new_ref
+from bot.store.guilds import GuildStore
+
+if TYPE_CHECKING:
+    from bot.discord_adapter.client import VideoBot
 
 log = logging.getLogger(__name__)
 
+_COMMAND_TYPES = (
+    discord.InteractionType.application_command,
+    discord.InteractionType.autocomplete,
+)
+
+
+class PolicyUnavailable(app_commands.AppCommandError):
+    """The guild's settings could not be read; refuse rather than run unchecked."""
+
 
 def describe_error(error: app_commands.AppCommandError, ref: str) -> str:
-    """A message for the member; never the exception's own text."""
+    """A message for the member; never an exception's text, bar reasons written for members."""
+    if isinstance(error, AccessDenied):
+        return error.reason
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command works in servers only."
     if isinstance(error, app_commands.MissingPermissions):
@@ -29,7 +52,31 @@ def describe_error(error: app_commands.AppCommandError, ref: str) -> str:
 
 
 class VideoCommandTree(app_commands.CommandTree[Any]):
-    """Adds error handling that always answers, with a reference id in the log."""
+    """Adds the allow-lists and error handling that always answers, with a reference id."""
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        # Components never reach the tree in discord.py; should one, its handler decides.
+        if interaction.type not in _COMMAND_TYPES:
+            return True
+        reason = await self._refusal(interaction)
+        if reason is None:
+            return True
+        if interaction.type is discord.InteractionType.autocomplete:
+            return False  # suggestions cannot carry a message; the command itself will
+        raise AccessDenied(reason)
+
+    async def _refusal(self, interaction: discord.Interaction[Any]) -> str | None:
+        bot = cast("VideoBot", self.client)
+        reason = operator_refusal(bot.settings.operator_limits(), interaction.guild_id)
+        if reason is not None or interaction.guild_id is None:
+            return reason
+        if not guild_policy_applies(_top_level_name(interaction)):
+            return None
+        try:
+            policy = await GuildStore(bot.database).get(interaction.guild_id)
+        except Exception as exc:
+            raise PolicyUnavailable from exc
+        return guild_refusal(policy, _invoker(interaction))
 
     async def on_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
@@ -42,6 +89,28 @@ class VideoCommandTree(app_commands.CommandTree[Any]):
             cause = error.__cause__ or error
             log.error("/%s failed [ref %s]", command, ref, exc_info=cause)
         await send_ephemeral(interaction, describe_error(error, ref))
+
+
+def _top_level_name(interaction: discord.Interaction[Any]) -> str:
+    command = interaction.command
+    return command.qualified_name.split(" ", 1)[0] if command is not None else ""
+
+
+def _invoker(interaction: discord.Interaction[Any]) -> Invoker:
+    channel_ids = {interaction.channel_id}
+    channel = interaction.channel
+    # A thread follows its channel, a channel its category (both None when not known).
+    channel_ids.add(getattr(channel, "parent_id", None))
+    channel_ids.add(getattr(channel, "category_id", None))
+    member = interaction.user
+    # The ids Discord sent with this interaction: Member.roles drops any not in the cache.
+    roles = frozenset(member._roles) if isinstance(member, discord.Member) else frozenset()
+    return Invoker(
+        guild_id=interaction.guild_id,
+        channel_ids=frozenset(i for i in channel_ids if i is not None),
+        role_ids=roles,
+        manages_guild=manages_guild(interaction.permissions),
+    )
 
 
 async def send_ephemeral(interaction: discord.Interaction[Any], text: str) -> None:

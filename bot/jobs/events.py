@@ -40,6 +40,7 @@ class JobView:
     video_id: str | None = None
     error: str | None = None
     refused: bool = False
+    queue_position: int | None = None  # while waiting for a slot: 1 is next
 
     def evolve(self, **changes: object) -> JobView:
         return replace(self, **changes)  # type: ignore[arg-type]

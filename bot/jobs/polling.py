@@ -53,12 +53,26 @@ class PollPlanner:
             return min(max(self._hint, 0.1), self.max_interval)
         remaining = self.remaining(now)
         if remaining is None:
+            # Nothing to predict from yet: no video is done within a second, so look again
+            # after as long as it has run (1, 2, 4 s ...), up to the fixed interval.
             elapsed = 0.0 if self.started_at is None else now - self.started_at
-            return _clamp(elapsed / 2, self.min_interval, self.fixed_interval)
+            return _clamp(elapsed, max(1.0, self.min_interval), self.fixed_interval)
         if remaining > 0:
-            return _clamp(remaining / 2, self.min_interval, self.max_interval)
+            # Progress comes in whole points, so the end may be one point's time earlier than
+            # predicted; aim at that earliest moment. A rate measured over a good stretch of
+            # the curve is trusted a little more.
+            rate = self._rate()
+            earliest = remaining - (1 / rate if rate else 0.0)
+            share = 0.7 if self._measured_span() >= 20 else 0.5
+            return _clamp(earliest * share, self.min_interval, self.max_interval)
         # Overdue (progress capped at 99, a slow finish): back off gently, never past fixed.
         return _clamp(-remaining / 4, self.min_interval, self.fixed_interval)
+
+    def _measured_span(self) -> int:
+        """How many progress points the rate estimate is based on."""
+        if self._first is None or self._last is None:
+            return 0
+        return self._last[1] - self._first[1]
 
     def _rate(self) -> float | None:
         """Progress points per second, from the first and latest positive readings."""

@@ -13,10 +13,14 @@ import random
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from bot.catalogue import Catalogue, ModelSpec, RequestRejected
+from bot.guardrails.policy import EffectiveLimits
+from bot.guardrails.queue import Dispatcher
+from bot.guardrails.spending import SpendGate
 from bot.jobs.durations import DurationHistory
 from bot.jobs.events import Delivery, JobListener, JobView, Phase, ReplyAddress
 from bot.jobs.polling import PollPlanner
@@ -24,6 +28,7 @@ from bot.jobs.reconcile import find_created_job
 from bot.jobs.request import Requester, VideoRequest
 from bot.jobs.tracking import Update, track
 from bot.store import JobRecord, JobState, JobStore
+from bot.store.jobs import UNFINISHED_STATES, StaleTransitionError
 from bot.videos import (
     CreateOutcomeUnknownError,
     JobFailedError,
@@ -68,6 +73,15 @@ class _JobEnded(Exception):  # noqa: N818 - internal signal: a final state was r
     pass
 
 
+@dataclass
+class _Live:
+    """A job this process is running: its task, its front end, what it last showed."""
+
+    task: asyncio.Task[None]
+    listener: JobListener
+    view: JobView
+
+
 class JobRunner:
     """Owns every job as a tracked task; at most `limit` new jobs talk to the provider at once."""
 
@@ -82,7 +96,8 @@ class JobRunner:
         planner_factory: PlannerFactory,
         deadline: float,
         max_download_bytes: int,
-        limit: int = 50,
+        dispatcher: Dispatcher | None = None,
+        gate: SpendGate | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
@@ -93,8 +108,11 @@ class JobRunner:
         self._planner_factory = planner_factory
         self._deadline = deadline
         self._max_download_bytes = max_download_bytes
-        self._slots = asyncio.Semaphore(limit)
+        self.dispatcher = dispatcher or Dispatcher(max_running=50, max_per_user=50)
+        self.dispatcher.on_change(self._queue_moved)
+        self._gate = gate
         self._tasks: set[asyncio.Task[None]] = set()
+        self._jobs: dict[str, _Live] = {}
         self._wall = wall_clock
         self.durations = DurationHistory()
         self._closing = False
@@ -109,8 +127,12 @@ class JobRunner:
 
     # -- entry points -------------------------------------------------------------------------
 
-    async def accept(self, request: VideoRequest, reply: ReplyAddress) -> JobRecord:
-        """Store a new job (committed before anything is sent) and start it."""
+    async def reserve(self, request: VideoRequest) -> JobRecord:
+        """Check the spend limits and store the job as accepted, atomically.
+
+        Raises LimitReached (a RequestRejected) when a limit would be exceeded. The reply's
+        address is not known yet: `start` adds it. Nothing has reached the provider.
+        """
         now = self._wall()
         record = JobRecord(
             id=new_ref(),
@@ -120,27 +142,102 @@ class JobRunner:
             size=request.size,
             seconds=request.seconds,
             cost=str(request.estimated_cost),
-            reference=request.reference.data if request.reference else None,
             requester_id=request.requester.user_id,
             guild_id=request.requester.guild_id,
-            channel_id=reply.channel_id,
-            application_id=reply.application_id,
-            interaction_token=reply.interaction_token,
-            token_expires_at=reply.token_expires_at,
-            message_id=reply.message_id,
-            upload_limit=reply.upload_limit,
+            channel_id=request.requester.channel_id,
             created_at=now,
             updated_at=now,
         )
-        await self._store.add(record)
-        self._start(record, delay=0.0)
-        return record
+
+        async def store() -> JobRecord:
+            await self._store.add(record)
+            return record
+
+        if self._gate is None:
+            return await store()
+        return await self._gate.admit(request, store)
+
+    async def start(
+        self, record: JobRecord, reply: ReplyAddress, reference: bytes | None = None
+    ) -> JobRecord:
+        """Attach the reply (and fitted reference image) to a reserved job and queue it."""
+        changes: dict[str, Any] = {
+            "channel_id": reply.channel_id,
+            "application_id": reply.application_id,
+            "interaction_token": reply.interaction_token,
+            "token_expires_at": reply.token_expires_at,
+            "message_id": reply.message_id,
+            "upload_limit": reply.upload_limit,
+            "reference": reference,
+        }
+        await self._store.note(record.id, **changes)
+        started = replace(record, **changes)
+        self._start(started, delay=0.0)
+        return started
+
+    async def limits(self, guild_id: int | None) -> EffectiveLimits:
+        """The spend limits that apply in a guild (none without a gate)."""
+        if self._gate is None:
+            return EffectiveLimits(None, None, None, None)
+        return await self._gate.limits(guild_id)
+
+    async def withdraw(self, record: JobRecord, reason: str) -> None:
+        """Give a reservation back (the reply could not be made): nothing was sent."""
+        await self._store.transition(
+            record.id, JobState.CANCELLED, expect=[JobState.ACCEPTED], last_error=reason
+        )
+
+    async def accept(self, request: VideoRequest, reply: ReplyAddress) -> JobRecord:
+        """Reserve and start in one go (callers that know the reply already)."""
+        record = await self.reserve(request)
+        reference = request.reference.data if request.reference else None
+        return await self.start(record, reply, reference)
+
+    async def cancel(self, job_id: str) -> str:
+        """Cancel a queued job, or abandon a running one; returns what happened, for the user."""
+        record = await self._store.get(job_id)
+        if record is None or record.state.is_final:
+            return "That video is already finished."
+        if record.state in (JobState.DOWNLOADING, JobState.DELIVERING):
+            return "That video is already done and being posted."
+        queued = record.state is JobState.ACCEPTED
+        message = (
+            "Cancelled before it started; nothing was sent to the video service."
+            if queued
+            else "Stopped following this video. The video service may still finish (and bill) "
+            "it, but the bot will not post it."
+        )
+        live = self._jobs.get(job_id)
+        if live is not None:
+            live.task.cancel()
+        try:
+            await self._store.transition(
+                job_id,
+                JobState.CANCELLED,
+                expect=UNFINISHED_STATES - {JobState.DOWNLOADING, JobState.DELIVERING},
+                last_error=message,
+            )
+        except StaleTransitionError:
+            return "That video moved on meanwhile; it can no longer be cancelled."
+        self.dispatcher.release(job_id)
+        if live is not None:
+            await _safely(
+                live.listener.fail,
+                live.view.evolve(phase=Phase.FAILED, error=message, queue_position=None),
+            )
+        return message
 
     async def resume(self, *, spread: float | None = None) -> int:
         """Pick up every unfinished job after a restart; first reads spread over `spread` s."""
-        records = await self._store.unfinished()
+        records = []
+        for record in await self._store.unfinished():
+            if record.state is JobState.ACCEPTED and record.message_id is None:
+                # Reserved, but the bot died before it could reply: nobody is waiting for it.
+                await self.withdraw(record, "the bot restarted before replying")
+                continue
+            records.append(record)
         window = spread if spread is not None else min(60.0, len(records) / 100)
-        for record in records:
+        for record in records:  # oldest first: the queue keeps its order across restarts
             self._start(record, delay=random.uniform(0, window) if window > 0 else 0.0)
         if records:
             log.info("resumed %d unfinished job(s) over %.0f s", len(records), window)
@@ -161,12 +258,38 @@ class JobRunner:
 
     def _start(self, record: JobRecord, delay: float) -> None:
         listener = self._listener_factory(record)
+        if record.state is JobState.ACCEPTED:
+            self.dispatcher.enqueue(record.id, record.requester_id)
+        else:
+            self.dispatcher.occupy(record.id, record.requester_id)
+        view = self._view(record)
         task = asyncio.create_task(self._run(record, listener, delay), name=f"job-{record.id}")
+        self._jobs[record.id] = _Live(task, listener, view)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
+    def _queue_moved(self) -> None:
+        """Tell every queued job's reply its new place (the presenter throttles the edits)."""
+        for job_id, live in list(self._jobs.items()):
+            if live.view.phase is not Phase.WAITING:
+                continue
+            place = self.dispatcher.position(job_id)
+            if place is not None and place != live.view.queue_position:
+                live.view = live.view.evolve(queue_position=place)
+                self._notify(live)
+
+    def _notify(self, live: _Live) -> None:
+        task = asyncio.create_task(_safely(live.listener.show, live.view), name="queue-position")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        job_id = task.get_name().removeprefix("job-")
+        live = self._jobs.get(job_id)
+        if live is not None and live.task is task:
+            del self._jobs[job_id]
+            self.dispatcher.release(job_id)
         if not task.cancelled() and task.exception() is not None:
             log.error("job task %s crashed", task.get_name(), exc_info=task.exception())
 
@@ -193,13 +316,21 @@ class JobRunner:
         try:
             if delay:
                 await asyncio.sleep(delay)
+            if record.state is JobState.ACCEPTED:
+                view = view.evolve(queue_position=self.dispatcher.position(record.id))
+                self._jobs[record.id].view = view
+                if view.queue_position is not None:  # only a job that really waits says so
+                    await _safely(listener.show, view)
+                await self.dispatcher.wait_turn(record.id)
+                if self._closing:  # a slot freed during shutdown: leave it for the next start
+                    return
+                view = view.evolve(queue_position=None)
+                self._jobs[record.id].view = view
+                await self._from_accepted(record, view, listener)
+                return
             if record.state is not JobState.DELIVERING:  # that reply may already be final
                 await _safely(listener.show, view)
-            if record.state is JobState.ACCEPTED:
-                async with self._slots:
-                    await self._from_accepted(record, view, listener)
-            else:
-                await self._continue(record, view, listener)
+            await self._continue(record, view, listener)
         except _JobEnded:
             pass
         except asyncio.CancelledError:

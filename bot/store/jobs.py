@@ -164,6 +164,17 @@ class JobStore:
             rows = (await conn.execute(query)).all()
         return [JobRecord.from_row(r) for r in rows]
 
+    async def recent_for(self, user_id: int, limit: int = 10) -> list[JobRecord]:
+        query = (
+            select(jobs)
+            .where(jobs.c.requester_id == user_id)
+            .order_by(jobs.c.created_at.desc())
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [JobRecord.from_row(r) for r in rows]
+
     async def count_by_state(self) -> dict[str, int]:
         query = select(jobs.c.state, func.count()).group_by(jobs.c.state)
         async with self._engine.connect() as conn:

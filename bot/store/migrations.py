@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store.schema import jobs, metadata, schema_version
+from bot.store.schema import guild_settings, jobs, metadata, schema_version
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,12 @@ async def _v2_video_expiry(conn: AsyncConnection) -> None:
         await conn.execute(text("ALTER TABLE jobs ADD COLUMN video_expires_at FLOAT"))
 
 
-MIGRATIONS: list[Step] = [_v1_jobs_table, _v2_video_expiry]
+async def _v3_guild_settings(conn: AsyncConnection) -> None:
+    """Version 3: per-guild guardrails set by admins."""
+    await conn.run_sync(lambda sync: guild_settings.create(sync, checkfirst=True))
+
+
+MIGRATIONS: list[Step] = [_v1_jobs_table, _v2_video_expiry, _v3_guild_settings]
 LATEST = len(MIGRATIONS)
 
 

@@ -56,3 +56,12 @@ jobs = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
 )
+
+guild_settings = Table(
+    "guild_settings",
+    metadata,
+    Column("guild_id", BigInteger, primary_key=True),
+    # The policy as JSON: new settings need no migration, unknown ones are ignored.
+    Column("data", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)

@@ -93,8 +93,9 @@ async def test_edits_are_throttled_and_only_sent_when_something_changes(harness:
 async def test_commands_are_synced_with_the_catalogues_choices(harness: Harness) -> None:
     syncs = harness.discord.command_syncs
     assert len(syncs) == 1
-    (command,) = syncs[0].commands
-    assert command["name"] == "video"
+    names = sorted(c["name"] for c in syncs[0].commands)
+    assert names == ["video", "video-admin", "videos"]
+    (command,) = [c for c in syncs[0].commands if c["name"] == "video"]
     options = {o["name"]: o for o in command["options"]}
     assert options["prompt"]["required"] is True
     assert options["prompt"]["max_length"] == 6000
@@ -116,7 +117,8 @@ async def test_commands_are_synced_again_only_when_they_change(tmp_path: Path) -
     )
     async with running_harness(tmp_path, app_id=app_id, catalogue_file=catalogue) as third:
         (sync,) = third.discord.command_syncs
-        options = {o["name"]: o for o in sync.commands[0]["options"]}
+        (video,) = [c for c in sync.commands if c["name"] == "video"]
+        options = {o["name"]: o for o in video["options"]}
         assert [c["value"] for c in options["model"]["choices"]] == ["wan"]
 
 

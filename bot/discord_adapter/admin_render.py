@@ -1,0 +1,174 @@
+"""Embeds for `/video-admin show` and `/video-admin usage` (pure: no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import discord
+
+from bot.discord_adapter.render import money, timestamp
+from bot.guardrails.policy import GuildPolicy, OperatorLimits, effective_limits
+from bot.store.usage import MemberUsage, Usage
+
+DESCRIPTION_LIMIT = 4096  # Discord's limit for an embed description
+FIELD_LIMIT = 1024  # ... and for a field value
+_ON = discord.Colour.green()
+_OFF = discord.Colour.dark_grey()
+_USAGE = discord.Colour.blurple()
+
+
+@dataclass(frozen=True)
+class Period:
+    """A usage window of whole UTC days, ending now."""
+
+    label: str
+    days: int
+
+    def since(self, now: datetime) -> float:
+        """The UTC midnight that starts the window (today's for a one-day period)."""
+        midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return (midnight - timedelta(days=self.days - 1)).timestamp()
+
+
+PERIODS = {
+    "today": Period("today", 1),
+    "7d": Period("the last 7 days", 7),
+    "30d": Period("the last 30 days", 30),
+}
+
+
+def _count(value: int | None) -> str:
+    return "none" if value is None else f"{value} a day"
+
+
+def _amount(value: Decimal | None) -> str:
+    return "none" if value is None else f"{money(value)} a day"
+
+
+def _limit_field(guild: str, operator: str, applies: str) -> str:
+    return f"This server: {guild}\nOperator: {operator}\nApplies: **{applies}**"
+
+
+def join_within(items: Sequence[str], limit: int, *, separator: str = ", ") -> str:
+    """Join as many items as fit in `limit` characters, then say how many were left out."""
+    if len(separator.join(items)) <= limit:
+        return separator.join(items)
+    gap = "\n" if "\n" in separator else " "
+
+    def more(count: int) -> str:
+        return f"{gap}… and {count} more" if count else ""
+
+    out = ""
+    for n, item in enumerate(items):
+        candidate = item if not out else out + separator + item
+        if len(candidate) + len(more(len(items) - n - 1)) > limit:
+            return out + more(len(items) - n) if out else f"… and {len(items)} more"
+        out = candidate
+    return out
+
+
+def _mentions(kind: str, ids: Iterable[int], empty: str) -> str:
+    items = [f"<{kind}{i}>" for i in sorted(ids)]
+    return join_within(items, FIELD_LIMIT) if items else empty
+
+
+def settings_embed(policy: GuildPolicy, operator: OperatorLimits) -> discord.Embed:
+    """The guild's settings next to the operator's, and the limits that result."""
+    if policy.enabled:
+        state = "**On**: members can make videos with /video."
+    else:
+        state = "**Off**: /video is refused until someone runs /video-admin enable."
+    embed = discord.Embed(
+        title="Video bot settings for this server",
+        description=state,
+        colour=_ON if policy.enabled else _OFF,
+    )
+    embed.add_field(
+        name="Channels", value=_mentions("#", policy.channels, "Any channel"), inline=False
+    )
+    roles = _mentions("@&", policy.roles, "Anyone")
+    if policy.roles:
+        roles += "\n(members with Manage Server always can)"
+    embed.add_field(name="Roles", value=roles, inline=False)
+    models = join_within(sorted(policy.models), FIELD_LIMIT) if policy.models else "Every model"
+    embed.add_field(name="Models", value=models, inline=True)
+    longest = "the models' own" if policy.max_seconds is None else f"{policy.max_seconds} s"
+    embed.add_field(name="Longest video", value=longest, inline=True)
+
+    applies = effective_limits(policy, operator)
+    embed.add_field(
+        name="Videos per member",
+        value=_limit_field(
+            _count(policy.user_daily_count),
+            _count(operator.user_daily_count),
+            _count(applies.user_daily_count),
+        ),
+        inline=True,
+    )
+    embed.add_field(
+        name="Budget per member",
+        value=_limit_field(
+            _amount(policy.user_daily_budget),
+            _amount(operator.user_daily_budget),
+            _amount(applies.user_daily_budget),
+        ),
+        inline=True,
+    )
+    embed.add_field(
+        name="Budget for the server",
+        value=_limit_field(
+            _amount(policy.guild_daily_budget),
+            _amount(operator.guild_daily_budget),
+            _amount(applies.guild_daily_budget),
+        ),
+        inline=True,
+    )
+    embed.add_field(
+        name="Operator's budget for all servers",
+        value=_amount(operator.daily_budget),
+        inline=True,
+    )
+    embed.add_field(
+        name="Videos in progress per member",
+        value=f"{operator.max_per_user} at once (operator)",
+        inline=True,
+    )
+    embed.set_footer(
+        text="Days are UTC days. Server settings can only tighten the operator's limits."
+    )
+    return embed
+
+
+def usage_line(usage: Usage) -> str:
+    videos = "1 video" if usage.videos == 1 else f"{usage.videos} videos"
+    return f"{videos} · {usage.seconds} s · {money(usage.cost)}"
+
+
+def usage_embed(
+    period: Period,
+    since: float,
+    members: Sequence[MemberUsage],
+    total: Usage,
+    *,
+    limit: int = DESCRIPTION_LIMIT,
+) -> discord.Embed:
+    """Per-member usage, busiest first, cut to fit the embed's description."""
+    lines = [f"<@{m.user_id}>: {usage_line(m.usage)}" for m in members]
+    description = join_within(lines, limit, separator="\n") if lines else "No videos yet."
+    embed = discord.Embed(
+        title=f"Video usage in this server, {period.label}",
+        description=description,
+        colour=_USAGE,
+    )
+    embed.add_field(name="Total", value=usage_line(total), inline=False)
+    embed.add_field(name="Since", value=timestamp(since, "f"), inline=False)
+    embed.set_footer(
+        text=(
+            "Estimated from the catalogue's prices. Videos in progress count;"
+            " failed and cancelled ones do not."
+        )
+    )
+    return embed

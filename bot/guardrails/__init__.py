@@ -1,0 +1,1 @@
+"""Who may generate, how much, and in what order: policies, limits and the queue."""

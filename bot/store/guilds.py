@@ -1,0 +1,45 @@
+"""Per-guild guardrail settings, as admins set them with /video-admin."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bot.guardrails.policy import GuildPolicy
+from bot.store.database import Database
+from bot.store.schema import guild_settings
+
+
+class GuildStore:
+    """Reads and writes GuildPolicy rows; a guild never configured gets the defaults."""
+
+    def __init__(self, database: Database) -> None:
+        self._engine = database.engine
+
+    async def get(self, guild_id: int) -> GuildPolicy:
+        query = select(guild_settings.c.data).where(guild_settings.c.guild_id == guild_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return GuildPolicy() if row is None else GuildPolicy.from_json(row.data)
+
+    async def save(self, guild_id: int, policy: GuildPolicy) -> None:
+        values = {"guild_id": guild_id, "data": policy.to_json(), "updated_at": time.time()}
+        async with self._engine.begin() as conn:
+            if self._engine.dialect.name == "sqlite":
+                statement = sqlite_insert(guild_settings).values(**values)
+                await conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[guild_settings.c.guild_id],
+                        set_={"data": values["data"], "updated_at": values["updated_at"]},
+                    )
+                )
+                return
+            updated = await conn.execute(
+                guild_settings.update()
+                .where(guild_settings.c.guild_id == guild_id)
+                .values(data=values["data"], updated_at=values["updated_at"])
+            )
+            if updated.rowcount == 0:
+                await conn.execute(guild_settings.insert().values(**values))

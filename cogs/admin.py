@@ -1,0 +1,370 @@
+"""`/video-admin`: a server's own guardrails, set by members with Manage Server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.catalogue import Catalogue
+from bot.discord_adapter.access import ADMIN_COMMAND, ADMIN_ONLY, AccessDenied, manages_guild
+from bot.discord_adapter.admin_render import (
+    FIELD_LIMIT,
+    PERIODS,
+    join_within,
+    settings_embed,
+    usage_embed,
+)
+from bot.guardrails.policy import GuildPolicy
+from bot.store.guilds import GuildStore
+from bot.store.usage import UsageStore
+
+if TYPE_CHECKING:
+    from bot.discord_adapter.client import VideoBot
+
+_CENT = Decimal("0.01")
+ALL_MODELS = "all"
+
+Budget = app_commands.Range[float, 0, 1_000_000]
+
+
+class SettingRejected(ValueError):  # noqa: N818 - a rejection, not a crash
+    """An admin's value cannot be used; the message says what can."""
+
+
+def parse_models(text: str, catalogue: Catalogue) -> frozenset[str]:
+    """Comma-separated catalogue names (any case), or "all" for no restriction."""
+    if text.strip().lower() == ALL_MODELS:
+        return frozenset()
+    by_lower = {name.lower(): name for name in catalogue.names()}
+    given = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in given if name.lower() not in by_lower]
+    valid = ", ".join(catalogue.names())
+    if unknown:
+        raise SettingRejected(
+            f"Unknown model(s): {', '.join(unknown)}. Choose from: {valid}; or `all`."
+        )
+    if not given:
+        raise SettingRejected(f"Name at least one model ({valid}), or `all`.")
+    return frozenset(by_lower[name.lower()] for name in given)
+
+
+def parse_max_seconds(seconds: int, catalogue: Catalogue) -> int | None:
+    """0 removes the limit; a limit below every model's shortest video would block them all."""
+    if seconds == 0:
+        return None
+    shortest = min(catalogue.all_seconds())
+    if seconds < shortest:
+        raise SettingRejected(
+            f"The shortest video any model makes is {shortest} s: use at least that, "
+            "or 0 to remove the limit."
+        )
+    return seconds
+
+
+def parse_budget(value: float) -> Decimal | None:
+    """Dollars to cents; 0 removes the server's limit (the operator's still applies)."""
+    if value == 0:
+        return None
+    amount = Decimal(str(value)).quantize(_CENT, rounding=ROUND_HALF_UP)
+    if amount == 0:
+        raise SettingRejected("Budgets are in cents: use at least 0.01, or 0 to remove it.")
+    return amount
+
+
+class PlaceOption(app_commands.Transformer[Any]):
+    """A channel option for places members post in: threads follow their channel instead."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        kinds = discord.ChannelType
+        return [kinds.text, kinds.news, kinds.voice, kinds.stage_voice, kinds.forum, kinds.category]
+
+    async def transform(
+        self, interaction: discord.Interaction[Any], value: Any, /
+    ) -> app_commands.AppCommandChannel:
+        # Discord's own resolved data: no need for the channel to be in the bot's cache.
+        if not isinstance(value, app_commands.AppCommandChannel):
+            raise app_commands.TransformerError(value, self.type, self)
+        return value
+
+
+Place = app_commands.Transform[app_commands.AppCommandChannel, PlaceOption]
+
+
+def _guild_id(interaction: discord.Interaction[Any]) -> int:
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage
+    return interaction.guild_id
+
+
+def _listing(kind: str, ids: frozenset[int]) -> str:
+    return join_within([f"<{kind}{i}>" for i in sorted(ids)], FIELD_LIMIT)
+
+
+class VideoAdmin(
+    app_commands.Group,
+    name=ADMIN_COMMAND,
+    description="Server settings for the video bot (needs Manage Server)",
+    guild_only=True,
+    default_permissions=discord.Permissions(manage_guild=True),
+):
+    """The command group; every reply is private to the admin who asked."""
+
+    channel = app_commands.Group(
+        name="channel", description="Channels where /video works (none listed: every channel)"
+    )
+    role = app_commands.Group(
+        name="role", description="Roles that may use /video (none listed: everyone)"
+    )
+
+    def __init__(self, bot: VideoBot) -> None:
+        super().__init__()
+        self.bot = bot
+        # Read-modify-write of a guild's row: two admins at once must not lose a change.
+        self._writing = asyncio.Lock()
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        # default_permissions only hides the commands, and server admins can override it.
+        _guild_id(interaction)
+        if not manages_guild(interaction.permissions):
+            raise AccessDenied(ADMIN_ONLY)
+        return True
+
+    @property
+    def _guilds(self) -> GuildStore:
+        return GuildStore(self.bot.database)
+
+    async def _change(
+        self, interaction: discord.Interaction[Any], change: Callable[[GuildPolicy], GuildPolicy]
+    ) -> tuple[GuildPolicy, GuildPolicy]:
+        """Apply `change` to the guild's settings and save them; returns (before, after)."""
+        guild_id = _guild_id(interaction)
+        async with self._writing:
+            before = await self._guilds.get(guild_id)
+            after = change(before)
+            if after != before:
+                await self._guilds.save(guild_id, after)
+        return before, after
+
+    async def _reply(self, interaction: discord.Interaction[Any], text: str) -> None:
+        await interaction.response.send_message(text, ephemeral=True)
+
+    async def _show(self, interaction: discord.Interaction[Any], text: str | None = None) -> None:
+        policy = await self._guilds.get(_guild_id(interaction))
+        embed = settings_embed(policy, self.bot.settings.operator_limits())
+        await interaction.response.send_message(text, embed=embed, ephemeral=True)
+
+    # -- on / off -------------------------------------------------------------------------------
+
+    @app_commands.command(name="enable", description="Let members use /video in this server")
+    async def enable(self, interaction: discord.Interaction[Any]) -> None:
+        before, _ = await self._change(interaction, lambda p: p.evolve(enabled=True))
+        if before.enabled:
+            await self._reply(interaction, "The video bot is already on in this server.")
+        else:
+            await self._reply(interaction, "The video bot is on: members can make videos again.")
+
+    @app_commands.command(name="disable", description="Refuse /video in this server")
+    async def disable(self, interaction: discord.Interaction[Any]) -> None:
+        await self._change(interaction, lambda p: p.evolve(enabled=False))
+        await self._reply(
+            interaction,
+            "The video bot is off: /video is refused in this server until someone runs "
+            "/video-admin enable. Videos already in progress still finish.",
+        )
+
+    # -- channels -------------------------------------------------------------------------------
+
+    @channel.command(name="add", description="Allow /video in a channel (a category: its channels)")
+    @app_commands.describe(channel="A channel, or a category for every channel in it")
+    async def channel_add(self, interaction: discord.Interaction[Any], channel: Place) -> None:
+        before, after = await self._change(
+            interaction, lambda p: p.evolve(channels=p.channels | {channel.id})
+        )
+        first = " Other channels are no longer allowed." if not before.channels else ""
+        await self._reply(
+            interaction, f"/video works only in: {_listing('#', after.channels)}.{first}"
+        )
+
+    @channel.command(name="remove", description="Stop allowing /video in a channel")
+    @app_commands.describe(channel="A channel or category on the list")
+    async def channel_remove(self, interaction: discord.Interaction[Any], channel: Place) -> None:
+        before, after = await self._change(
+            interaction, lambda p: p.evolve(channels=p.channels - {channel.id})
+        )
+        if channel.id not in before.channels:
+            await self._reply(interaction, f"<#{channel.id}> was not on the list.")
+        elif not after.channels:
+            await self._reply(interaction, "The list is empty: /video works in every channel.")
+        else:
+            await self._reply(
+                interaction, f"/video works only in: {_listing('#', after.channels)}."
+            )
+
+    @channel.command(name="clear", description="Allow /video in every channel")
+    async def channel_clear(self, interaction: discord.Interaction[Any]) -> None:
+        await self._change(interaction, lambda p: p.evolve(channels=frozenset()))
+        await self._reply(interaction, "/video works in every channel again.")
+
+    # -- roles ----------------------------------------------------------------------------------
+
+    @role.command(name="add", description="Let members with this role use /video")
+    @app_commands.describe(role="Members with any listed role may use /video")
+    async def role_add(self, interaction: discord.Interaction[Any], role: discord.Role) -> None:
+        if role.id == interaction.guild_id:  # @everyone shares the guild's id
+            await self._reply(
+                interaction, "@everyone is every member: use /video-admin role clear instead."
+            )
+            return
+        _, after = await self._change(interaction, lambda p: p.evolve(roles=p.roles | {role.id}))
+        await self._reply(
+            interaction,
+            f"/video is for members with any of: {_listing('@&', after.roles)}"
+            " (and members with Manage Server).",
+        )
+
+    @role.command(name="remove", description="Take a role off the list")
+    @app_commands.describe(role="A role on the list")
+    async def role_remove(self, interaction: discord.Interaction[Any], role: discord.Role) -> None:
+        before, after = await self._change(
+            interaction, lambda p: p.evolve(roles=p.roles - {role.id})
+        )
+        if role.id not in before.roles:
+            await self._reply(interaction, f"<@&{role.id}> was not on the list.")
+        elif not after.roles:
+            await self._reply(interaction, "The list is empty: every member can use /video.")
+        else:
+            await self._reply(
+                interaction, f"/video is for members with any of: {_listing('@&', after.roles)}."
+            )
+
+    @role.command(name="clear", description="Let every member use /video")
+    async def role_clear(self, interaction: discord.Interaction[Any]) -> None:
+        await self._change(interaction, lambda p: p.evolve(roles=frozenset()))
+        await self._reply(interaction, "Every member can use /video again.")
+
+    # -- what may be made -----------------------------------------------------------------------
+
+    @app_commands.command(name="models", description="Which models members may choose")
+    @app_commands.describe(models='Model names separated by commas, or "all"')
+    async def models(
+        self, interaction: discord.Interaction[Any], models: app_commands.Range[str, 1, 1000]
+    ) -> None:
+        try:
+            chosen = parse_models(models, self.bot.catalogue)
+        except SettingRejected as exc:
+            await self._reply(interaction, str(exc))
+            return
+        await self._change(interaction, lambda p: p.evolve(models=chosen))
+        if not chosen:
+            await self._reply(interaction, "Members may choose every model.")
+        else:
+            names = [m for m in self.bot.catalogue.names() if m in chosen]
+            await self._reply(interaction, f"Members may choose: {', '.join(names)}.")
+
+    @app_commands.command(name="max-seconds", description="The longest video members may ask for")
+    @app_commands.describe(seconds="Seconds; 0 removes the limit")
+    async def max_seconds(
+        self, interaction: discord.Interaction[Any], seconds: app_commands.Range[int, 0, 600]
+    ) -> None:
+        try:
+            limit = parse_max_seconds(seconds, self.bot.catalogue)
+        except SettingRejected as exc:
+            await self._reply(interaction, str(exc))
+            return
+        await self._change(interaction, lambda p: p.evolve(max_seconds=limit))
+        if limit is None:
+            await self._reply(interaction, "Videos may be as long as the models allow.")
+        else:
+            await self._reply(interaction, f"Videos may be at most {limit} s long.")
+
+    @app_commands.command(
+        name="limits", description="Daily limits (UTC days); 0 removes the server's own limit"
+    )
+    @app_commands.rename(
+        user_daily_count="user-daily-count",
+        user_daily_budget="user-daily-budget",
+        guild_daily_budget="guild-daily-budget",
+    )
+    @app_commands.describe(
+        user_daily_count="Videos per member per day; 0: no server limit",
+        user_daily_budget="Estimated USD per member per day; 0: no server limit",
+        guild_daily_budget="Estimated USD for the whole server per day; 0: no server limit",
+    )
+    async def limits(
+        self,
+        interaction: discord.Interaction[Any],
+        user_daily_count: app_commands.Range[int, 0, 100_000] | None = None,
+        user_daily_budget: Budget | None = None,
+        guild_daily_budget: Budget | None = None,
+    ) -> None:
+        changes: dict[str, object] = {}
+        try:
+            if user_daily_count is not None:
+                changes["user_daily_count"] = user_daily_count or None
+            if user_daily_budget is not None:
+                changes["user_daily_budget"] = parse_budget(user_daily_budget)
+            if guild_daily_budget is not None:
+                changes["guild_daily_budget"] = parse_budget(guild_daily_budget)
+        except SettingRejected as exc:
+            await self._reply(interaction, str(exc))
+            return
+        if not changes:
+            await self._show(interaction, "Give at least one limit to change. Current settings:")
+            return
+        await self._change(interaction, lambda p: p.evolve(**changes))
+        await self._show(interaction, "Saved. The tighter of server and operator limit applies:")
+
+    # -- reading --------------------------------------------------------------------------------
+
+    @app_commands.command(name="show", description="This server's settings and the limits in force")
+    async def show(self, interaction: discord.Interaction[Any]) -> None:
+        await self._show(interaction)
+
+    @app_commands.command(name="usage", description="Videos, seconds and estimated cost per member")
+    @app_commands.describe(period="Whole UTC days, up to now (default: today)")
+    @app_commands.choices(
+        period=[
+            app_commands.Choice(name="today", value="today"),
+            app_commands.Choice(name="7 days", value="7d"),
+            app_commands.Choice(name="30 days", value="30d"),
+        ]
+    )
+    async def usage(self, interaction: discord.Interaction[Any], period: str = "today") -> None:
+        guild_id = _guild_id(interaction)
+        chosen = PERIODS[period]
+        since = chosen.since(datetime.now(UTC))
+        store = UsageStore(self.bot.database)
+        members = await store.by_member(guild_id=guild_id, since=since)
+        total = await store.usage(since=since, guild_id=guild_id)
+        embed = usage_embed(chosen, since, members, total)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+class AdminCog(commands.Cog):
+    """Registers `/video-admin`."""
+
+    def __init__(self, bot: VideoBot) -> None:
+        self.bot = bot
+        self.group = VideoAdmin(bot)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.group)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.group.name)
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(AdminCog(bot))

@@ -1,0 +1,71 @@
+"""`/videos`: a member's own recent jobs and today's use against their limits."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord_adapter.render import money, shorten
+from bot.guardrails.spending import day_bounds
+from bot.store.usage import UsageStore
+
+if TYPE_CHECKING:
+    from bot.discord_adapter.client import VideoBot
+
+_STATE_LABELS = {
+    "accepted": "queued",
+    "submitting": "starting",
+    "submitted": "at the video service",
+    "running": "generating",
+    "downloading": "downloading",
+    "delivering": "posting",
+    "delivered": "delivered",
+    "failed": "failed",
+    "refused": "refused",
+    "lost": "lost",
+    "cancelled": "cancelled",
+}
+
+
+class HistoryCog(commands.Cog):
+    """The `/videos` command."""
+
+    def __init__(self, bot: VideoBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="videos", description="Your recent videos and today's use")
+    @app_commands.guild_only()
+    async def videos(self, interaction: discord.Interaction[Any]) -> None:
+        user = interaction.user.id
+        since, resets = day_bounds(time.time())
+        used = await UsageStore(self.bot.database).usage(since=since, user_id=user)
+        limits = await self.bot.runner.limits(interaction.guild_id)
+        recent = await self.bot.store.recent_for(user, limit=10)
+
+        embed = discord.Embed(title="Your videos", colour=discord.Colour.blurple())
+        lines = [
+            f"`{r.id}` <t:{int(r.created_at)}:R> · {r.model} · {r.size} · {r.seconds} s · "
+            f"**{_STATE_LABELS.get(r.state.value, r.state.value)}** — "
+            f"{shorten(r.prompt, 60)}"
+            for r in recent
+        ]
+        embed.description = "\n".join(lines) if lines else "You have not made any videos yet."
+        count_limit = limits.user_daily_count
+        budget = limits.user_daily_budget
+        today = [
+            f"Videos: {used.videos}" + (f" of {count_limit}" if count_limit is not None else ""),
+            f"Seconds: {used.seconds}",
+            f"Estimated cost: {money(used.cost)}"
+            + (f" of {money(budget)}" if budget is not None else ""),
+            f"Resets <t:{int(resets)}:R>",
+        ]
+        embed.add_field(name="Today", value="\n".join(today), inline=False)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+
+async def setup(bot: VideoBot) -> None:
+    await bot.add_cog(HistoryCog(bot))
