@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,7 +18,8 @@ from bot.discord_adapter.tree import send_ephemeral
 from bot.guardrails.policy import check_guild_policy
 from bot.images import ImageRejected, check_upload, fit_reference
 from bot.jobs.events import ReplyAddress
-from bot.jobs.request import Requester, validate_request
+from bot.jobs.request import Requester, VideoRequest, validate_request
+from bot.store import JobRecord
 from bot.store.guilds import GuildStore
 
 if TYPE_CHECKING:
@@ -25,7 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PROMPT_LIMIT = 6000  # Discord's own limit for a string option
-
+# Seconds after the interaction's creation by which the bot acknowledges it, whatever is still
+# being checked (Discord allows 3).
+ACK_BUDGET = 1.5
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,9 @@ class VideoCog(commands.Cog):
         requester = Requester(
             interaction.user.id, interaction.guild_id, interaction.channel_id or 0
         )
-        # Everything checkable without the provider is checked before the reply is deferred,
-        # and the cost is reserved (limits permitting) before anything can be sent.
+        # Everything checkable without the provider is checked before anything is sent, and
+        # the cost is reserved (limits permitting). Refusals are private when they are known
+        # in time; the 3-second acknowledgement always comes first.
         try:
             request = validate_request(
                 self.bot.catalogue,
@@ -108,14 +114,22 @@ class VideoCog(commands.Cog):
                 size=options.size,
                 seconds=options.seconds,
             )
-            check_guild_policy(
-                await GuildStore(self.bot.database).get(requester.guild_id or 0), request
-            )
             reference = options.reference
             if reference is not None:
                 check_upload(reference.content_type, reference.size, reference.filename)
-            record = await self.bot.runner.reserve(request)
         except (RequestRejected, ImageRejected) as exc:
+            await send_ephemeral(interaction, str(exc))
+            return
+
+        admission = asyncio.ensure_future(self._admit(request))
+        elapsed = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(admission), timeout=max(0.05, ACK_BUDGET - elapsed)
+            )
+        except TimeoutError:
+            pass  # still checking: acknowledge now, answer when it is known
+        except RequestRejected as exc:
             await send_ephemeral(interaction, str(exc))
             return
 
@@ -125,8 +139,14 @@ class VideoCog(commands.Cog):
             if message_id is None:
                 message_id = (await interaction.original_response()).id
         except discord.HTTPException:
-            await self.bot.runner.withdraw(record, "the reply could not be made")
+            with contextlib.suppress(RequestRejected):
+                await self.bot.runner.withdraw(await admission, "the reply could not be made")
             raise
+        try:
+            record = await admission
+        except RequestRejected as exc:
+            await self._withdraw(interaction, str(exc))
+            return
 
         fitted: bytes | None = None
         if reference is not None:
@@ -150,6 +170,12 @@ class VideoCog(commands.Cog):
             upload_limit=interaction.filesize_limit,
         )
         await self.bot.runner.start(record, address, fitted)
+
+    async def _admit(self, request: VideoRequest) -> JobRecord:
+        """The guild's own rules, then the spend limits with the reservation."""
+        policy = await GuildStore(self.bot.database).get(request.requester.guild_id or 0)
+        check_guild_policy(policy, request)
+        return await self.bot.runner.reserve(request)
 
     async def _withdraw(self, interaction: discord.Interaction[Any], reason: str) -> None:
         """Replace the public 'thinking' reply with a private explanation."""

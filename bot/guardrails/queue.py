@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 @dataclass
 class _Waiter:
     user_id: int
+    order: float  # when the job was accepted: replies may be ready in another order
     granted: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -24,7 +25,7 @@ class Dispatcher:
     def __init__(self, max_running: int, max_per_user: int) -> None:
         self.max_running = max_running
         self.max_per_user = max_per_user
-        self._waiting: dict[str, _Waiter] = {}  # insertion order is arrival order
+        self._waiting: dict[str, _Waiter] = {}  # kept in order of acceptance
         self._running: dict[str, int] = {}
         self._per_user: Counter[int] = Counter()
         self._listeners: list[Callable[[], None]] = []
@@ -44,9 +45,10 @@ class Dispatcher:
                 return place
         return None
 
-    def enqueue(self, job_id: str, user_id: int) -> None:
-        """Join the queue (callers pass jobs oldest first to keep FIFO after a restart)."""
-        self._waiting[job_id] = _Waiter(user_id)
+    def enqueue(self, job_id: str, user_id: int, order: float) -> None:
+        """Join the queue at the place its acceptance time gives it."""
+        self._waiting[job_id] = _Waiter(user_id, order)
+        self._waiting = dict(sorted(self._waiting.items(), key=lambda item: item[1].order))
         self._pump()
 
     async def wait_turn(self, job_id: str) -> None:

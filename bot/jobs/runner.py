@@ -259,7 +259,7 @@ class JobRunner:
     def _start(self, record: JobRecord, delay: float) -> None:
         listener = self._listener_factory(record)
         if record.state is JobState.ACCEPTED:
-            self.dispatcher.enqueue(record.id, record.requester_id)
+            self.dispatcher.enqueue(record.id, record.requester_id, record.created_at)
         else:
             self.dispatcher.occupy(record.id, record.requester_id)
         view = self._view(record)

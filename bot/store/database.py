@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -26,6 +27,9 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        # Guild policies are read on every command and change rarely: a write-through cache
+        # (this process is the only writer) keeps the acknowledgement fast under load.
+        self.guild_policies: dict[int, Any] = {}
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -17,14 +17,25 @@ class GuildStore:
 
     def __init__(self, database: Database) -> None:
         self._engine = database.engine
+        self._cache: dict[int, GuildPolicy] = database.guild_policies
 
     async def get(self, guild_id: int) -> GuildPolicy:
+        cached = self._cache.get(guild_id)
+        if cached is not None:
+            return cached
         query = select(guild_settings.c.data).where(guild_settings.c.guild_id == guild_id)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        return GuildPolicy() if row is None else GuildPolicy.from_json(row.data)
+        policy = GuildPolicy() if row is None else GuildPolicy.from_json(row.data)
+        self._cache[guild_id] = policy
+        return policy
 
     async def save(self, guild_id: int, policy: GuildPolicy) -> None:
+        self._cache.pop(guild_id, None)
+        await self._write(guild_id, policy)
+        self._cache[guild_id] = policy
+
+    async def _write(self, guild_id: int, policy: GuildPolicy) -> None:
         values = {"guild_id": guild_id, "data": policy.to_json(), "updated_at": time.time()}
         async with self._engine.begin() as conn:
             if self._engine.dialect.name == "sqlite":

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from bot.fake_api import FakeSettings, Fault
@@ -315,3 +316,26 @@ async def test_while_shutting_down_new_requests_are_told_to_wait(harness: Harnes
     await it.wait_for(lambda i: i.callbacks, timeout=5)
     assert "restarting" in ephemeral_reply(it)
     assert harness.creates == 0
+
+
+async def test_an_endpoint_that_does_not_serve_videos_is_explained(tmp_path: Path) -> None:
+    # A web server that is not a Videos API (a base URL pointing at the wrong thing).
+    app = web.Application()
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(status=404, text="<html>Not here</html>", content_type="text/html")
+
+    app.router.add_route("*", "/{tail:.*}", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with running_harness(tmp_path, openai_base_url=f"http://127.0.0.1:{port}/v1") as h:
+            it = await h.video("anything")
+            message = await it.wait_for(finished, timeout=20)
+            assert "not configured correctly" in embed_text(message)
+            assert "(ref " in embed_text(message)
+    finally:
+        await runner.cleanup()

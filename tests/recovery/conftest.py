@@ -32,7 +32,7 @@ class World:
     process: asyncio.subprocess.Process | None = None
     starts: int = 0
 
-    async def start_bot(self) -> None:
+    async def start_bot(self, *options: str) -> None:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("VIDEO_BOT_")}
         environment.update(
             {
@@ -55,6 +55,7 @@ class World:
             "tests.recovery.bot_process",
             self.discord.rest_base,
             self.discord.gateway_url,
+            *options,
             cwd=REPO,
             env=environment,
             stdout=log,

@@ -43,3 +43,18 @@ async def test_jobs_lists_unfinished_and_finished_jobs(world: World) -> None:
     assert "running" in unfinished
     assert "delivered" in finished
     assert "fake-token" not in result.stdout
+
+
+async def test_run_demo_serves_videos_from_the_built_in_fake(world: World) -> None:
+    world.env["OPENAI_BASE_URL"] = "https://api.openai.com/v1"  # ignored in demo mode
+    await world.start_bot("--demo")
+    it = await video(world, "a demo video [duration=1]")
+    await it.wait_for(
+        lambda i: i.original is not None and "Your video is ready" in str(i.original.embeds),
+        timeout=30,
+    )
+    assert it.original is not None
+    assert "nothing is billed" in str(it.original.embeds)
+    assert it.original.attachments[0].data[4:8] == b"ftyp"  # a real MP4 from the demo fake
+    assert world.videos.stats.count("POST /v1/videos") == 0  # the test's fake was not used
+    assert await world.stop() == 0
