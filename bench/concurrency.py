@@ -94,6 +94,8 @@ CONTENT_ROUTE = "GET /v1/videos/{video_id}/content"
 COMMON_SETTINGS: dict[str, Any] = {
     "edit_interval": 3.0,
     "max_concurrent_jobs": 250,
+    # One fake member sends all 200: lift the per-member limit (guardrails are not measured here).
+    "max_jobs_per_user": 250,
     "max_retries": 4,
     "connect_timeout": 10.0,
     "request_timeout": 60.0,

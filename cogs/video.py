@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 PROMPT_LIMIT = 6000  # Discord's own limit for a string option
 # Seconds after the interaction's creation by which the bot acknowledges it, whatever is still
 # being checked (Discord allows 3).
-ACK_BUDGET = 1.5
+ACK_BUDGET = 1.0
 
 
 @dataclass(frozen=True)

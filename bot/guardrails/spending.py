@@ -57,6 +57,17 @@ class SpendGate:
 
     async def admit(self, request: VideoRequest, reserve: Callable[[], Awaitable[_T]]) -> _T:
         """Raise LimitReached, or run `reserve` while no other admission can interleave."""
+        limits = await self.limits(request.requester.guild_id)
+        if all(
+            value is None
+            for value in (
+                limits.user_daily_count,
+                limits.user_daily_budget,
+                limits.guild_daily_budget,
+                limits.daily_budget,
+            )
+        ):
+            return await reserve()  # nothing to race for: no need to queue behind the lock
         async with self._lock:
             await self._check(request)
             return await reserve()

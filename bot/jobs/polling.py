@@ -62,8 +62,15 @@ class PollPlanner:
             # predicted; aim at that earliest moment. A rate measured over a good stretch of
             # the curve is trusted a little more.
             rate = self._rate()
-            earliest = remaining - (1 / rate if rate else 0.0)
-            share = 0.7 if self._measured_span() >= 20 else 0.5
+            point = 1 / rate if rate else 0.0
+            earliest = remaining - point
+            well_measured = self._measured_span() >= 20
+            fine_grained = point <= 2 * self.min_interval
+            if well_measured and fine_grained and remaining <= 4 * self.min_interval:
+                # Close to an end known to within a point: one read aimed at the middle of that
+                # point beats several reads on the way.
+                return _clamp(remaining - point / 2, self.min_interval, self.max_interval)
+            share = 0.7 if well_measured else 0.5
             return _clamp(earliest * share, self.min_interval, self.max_interval)
         # Overdue (progress capped at 99, a slow finish): back off gently, never past fixed.
         return _clamp(-remaining / 4, self.min_interval, self.fixed_interval)
