@@ -123,15 +123,14 @@ class VideoCog(commands.Cog):
 
         admission = asyncio.ensure_future(self._admit(request))
         elapsed = (discord.utils.utcnow() - interaction.created_at).total_seconds()
-        try:
-            await asyncio.wait_for(
-                asyncio.shield(admission), timeout=max(0.05, ACK_BUDGET - elapsed)
-            )
-        except TimeoutError:
-            pass  # still checking: acknowledge now, answer when it is known
-        except RequestRejected as exc:
-            await send_ephemeral(interaction, str(exc))
-            return
+        if elapsed < ACK_BUDGET:
+            try:
+                await asyncio.wait_for(asyncio.shield(admission), timeout=ACK_BUDGET - elapsed)
+            except TimeoutError:
+                pass  # still checking: acknowledge now, answer when it is known
+            except RequestRejected as exc:
+                await send_ephemeral(interaction, str(exc))
+                return
 
         try:
             callback = await interaction.response.defer(thinking=True)
@@ -168,6 +167,7 @@ class VideoCog(commands.Cog):
             interaction_token=interaction.token,
             token_expires_at=interaction.expires_at.timestamp(),
             upload_limit=interaction.filesize_limit,
+            interaction_id=interaction.id,
         )
         await self.bot.runner.start(record, address, fitted)
 

@@ -87,6 +87,7 @@ class VideoBot(commands.Bot):
             interaction_token=record.interaction_token,
             token_expires_at=record.token_expires_at,
             upload_limit=record.upload_limit or 10 * 1024 * 1024,
+            interaction_id=record.interaction_id,
         )
         return DiscordPresenter(
             self, address, edit_interval=self.settings.edit_interval, demo=self.demo

@@ -66,7 +66,6 @@ class DiscordPresenter:
         self._pending: JobView | None = None
         self._flush: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self.edits = 0
 
     # -- JobListener ------------------------------------------------------------------------
 
@@ -183,7 +182,6 @@ class DiscordPresenter:
         """Edit the reply: through the interaction token while it lives, then the channel."""
         async with self._lock:
             self._last_edit = self._clock()
-            self.edits += 1
             live = self._live_webhook()
             if live is not None:
                 webhook, message_id = live

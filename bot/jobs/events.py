@@ -56,6 +56,7 @@ class ReplyAddress:
     interaction_token: str | None
     token_expires_at: float | None  # Unix seconds
     upload_limit: int
+    interaction_id: int | None = None
 
     def __repr__(self) -> str:  # the token stays out of logs
         return f"ReplyAddress(channel_id={self.channel_id}, message_id={self.message_id})"

@@ -118,10 +118,6 @@ class JobRunner:
         self._closing = False
 
     @property
-    def active(self) -> int:
-        return len(self._tasks)
-
-    @property
     def accepting(self) -> bool:
         return not self._closing
 
@@ -164,6 +160,7 @@ class JobRunner:
         changes: dict[str, Any] = {
             "channel_id": reply.channel_id,
             "application_id": reply.application_id,
+            "interaction_id": reply.interaction_id,
             "interaction_token": reply.interaction_token,
             "token_expires_at": reply.token_expires_at,
             "message_id": reply.message_id,
@@ -186,12 +183,6 @@ class JobRunner:
         await self._store.transition(
             record.id, JobState.CANCELLED, expect=[JobState.ACCEPTED], last_error=reason
         )
-
-    async def accept(self, request: VideoRequest, reply: ReplyAddress) -> JobRecord:
-        """Reserve and start in one go (callers that know the reply already)."""
-        record = await self.reserve(request)
-        reference = request.reference.data if request.reference else None
-        return await self.start(record, reply, reference)
 
     async def cancel(self, job_id: str) -> str:
         """Cancel a queued job, or abandon a running one; returns what happened, for the user."""

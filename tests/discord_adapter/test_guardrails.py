@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bot.guardrails.policy import GuildPolicy
 from bot.store.guilds import GuildStore
@@ -218,3 +221,25 @@ async def test_videos_lists_my_jobs_and_todays_use(tmp_path: Path) -> None:
         assert "Videos: 1 of 5" in text  # the failed one was refunded
         assert "$0.40 of $2.00" in text
         h.discord.assert_spec_clean()
+
+
+async def test_a_refusal_known_only_after_the_ack_replaces_the_reply_privately(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under load the limit check can outlast the acknowledgement budget: the bot defers first,
+    # then withdraws its public placeholder and answers privately.
+    async with running_harness(tmp_path, user_daily_count=1) as h:
+        # discord.py loads the extension as a fresh module: patch the one the bot runs.
+        monkeypatch.setattr(sys.modules["cogs.video"], "ACK_BUDGET", 0.0)
+        first = await h.video("one [duration=1]")
+        await first.wait_for(finished, timeout=20)
+        record = (await h.bot.store.recent(1))[0]
+        assert record.interaction_id == first.id  # the row knows its interaction
+        second = await h.video("two")
+        await second.wait_for(lambda i: i.followups, timeout=10)
+        assert second.response_type == 5
+        assert second.original is not None
+        assert second.original.deleted
+        assert "1 of your 1 videos" in second.followups[0].content
+        assert second.followups[0].flags & 64
+        assert h.creates == 1
