@@ -14,7 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue
-from bot.guardrails.policy import OperatorLimits
+from bot.domain import OperatorLimits
 
 OPENAI_RETIRED_HOST = "api.openai.com"
 
@@ -62,10 +62,16 @@ class Settings(BaseSettings):
     poll_max_interval: float = Field(default=30.0, gt=0, le=3600)
     poll_fixed_interval: float = Field(default=5.0, gt=0, le=3600)
     job_deadline: float = Field(default=3600.0, gt=0, le=7 * 86400)
+    # How long a finished video's file may stay unavailable (404/409, 5xx) before giving up.
+    content_wait: float = Field(default=300.0, gt=0, le=86400)
+    # Files of videos that could not be delivered are kept this long for the operator.
+    keep_days: float = Field(default=7.0, ge=0, le=365)
 
     edit_interval: float = Field(default=3.0, ge=0.5, le=300)
     max_concurrent_jobs: int = Field(default=50, ge=1, le=10000)
     max_jobs_per_user: int = Field(default=2, ge=1, le=1000)
+    max_queued: int = Field(default=10_000, ge=1, le=1_000_000)
+    max_queued_per_user: int = Field(default=5, ge=1, le=100_000)
 
     # Guardrails: operator-wide defaults that guild admins can tighten, never loosen.
     allowed_guilds: str = ""
@@ -93,6 +99,8 @@ class Settings(BaseSettings):
             daily_budget=self.daily_budget,
             max_running=self.max_concurrent_jobs,
             max_per_user=self.max_jobs_per_user,
+            max_queued=self.max_queued,
+            max_queued_per_user=self.max_queued_per_user,
         )
 
     @field_validator("openai_base_url")

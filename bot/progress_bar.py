@@ -24,9 +24,7 @@ def bar(progress: int | None, width: int = 24) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def progress_line(
-    state: JobState, progress: int | None, elapsed: float, eta: float | None
-) -> str:
+def progress_line(state: JobState, progress: int | None, elapsed: float, eta: float | None) -> str:
     label = _LABELS.get(state, state.value)
     percent = "  ?%" if progress is None else f"{progress:3d}%"
     line = f"{label:<10} {bar(progress)} {percent}  elapsed {format_duration(elapsed)}"

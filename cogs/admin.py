@@ -21,9 +21,7 @@ from bot.discord_adapter.admin_render import (
     settings_embed,
     usage_embed,
 )
-from bot.guardrails.policy import GuildPolicy
-from bot.store.guilds import GuildStore
-from bot.store.usage import UsageStore
+from bot.domain import GuildPolicy
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
@@ -141,27 +139,23 @@ class VideoAdmin(
             raise AccessDenied(ADMIN_ONLY)
         return True
 
-    @property
-    def _guilds(self) -> GuildStore:
-        return GuildStore(self.bot.database)
-
     async def _change(
         self, interaction: discord.Interaction[Any], change: Callable[[GuildPolicy], GuildPolicy]
     ) -> tuple[GuildPolicy, GuildPolicy]:
         """Apply `change` to the guild's settings and save them; returns (before, after)."""
         guild_id = _guild_id(interaction)
         async with self._writing:
-            before = await self._guilds.get(guild_id)
+            before = await self.bot.service.policy(guild_id)
             after = change(before)
             if after != before:
-                await self._guilds.save(guild_id, after)
+                await self.bot.service.save_policy(guild_id, after)
         return before, after
 
     async def _reply(self, interaction: discord.Interaction[Any], text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True)
 
     async def _show(self, interaction: discord.Interaction[Any], text: str | None = None) -> None:
-        policy = await self._guilds.get(_guild_id(interaction))
+        policy = await self.bot.service.policy(_guild_id(interaction))
         embed = settings_embed(policy, self.bot.settings.operator_limits())
         await interaction.response.send_message(text, embed=embed, ephemeral=True)
 
@@ -345,9 +339,9 @@ class VideoAdmin(
         guild_id = _guild_id(interaction)
         chosen = PERIODS[period]
         since = chosen.since(datetime.now(UTC))
-        store = UsageStore(self.bot.database)
-        members = await store.by_member(guild_id=guild_id, since=since)
-        total = await store.usage(since=since, guild_id=guild_id)
+        service = self.bot.service
+        members = await service.usage_by_member(guild_id=guild_id, since=since)
+        total = await service.usage(since=since, guild_id=guild_id)
         embed = usage_embed(chosen, since, members, total)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 

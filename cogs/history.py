@@ -9,9 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_adapter.admin_render import billing_lines
 from bot.discord_adapter.render import money, shorten
 from bot.guardrails.spending import day_bounds
-from bot.store.usage import UsageStore
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
@@ -24,10 +24,15 @@ _STATE_LABELS = {
     "downloading": "downloading",
     "delivering": "posting",
     "delivered": "delivered",
+    "undeliverable": "made, reply gone (kept for the operator)",
     "failed": "failed",
     "refused": "refused",
-    "lost": "lost",
     "cancelled": "cancelled",
+    "abandoned": "stopped following",
+    "timed_out": "timed out",
+    "lost": "lost",
+    "expired": "not fetched",
+    "unknown": "outcome unknown",
 }
 
 
@@ -42,9 +47,10 @@ class HistoryCog(commands.Cog):
     async def videos(self, interaction: discord.Interaction[Any]) -> None:
         user = interaction.user.id
         since, resets = day_bounds(time.time())
-        used = await UsageStore(self.bot.database).usage(since=since, user_id=user)
-        limits = await self.bot.runner.limits(interaction.guild_id)
-        recent = await self.bot.store.recent_for(user, limit=10)
+        service = self.bot.service
+        used = await service.usage(since=since, user_id=user)
+        limits = await service.limits(interaction.guild_id)
+        recent = await service.recent_jobs(user, limit=10)
 
         embed = discord.Embed(title="Your videos", colour=discord.Colour.blurple())
         lines = [
@@ -64,6 +70,7 @@ class HistoryCog(commands.Cog):
             f"Resets <t:{int(resets)}:R>",
         ]
         embed.add_field(name="Today", value="\n".join(today), inline=False)
+        embed.add_field(name="Money today", value=billing_lines(used), inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
 

@@ -1,9 +1,7 @@
-"""`/video`: options in, a validated request to the engine out."""
+"""`/video`: options in, one call to the service, the reply out."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,13 +12,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.catalogue import Catalogue, RequestRejected
-from bot.discord_adapter.tree import send_ephemeral
-from bot.guardrails.policy import check_guild_policy
-from bot.images import ImageRejected, check_upload, fit_reference
-from bot.jobs.events import ReplyAddress
-from bot.jobs.request import Requester, VideoRequest, validate_request
-from bot.store import JobRecord
-from bot.store.guilds import GuildStore
+from bot.discord_adapter.reply import InteractionReply, refusal_text
+from bot.domain import Requester
+from bot.service import Upload
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
@@ -96,94 +90,31 @@ class VideoCog(commands.Cog):
         self.bot.tree.remove_command(self.command.name)
 
     async def video(self, interaction: discord.Interaction[Any], options: VideoOptions) -> None:
-        if not self.bot.runner.accepting:
-            await send_ephemeral(interaction, "The bot is restarting. Try again in a minute.")
-            return
-        requester = Requester(
-            interaction.user.id, interaction.guild_id, interaction.channel_id or 0
+        """Options in, one call to the service, the reply out."""
+        reply = InteractionReply(interaction, ACK_BUDGET)
+        reply.arm()
+        attachment = options.reference
+        upload = (
+            None
+            if attachment is None
+            else Upload(
+                attachment.content_type, attachment.size, attachment.filename, attachment.read
+            )
         )
-        # Everything checkable without the provider is checked before anything is sent, and
-        # the cost is reserved (limits permitting). Refusals are private when they are known
-        # in time; the 3-second acknowledgement always comes first.
         try:
-            request = validate_request(
-                self.bot.catalogue,
-                requester,
+            await self.bot.service.submit(
+                Requester(interaction.user.id, interaction.guild_id),
                 options.prompt,
+                reply=reply,
                 model=options.model,
                 size=options.size,
                 seconds=options.seconds,
+                reference=upload,
             )
-            reference = options.reference
-            if reference is not None:
-                check_upload(reference.content_type, reference.size, reference.filename)
-        except (RequestRejected, ImageRejected) as exc:
-            await send_ephemeral(interaction, str(exc))
-            return
-
-        admission = asyncio.ensure_future(self._admit(request))
-        elapsed = (discord.utils.utcnow() - interaction.created_at).total_seconds()
-        if elapsed < ACK_BUDGET:
-            try:
-                await asyncio.wait_for(asyncio.shield(admission), timeout=ACK_BUDGET - elapsed)
-            except TimeoutError:
-                pass  # still checking: acknowledge now, answer when it is known
-            except RequestRejected as exc:
-                await send_ephemeral(interaction, str(exc))
-                return
-
-        try:
-            callback = await interaction.response.defer(thinking=True)
-            message_id = callback.message_id if callback is not None else None
-            if message_id is None:
-                message_id = (await interaction.original_response()).id
-        except discord.HTTPException:
-            with contextlib.suppress(RequestRejected):
-                await self.bot.runner.withdraw(await admission, "the reply could not be made")
-            raise
-        try:
-            record = await admission
         except RequestRejected as exc:
-            await self._withdraw(interaction, str(exc))
-            return
-
-        fitted: bytes | None = None
-        if reference is not None:
-            try:
-                fitted = fit_reference(await reference.read(), request.size).data
-            except ImageRejected as exc:
-                await self.bot.runner.withdraw(record, str(exc))
-                await self._withdraw(interaction, str(exc))
-                return
-            except discord.HTTPException:
-                await self.bot.runner.withdraw(record, "reference not fetched")
-                await self._withdraw(interaction, "The reference image could not be fetched.")
-                return
-
-        address = ReplyAddress(
-            channel_id=interaction.channel_id or 0,
-            message_id=message_id,
-            application_id=interaction.application_id,
-            interaction_token=interaction.token,
-            token_expires_at=interaction.expires_at.timestamp(),
-            upload_limit=interaction.filesize_limit,
-            interaction_id=interaction.id,
-        )
-        await self.bot.runner.start(record, address, fitted)
-
-    async def _admit(self, request: VideoRequest) -> JobRecord:
-        """The guild's own rules, then the spend limits with the reservation."""
-        policy = await GuildStore(self.bot.database).get(request.requester.guild_id or 0)
-        check_guild_policy(policy, request)
-        return await self.bot.runner.reserve(request)
-
-    async def _withdraw(self, interaction: discord.Interaction[Any], reason: str) -> None:
-        """Replace the public 'thinking' reply with a private explanation."""
-        try:
-            await interaction.delete_original_response()
-        except discord.HTTPException:
-            log.info("could not delete the deferred reply", exc_info=True)
-        await send_ephemeral(interaction, reason)
+            await reply.refuse(refusal_text(exc))
+        finally:
+            reply.close()
 
 
 async def setup(bot: VideoBot) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import discord
 from discord import app_commands
 
-from bot.guardrails.policy import GuildPolicy, OperatorLimits
+from bot.domain import GuildPolicy, OperatorLimits
 
 ADMIN_COMMAND = "video-admin"
 # Admins must reach these even where the bot is disabled or limited to other channels/roles.

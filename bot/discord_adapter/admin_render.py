@@ -10,8 +10,7 @@ from decimal import Decimal
 import discord
 
 from bot.discord_adapter.render import money, timestamp
-from bot.guardrails.policy import GuildPolicy, OperatorLimits, effective_limits
-from bot.store.usage import MemberUsage, Usage
+from bot.domain import GuildPolicy, MemberUsage, OperatorLimits, Usage, effective_limits
 
 DESCRIPTION_LIMIT = 4096  # Discord's limit for an embed description
 FIELD_LIMIT = 1024  # ... and for a field value
@@ -147,6 +146,17 @@ def usage_line(usage: Usage) -> str:
     return f"{videos} · {usage.seconds} s · {money(usage.cost)}"
 
 
+def billing_lines(usage: Usage) -> str:
+    """Charged, in progress, unknown and refunded, as `bot.domain.billing` splits them."""
+    lines = [f"Charged: {money(usage.charged)}"]
+    if usage.reserved:
+        lines.append(f"In progress: {money(usage.reserved)}")
+    lines.append(f"Unknown (may be billed): {money(usage.unknown)}")
+    refunds = "1 video" if usage.refunded_videos == 1 else f"{usage.refunded_videos} videos"
+    lines.append(f"Refunded: {money(usage.refunded)} ({refunds})")
+    return "\n".join(lines)
+
+
 def usage_embed(
     period: Period,
     since: float,
@@ -164,11 +174,13 @@ def usage_embed(
         colour=_USAGE,
     )
     embed.add_field(name="Total", value=usage_line(total), inline=False)
+    embed.add_field(name="Money", value=billing_lines(total), inline=False)
     embed.add_field(name="Since", value=timestamp(since, "f"), inline=False)
     embed.set_footer(
         text=(
-            "Estimated from the catalogue's prices. Videos in progress count;"
-            " failed and cancelled ones do not."
+            "Estimated from the catalogue's prices. What the video service may bill counts:"
+            " videos in progress, made, stopped or timed out. Refunded: never sent, or failed"
+            " at the video service."
         )
     )
     return embed

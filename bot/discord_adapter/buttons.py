@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.jobs.events import JobView, Phase
+from bot.domain import JobView, Phase
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
@@ -23,7 +23,8 @@ _LABELS = {"cancel": "Cancel", "stop": "Stop following"}
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"video:(?P<action>cancel|stop):(?P<job>[0-9a-f]{8})",
+    # Job ids were 8 hex characters before they grew to 16: both keep working.
+    template=r"video:(?P<action>cancel|stop):(?P<job>[0-9a-f]{8,32})",
 ):
     """Cancel a queued job, or stop following a running one (the API cannot cancel it)."""
 
@@ -50,19 +51,9 @@ class JobButton(
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         bot: VideoBot = interaction.client
-        record = await bot.store.get(self.job_id)
         member = interaction.user
         is_admin = isinstance(member, discord.Member) and member.guild_permissions.manage_guild
-        if record is None:
-            await interaction.response.send_message("That job is unknown.", ephemeral=True)
-            return
-        if member.id != record.requester_id and not is_admin:
-            await interaction.response.send_message(
-                "Only the member who asked for this video, or a server admin, can do that.",
-                ephemeral=True,
-            )
-            return
-        outcome = await bot.runner.cancel(self.job_id)
+        outcome = await bot.service.cancel(self.job_id, user_id=member.id, is_admin=is_admin)
         await interaction.response.send_message(outcome, ephemeral=True)
 
 

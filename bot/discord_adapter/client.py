@@ -1,9 +1,8 @@
-"""The Bot subclass: owns the HTTP session, the Videos client and the job runner."""
+"""The Bot subclass: owns the HTTP session and the video service, and renders its replies."""
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import aiohttp
@@ -15,15 +14,12 @@ from bot.config import Settings
 from bot.discord_adapter.buttons import JobButton
 from bot.discord_adapter.command_sync import sync_if_changed
 from bot.discord_adapter.presenter import DiscordPresenter
+from bot.discord_adapter.reply import KIND, ReplyAddress
 from bot.discord_adapter.tree import VideoCommandTree
-from bot.engine import make_client, make_planner, open_session
-from bot.guardrails.queue import Dispatcher
-from bot.guardrails.spending import SpendGate
-from bot.jobs.events import JobListener, ReplyAddress
-from bot.jobs.runner import JobRunner
-from bot.store import Database, JobRecord, JobStore, open_database
-from bot.store.guilds import GuildStore
-from bot.store.usage import UsageStore
+from bot.domain import ReplyHandle, ReplySink
+from bot.engine import make_client, open_session
+from bot.service import VideoService
+from bot.store import Database, open_database
 
 log = logging.getLogger(__name__)
 
@@ -58,39 +54,21 @@ class VideoBot(commands.Bot):
         self._serve = serve
         self._session: aiohttp.ClientSession | None = None
         self._database: Database | None = database
-        self._runner: JobRunner | None = None
+        self._service: VideoService | None = None
 
     @property
-    def runner(self) -> JobRunner:
-        if self._runner is None:
+    def service(self) -> VideoService:
+        if self._service is None:
             raise RuntimeError("the bot is not set up yet")
-        return self._runner
+        return self._service
 
-    @property
-    def database(self) -> Database:
-        if self._database is None:
-            raise RuntimeError("the bot is not set up yet")
-        return self._database
-
-    @property
-    def store(self) -> JobStore:
-        if self._database is None:
-            raise RuntimeError("the bot is not set up yet")
-        return JobStore(self._database)
-
-    def presenter_for(self, record: JobRecord) -> JobListener:
-        """Rebuild the reply's presenter from a stored job (new or resumed)."""
-        address = ReplyAddress(
-            channel_id=record.channel_id,
-            message_id=record.message_id,
-            application_id=record.application_id,
-            interaction_token=record.interaction_token,
-            token_expires_at=record.token_expires_at,
-            upload_limit=record.upload_limit or 10 * 1024 * 1024,
-            interaction_id=record.interaction_id,
-        )
+    def presenter_for(self, handle: ReplyHandle) -> ReplySink:
+        """Rebuild a reply's presenter from its stored handle (new or resumed job)."""
         return DiscordPresenter(
-            self, address, edit_interval=self.settings.edit_interval, demo=self.demo
+            self,
+            ReplyAddress.from_handle(handle),
+            edit_interval=self.settings.edit_interval,
+            demo=self.demo,
         )
 
     async def setup_hook(self) -> None:
@@ -98,36 +76,27 @@ class VideoBot(commands.Bot):
         if self._database is None:
             self._database = await open_database(self.settings.effective_database_url)
         self._session = open_session()
-        client = make_client(self._session, self.settings)
-        limits = self.settings.operator_limits()
-        self._runner = JobRunner(
-            client,
-            JobStore(self._database),
-            self.catalogue,
-            listener_factory=self.presenter_for,
-            work_dir=self.settings.data_dir / "downloads",
-            planner_factory=lambda expected: make_planner(self.settings, expected),
-            deadline=self.settings.job_deadline,
-            max_download_bytes=self.settings.max_download_bytes,
-            dispatcher=Dispatcher(limits.max_running, limits.max_per_user),
-            gate=SpendGate(
-                UsageStore(self._database), GuildStore(self._database), limits, time.time
-            ),
+        self._service = VideoService(
+            self.settings,
+            self._database,
+            make_client(self._session, self.settings),
+            sinks={KIND: self.presenter_for},
+            catalogue=self.catalogue,
         )
         self.add_dynamic_items(JobButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self._serve:
             await sync_if_changed(self.tree, self.settings.data_dir)
-            await self._runner.resume()
+            await self._service.start()
 
     async def on_ready(self) -> None:
         log.info("logged in as %s in %d guild(s)", self.user, len(self.guilds))
 
     async def close(self) -> None:
         """Let running jobs settle and stop, then close Discord and the HTTP session."""
-        if self._runner is not None:
-            await self._runner.close()
+        if self._service is not None:
+            await self._service.close()
         await super().close()
         if self._session is not None:
             await self._session.close()

@@ -13,7 +13,8 @@ import discord
 
 from bot.discord_adapter import render
 from bot.discord_adapter.buttons import controls
-from bot.jobs.events import Delivery, JobView, ReplyAddress
+from bot.discord_adapter.reply import ReplyAddress
+from bot.domain import Delivery, JobView, ReplyGone, shown_position
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 # in flight at the boundary never hits 50027.
 TOKEN_MARGIN = 60.0
 INVALID_WEBHOOK_TOKEN = 50027
+UNKNOWN_WEBHOOK = 10015
 ENTITY_TOO_LARGE = 40005
 
 
@@ -29,7 +31,8 @@ def _signature(view: JobView) -> tuple[object, ...]:
     # The bar moves in 5 % steps; an ETA within the same 15 s reads the same.
     step = None if view.progress is None else view.progress // 5
     eta = None if view.eta_at is None else round(view.eta_at / 15)
-    return (view.phase, step, eta, view.queue_position)
+    place = None if view.queue_position is None else shown_position(view.queue_position)
+    return (view.phase, step, eta, place, view.delayed)
 
 
 def _filename(prompt: str) -> str:
@@ -38,9 +41,11 @@ def _filename(prompt: str) -> str:
 
 
 class DiscordPresenter:
-    """The JobListener for a `/video` reply, built from its stored address.
+    """The ReplySink of a `/video` reply, built from its stored handle.
 
     It needs no live Interaction, so a job resumed after a restart edits the same message.
+    A reply that is gone (message or channel deleted, the bot removed) raises ReplyGone; any
+    other Discord failure is raised as it is, and the workflow tries again later.
     """
 
     def __init__(
@@ -67,7 +72,7 @@ class DiscordPresenter:
         self._flush: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    # -- JobListener ------------------------------------------------------------------------
+    # -- ReplySink ---------------------------------------------------------------------------
 
     async def show(self, view: JobView) -> None:
         if _signature(view) == self._last_signature:
@@ -123,9 +128,8 @@ class DiscordPresenter:
         channel = self._client.get_partial_messageable(self._channel_id)
         try:
             message = await channel.get_partial_message(self._message_id).fetch()
-        except discord.HTTPException:
-            log.warning("could not read back reply %s", self._message_id, exc_info=True)
-            return False
+        except (discord.NotFound, discord.Forbidden) as exc:
+            raise ReplyGone(f"reply {self._message_id}: {exc.status} {exc.code}") from None
         titles = [e.title or "" for e in message.embeds]
         return bool(message.attachments) or any(t.startswith(render.READY_TITLE) for t in titles)
 
@@ -141,7 +145,7 @@ class DiscordPresenter:
         if view is not None and _signature(view) != self._last_signature:
             try:
                 await self._show_now(view)
-            except discord.HTTPException:
+            except (discord.HTTPException, ReplyGone):
                 log.warning("progress edit failed", exc_info=True)
 
     def _cancel_pending(self) -> None:
@@ -157,7 +161,8 @@ class DiscordPresenter:
         view.add_item(discord.ui.Button(label="Open video", url=message.attachments[0].url))
         try:
             await self._edit(view=view)
-        except discord.HTTPException:
+        except (discord.HTTPException, ReplyGone):
+            # The video is delivered; nothing after that may undo or fail it.
             log.warning("adding the link button failed", exc_info=True)
 
     def _live_webhook(self) -> tuple[discord.Webhook, int] | None:
@@ -188,15 +193,22 @@ class DiscordPresenter:
                 try:
                     return await webhook.edit_message(message_id, **fields)
                 except discord.HTTPException as exc:
-                    if exc.code != INVALID_WEBHOOK_TOKEN and exc.status != 401:
+                    token_unusable = exc.code in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK)
+                    if not token_unusable and exc.status != 401:
+                        if exc.status == 404:
+                            raise ReplyGone(f"reply {message_id}: {exc.code}") from None
                         raise
-                    log.info("interaction token expired; editing through the channel now")
+                    log.info("interaction token unusable; editing through the channel now")
                     self._token_dead = True
             if self._message_id is None:
                 log.warning("token expired and the reply's message id is unknown; edit dropped")
                 return None
             channel = self._client.get_partial_messageable(self._channel_id)
-            edited: discord.Message = await channel.get_partial_message(self._message_id).edit(
-                **fields
-            )
+            try:
+                edited: discord.Message = await channel.get_partial_message(self._message_id).edit(
+                    **fields
+                )
+            except (discord.NotFound, discord.Forbidden) as exc:
+                # Deleted, or the bot lost access to the channel or the server: for good.
+                raise ReplyGone(f"reply {self._message_id}: {exc.status} {exc.code}") from None
             return edited

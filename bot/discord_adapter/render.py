@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import discord
 
-from bot.jobs.events import JobView, Phase
+from bot.domain import JobState, JobView, Phase, shown_position
 from bot.progress_bar import bar
 
 _BLURPLE = discord.Colour.blurple()
@@ -70,10 +70,14 @@ def progress_embed(view: JobView, *, demo: bool) -> discord.Embed:
     embed = _base(view, "Making your video", _BLURPLE, demo=demo)
     label = _PHASE_LABELS[view.phase]
     if view.phase is Phase.WAITING and view.queue_position is not None:
-        label = f"In the queue: position {view.queue_position}"
+        place = shown_position(view.queue_position)
+        about = "" if place == view.queue_position else "about "
+        label = f"In the queue: position {about}{place:,}"
     if view.phase in (Phase.QUEUED, Phase.RUNNING):
         percent = "…" if view.progress is None else f"{view.progress}%"
         label = f"{label}\n`{bar(view.progress, 20)}` {percent}"
+    if view.delayed:
+        label += "\nDelivery delayed: the bot hit a problem of its own and keeps retrying."
     embed.add_field(name="Status", value=label, inline=False)
     embed.add_field(name="Started", value=timestamp(view.started_at), inline=True)
     if view.eta_at is not None and view.phase is Phase.RUNNING:
@@ -102,7 +106,7 @@ def too_large_embed(view: JobView, size: int, limit: int, *, demo: bool) -> disc
 
 def failed_embed(view: JobView, *, demo: bool) -> discord.Embed:
     title = "The video service refused this prompt" if view.refused else "No video this time"
-    if view.error and view.error.startswith(("Cancelled", "Stopped following")):
+    if view.state in (JobState.CANCELLED, JobState.ABANDONED):
         title = "Cancelled"
     embed = _base(view, title, _ORANGE if view.refused else _RED, demo=demo)
     embed.add_field(

@@ -16,8 +16,7 @@ from bot.discord_adapter.access import (
     manages_guild,
     operator_refusal,
 )
-from bot.jobs.runner import new_ref
-from bot.store.guilds import GuildStore
+from bot.service import new_ref
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
@@ -73,7 +72,7 @@ class VideoCommandTree(app_commands.CommandTree[Any]):
         if not guild_policy_applies(_top_level_name(interaction)):
             return None
         try:
-            policy = await GuildStore(bot.database).get(interaction.guild_id)
+            policy = await bot.service.policy(interaction.guild_id)
         except Exception as exc:
             raise PolicyUnavailable from exc
         return guild_refusal(policy, _invoker(interaction))

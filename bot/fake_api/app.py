@@ -43,9 +43,11 @@ LIST_MAX_LIMIT: Final = 100
 # Applied by the create handler once the job exists; every other kind is applied up front.
 AFTER_CREATE: Final[frozenset[FaultKind]] = frozenset({"create-then-reset", "create-then-hang"})
 BEFORE_HANDLER: Final[frozenset[FaultKind]] = frozenset(
-    {"429", "429-no-retry-after", "500", "502", "503", "reset", "slow"}
+    {"404", "409", "429", "429-no-retry-after", "500", "502", "503", "reset", "slow"}
 )
 _FAULT_MESSAGES: Final[dict[str, str]] = {
+    "404": "Video content is not ready yet.",
+    "409": "Video is still being finalized.",
     "500": "The server had an error while processing your request. Sorry about that!",
     "502": "Bad gateway.",
     "503": "The engine is currently overloaded, please try again later.",
@@ -221,17 +223,23 @@ class FakeVideosApp:
         if fault.kind == "reset":
             return drop_connection(request)
         if fault.kind == "429":
-            response = dialect.error(429, "Rate limit reached for requests. Please try again "
-                                     f"in {fault.retry_after:g}s.", code="rate_limit_exceeded",
-                                     type_="requests")
+            response = dialect.error(
+                429,
+                f"Rate limit reached for requests. Please try again in {fault.retry_after:g}s.",
+                code="rate_limit_exceeded",
+                type_="requests",
+            )
             response.headers[hdrs.RETRY_AFTER] = str(math.ceil(fault.retry_after))
             response.headers["retry-after-ms"] = str(round(fault.retry_after * 1000))
             return response
         if fault.kind == "429-no-retry-after":
             # Without Retry-After this reads as an exhausted quota: waiting will not help.
-            return dialect.error(429, "You exceeded your current quota, please check your plan "
-                                 "and billing details.", code="insufficient_quota",
-                                 type_="insufficient_quota")
+            return dialect.error(
+                429,
+                "You exceeded your current quota, please check your plan and billing details.",
+                code="insufficient_quota",
+                type_="insufficient_quota",
+            )
         return dialect.error(int(fault.kind), _FAULT_MESSAGES[fault.kind])
 
     # --- the Videos endpoints --------------------------------------------------------------
@@ -278,13 +286,19 @@ class FakeVideosApp:
         dialect = self.dialect
         raw_limit = request.query.get("limit", str(LIST_DEFAULT_LIMIT))
         if not raw_limit.isdigit() or int(raw_limit) > LIST_MAX_LIMIT:
-            return dialect.reject(Problem("limit", f"Invalid 'limit': expected an integer "
-                                          f"between 0 and {LIST_MAX_LIMIT}."))
+            return dialect.reject(
+                Problem(
+                    "limit", f"Invalid 'limit': expected an integer between 0 and {LIST_MAX_LIMIT}."
+                )
+            )
         limit = int(raw_limit)
         order = request.query.get("order", "desc")
         if order not in {"asc", "desc"}:
-            return dialect.reject(Problem("order", f"Invalid value: '{order}'. Supported "
-                                          "values are: 'asc' and 'desc'."))
+            return dialect.reject(
+                Problem(
+                    "order", f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'."
+                )
+            )
         views = self.state.visible()
         if order == "desc":
             views.reverse()
@@ -296,13 +310,15 @@ class FakeVideosApp:
                 return dialect.reject(Problem("after", f"No video found with id '{after}'."))
             start = ids.index(after) + 1
         page = views[start : start + limit]
-        return web.json_response({
-            "object": "list",
-            "data": [dialect.render(view) for view in page],
-            "first_id": page[0].job.id if page else None,
-            "last_id": page[-1].job.id if page else None,
-            "has_more": start + limit < len(views),
-        })
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [dialect.render(view) for view in page],
+                "first_id": page[0].job.id if page else None,
+                "last_id": page[-1].job.id if page else None,
+                "has_more": start + limit < len(views),
+            }
+        )
 
     async def retrieve(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
         """GET /v1/videos/{video_id}."""
@@ -322,9 +338,12 @@ class FakeVideosApp:
         if view is None:
             return self.dialect.not_found(video_id)
         if view.phase not in {"completed", "failed"}:
-            return self.dialect.error(400, "Only completed or failed videos can be deleted; "
-                                      "this one is still being generated.",
-                                      code="invalid_state")
+            return self.dialect.error(
+                400,
+                "Only completed or failed videos can be deleted; "
+                "this one is still being generated.",
+                code="invalid_state",
+            )
         del self.state.jobs[video_id]
         return web.json_response({"id": video_id, "object": "video.deleted", "deleted": True})
 
@@ -359,8 +378,7 @@ class FakeVideosApp:
         if isinstance(prompt, Problem):
             return dialect.reject(prompt)
         if source.phase != "completed":
-            return dialect.error(400, "Only completed videos can be remixed.",
-                                 code="invalid_state")
+            return dialect.error(400, "Only completed videos can be remixed.", code="invalid_state")
         job = source.job
         parsed = CreateRequest(job.model, prompt, job.size, job.seconds)
         return await self._start(request, parsed, remixed_from=job.id)
@@ -378,9 +396,7 @@ class FakeVideosApp:
             return dialect.reject(Problem("video", "Only completed videos can be extended."))
         job = source.job
         total = job.seconds + parsed.seconds
-        return await self._start(
-            request, CreateRequest(job.model, parsed.prompt, job.size, total)
-        )
+        return await self._start(request, CreateRequest(job.model, parsed.prompt, job.size, total))
 
     async def unknown(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
         """Any other /v1 URL."""
@@ -390,11 +406,13 @@ class FakeVideosApp:
     async def control_stats(self, request: web.Request) -> web.StreamResponse:
         """GET /_fake/stats."""
         stats = self.state.stats
-        return web.json_response({
-            "counts": dict(stats.counts),
-            "creates": stats.creates,
-            "jobs": len(self.state.jobs),
-        })
+        return web.json_response(
+            {
+                "counts": dict(stats.counts),
+                "creates": stats.creates,
+                "jobs": len(self.state.jobs),
+            }
+        )
 
     async def control_requests(self, request: web.Request) -> web.StreamResponse:
         """GET /_fake/requests: the request log."""
@@ -426,8 +444,7 @@ class FakeVideosApp:
             seconds = float(payload["seconds"])
             self.state.advance(seconds)
         except (ValueError, TypeError, KeyError):
-            return web.json_response({"detail": 'expected {"seconds": <number >= 0>}'},
-                                     status=400)
+            return web.json_response({"detail": 'expected {"seconds": <number >= 0>}'}, status=400)
         return web.json_response({"offset": self.state.offset})
 
     async def control_restart(self, request: web.Request) -> web.StreamResponse:

@@ -91,18 +91,31 @@ def _quoted_list(values: tuple[str, ...]) -> str:
 def _check_prompt(value: Any, param: str = "prompt") -> str | Problem:
     """The spec's rule for prompts: a string of 1..32000 characters once stripped."""
     if value is None:
-        return Problem(param, f"Missing required parameter: '{param}'.",
-                       "missing_required_parameter", "missing")
+        return Problem(
+            param,
+            f"Missing required parameter: '{param}'.",
+            "missing_required_parameter",
+            "missing",
+        )
     if not isinstance(value, str):
-        return Problem(param, f"Invalid type for '{param}': expected a string.",
-                       "invalid_type", "string_type")
+        return Problem(
+            param, f"Invalid type for '{param}': expected a string.", "invalid_type", "string_type"
+        )
     if not value.strip():
-        return Problem(param, f"Invalid '{param}': empty string. Expected a string with minimum "
-                       "length 1.", "empty_string", "string_too_short")
+        return Problem(
+            param,
+            f"Invalid '{param}': empty string. Expected a string with minimum length 1.",
+            "empty_string",
+            "string_too_short",
+        )
     if len(value) > PROMPT_MAX:
-        return Problem(param, f"Invalid '{param}': string too long. Expected a string with maximum "
-                       f"length {PROMPT_MAX}, but got a string with length {len(value)} instead.",
-                       "string_above_max_length", "string_too_long")
+        return Problem(
+            param,
+            f"Invalid '{param}': string too long. Expected a string with maximum "
+            f"length {PROMPT_MAX}, but got a string with length {len(value)} instead.",
+            "string_above_max_length",
+            "string_too_long",
+        )
     return value
 
 
@@ -110,11 +123,16 @@ def _check_enum(value: Any, param: str, allowed: tuple[str, ...]) -> str | Probl
     """A string-enum parameter as OpenAI checks it: wrong JSON type first, then the value."""
     if isinstance(value, bool) or not isinstance(value, str):
         got = "an integer" if isinstance(value, int) and not isinstance(value, bool) else "a value"
-        return Problem(param, f"Invalid type for '{param}': expected one of "
-                       f"{_quoted_list(allowed)}, but got {got} instead.", "invalid_type")
+        return Problem(
+            param,
+            f"Invalid type for '{param}': expected one of "
+            f"{_quoted_list(allowed)}, but got {got} instead.",
+            "invalid_type",
+        )
     if value not in allowed:
-        return Problem(param, f"Invalid value: '{value}'. Supported values are: "
-                       f"{_quoted_list(allowed)}.")
+        return Problem(
+            param, f"Invalid value: '{value}'. Supported values are: {_quoted_list(allowed)}."
+        )
     return value
 
 
@@ -122,20 +140,28 @@ def _check_image(upload: Upload, param: str) -> FileInfo | Problem:
     """An uploaded reference must be a JPEG, PNG or WebP that Pillow can read."""
     info = upload.info
     if info.image_format not in REFERENCE_FORMATS:
-        return Problem(param, f"Invalid file '{param}': unsupported mimetype "
-                       f"('{info.content_type}'). Supported file formats are 'image/jpeg', "
-                       "'image/png', and 'image/webp'.", "unsupported_file")
+        return Problem(
+            param,
+            f"Invalid file '{param}': unsupported mimetype "
+            f"('{info.content_type}'). Supported file formats are 'image/jpeg', "
+            "'image/png', and 'image/webp'.",
+            "unsupported_file",
+        )
     return info
 
 
 def _check_image_ref(value: Any, param: str) -> Problem | None:
     """A JSON reference object: exactly one of image_url or file_id, as strings."""
     if not isinstance(value, dict) or set(value) - {"image_url", "file_id"}:
-        return Problem(param, f"Invalid '{param}': expected an object with 'image_url' or "
-                       "'file_id'.", "invalid_type")
+        return Problem(
+            param,
+            f"Invalid '{param}': expected an object with 'image_url' or 'file_id'.",
+            "invalid_type",
+        )
     if len(value) != 1 or not all(isinstance(v, str) and v for v in value.values()):
-        return Problem(param, f"Invalid '{param}': provide exactly one of 'image_url' or "
-                       "'file_id'.")
+        return Problem(
+            param, f"Invalid '{param}': provide exactly one of 'image_url' or 'file_id'."
+        )
     return None
 
 
@@ -153,8 +179,9 @@ def _openai_create(body: RequestBody) -> CreateRequest | Problem:
     params = body.params()
     unknown = _first_unknown(params, CREATE_FIELDS)
     if unknown is not None:
-        return Problem(unknown, f"Unknown parameter: '{unknown}'.", "unknown_parameter",
-                       "extra_forbidden")
+        return Problem(
+            unknown, f"Unknown parameter: '{unknown}'.", "unknown_parameter", "extra_forbidden"
+        )
     prompt = _check_prompt(params.get("prompt"))
     if isinstance(prompt, Problem):
         return prompt
@@ -168,8 +195,11 @@ def _openai_create(body: RequestBody) -> CreateRequest | Problem:
     if isinstance(size, Problem):
         return size
     if "-pro" not in model and size not in SORA_2_SIZES:
-        return Problem("size", f"Invalid value: '{size}'. Supported values for {model} are: "
-                       f"{_quoted_list(SORA_2_SIZES)}.")
+        return Problem(
+            "size",
+            f"Invalid value: '{size}'. Supported values for {model} are: "
+            f"{_quoted_list(SORA_2_SIZES)}.",
+        )
     reference: FileInfo | None = None
     raw_reference = params.get("input_reference")
     if isinstance(raw_reference, Upload):
@@ -178,8 +208,9 @@ def _openai_create(body: RequestBody) -> CreateRequest | Problem:
             return checked_image
         width, height = (int(n) for n in size.split("x"))
         if (checked_image.width, checked_image.height) != (width, height):
-            return Problem("input_reference",
-                           "Inpaint image must match the requested width and height", None)
+            return Problem(
+                "input_reference", "Inpaint image must match the requested width and height", None
+            )
         reference = checked_image
     elif raw_reference is not None:
         # In multipart an object arrives as a JSON text part.
@@ -196,16 +227,28 @@ def _openai_create(body: RequestBody) -> CreateRequest | Problem:
 
 def _unreadable_body(kind: BodyKind) -> Problem:
     if kind == "bad-json":
-        return Problem(None, "We could not parse the JSON body of your request. (HINT: This "
-                       "likely means you aren't using your HTTP library correctly.)",
-                       None, "json_invalid")
+        return Problem(
+            None,
+            "We could not parse the JSON body of your request. (HINT: This "
+            "likely means you aren't using your HTTP library correctly.)",
+            None,
+            "json_invalid",
+        )
     if kind == "none":
-        return Problem("prompt", "Missing required parameter: 'prompt'.",
-                       "missing_required_parameter", "missing")
+        return Problem(
+            "prompt",
+            "Missing required parameter: 'prompt'.",
+            "missing_required_parameter",
+            "missing",
+        )
     received = "application/x-www-form-urlencoded" if kind == "form" else "this body"
     # aiohttp's FormData sends url-encoding unless a file is attached or multipart is forced.
-    return Problem(None, f"Unsupported content type ({received}): send application/json or "
-                   "multipart/form-data.", None, "model_attributes_type")
+    return Problem(
+        None,
+        f"Unsupported content type ({received}): send application/json or multipart/form-data.",
+        None,
+        "model_attributes_type",
+    )
 
 
 def _lenient_number(value: Any, param: str, *, integral: bool) -> float | Problem:
@@ -237,8 +280,9 @@ def _lenient_create(
     size = params.get("size", DEFAULT_SIZE)
     if not isinstance(size, str) or not _SIZE_PATTERN.match(size):
         return Problem("size", f"Invalid size {size!r}: expected WIDTHxHEIGHT")
-    seconds = _lenient_number(params.get("seconds", DEFAULT_SECONDS), "seconds",
-                              integral=integral_seconds)
+    seconds = _lenient_number(
+        params.get("seconds", DEFAULT_SECONDS), "seconds", integral=integral_seconds
+    )
     if isinstance(seconds, Problem):
         return seconds
     reference: FileInfo | None = None
@@ -297,8 +341,7 @@ class OpenAIDialect:
     ) -> web.Response:
         """An error response in this server's envelope."""
         default_type = "server_error" if status >= 500 else "invalid_request_error"
-        envelope = {"message": message, "type": type_ or default_type, "param": param,
-                    "code": code}
+        envelope = {"message": message, "type": type_ or default_type, "param": param, "code": code}
         return web.json_response({"error": envelope}, status=status)
 
     def reject(self, problem: Problem) -> web.Response:
@@ -311,8 +354,9 @@ class OpenAIDialect:
 
     def not_found(self, video_id: str) -> web.Response:
         """An unknown, deleted or lost video."""
-        return self.error(404, f"Video with id '{video_id}' not found.", param="video_id",
-                          code="video_not_found")
+        return self.error(
+            404, f"Video with id '{video_id}' not found.", param="video_id", code="video_not_found"
+        )
 
     def route_missing(self, method: str, path: str) -> web.Response:
         """An endpoint this server does not have."""
@@ -365,14 +409,22 @@ class OpenAIDialect:
         if unknown is not None:
             return Problem(unknown, f"Unknown parameter: '{unknown}'.", "unknown_parameter")
         if not isinstance(video, dict) or not isinstance(video.get("id"), str):
-            return Problem("video", "Missing required parameter: 'video.id'.",
-                           "missing_required_parameter", "missing")
+            return Problem(
+                "video",
+                "Missing required parameter: 'video.id'.",
+                "missing_required_parameter",
+                "missing",
+            )
         prompt = _check_prompt(params.get("prompt"))
         if isinstance(prompt, Problem):
             return prompt
         if "seconds" not in params:
-            return Problem("seconds", "Missing required parameter: 'seconds'.",
-                           "missing_required_parameter", "missing")
+            return Problem(
+                "seconds",
+                "Missing required parameter: 'seconds'.",
+                "missing_required_parameter",
+                "missing",
+            )
         seconds = _check_enum(params["seconds"], "seconds", EXTENSION_SECONDS)
         if isinstance(seconds, Problem):
             return seconds
@@ -422,18 +474,27 @@ class OpenAIDialect:
         variant = _VARIANTS.get(raw or "video")
         if variant is not None:
             return variant
-        return self.reject(Problem("variant", f"Invalid value: '{raw}'. Supported values are: "
-                                   "'video', 'thumbnail', and 'spritesheet'."))
+        return self.reject(
+            Problem(
+                "variant",
+                f"Invalid value: '{raw}'. Supported values are: "
+                "'video', 'thumbnail', and 'spritesheet'.",
+            )
+        )
 
     def content_unavailable(self, view: JobView) -> web.Response:
         """Content asked for before completion, or of a failed job."""
         if view.phase == "failed":
-            return self.error(self.content_failed_status,
-                              "Video generation failed; there is no content to download.",
-                              code="video_failed")
-        return self.error(self.content_not_ready_status,
-                          "Video is not ready yet; wait until its status is completed.",
-                          code="video_not_ready")
+            return self.error(
+                self.content_failed_status,
+                "Video generation failed; there is no content to download.",
+                code="video_failed",
+            )
+        return self.error(
+            self.content_not_ready_status,
+            "Video is not ready yet; wait until its status is completed.",
+            code="video_not_ready",
+        )
 
 
 class LiteLLMDialect(OpenAIDialect):
@@ -444,22 +505,33 @@ class LiteLLMDialect(OpenAIDialect):
 
     def new_id(self) -> str:
         """LiteLLM packs provider and upstream id into ~230 base64 characters."""
-        raw = (f"litellm:custom_llm_provider:openai;model_id:{uuid.uuid4()};"
-               f"video_id:video_{secrets.token_hex(24)};target_model_names:sora-2")
+        raw = (
+            f"litellm:custom_llm_provider:openai;model_id:{uuid.uuid4()};"
+            f"video_id:video_{secrets.token_hex(24)};target_model_names:sora-2"
+        )
         return "video_" + base64.urlsafe_b64encode(raw.encode()).decode()
 
     def unauthorized(self) -> web.Response:
         """LiteLLM's own auth error (still 401)."""
-        envelope = {"message": "Authentication Error, Invalid proxy server token passed. "
-                    "Received API Key = sk-...", "type": "auth_error", "param": "None",
-                    "code": "401"}
+        envelope = {
+            "message": "Authentication Error, Invalid proxy server token passed. "
+            "Received API Key = sk-...",
+            "type": "auth_error",
+            "param": "None",
+            "code": "401",
+        }
         return web.json_response({"error": envelope}, status=401)
 
     def retrieve(self, view: JobView) -> web.Response:
         """A failed upstream job comes back as an InternalServerError, not a failed object."""
         if view.phase == "failed" and view.error is not None:
-            envelope = {"message": "litellm.InternalServerError: video generation failed: "
-                        f"{view.error.message}", "type": "None", "param": None, "code": "500"}
+            envelope = {
+                "message": "litellm.InternalServerError: video generation failed: "
+                f"{view.error.message}",
+                "type": "None",
+                "param": None,
+                "code": "500",
+            }
             return web.json_response({"error": envelope}, status=500)
         return super().retrieve(view)
 
@@ -555,8 +627,12 @@ class VllmOmniDialect(OpenAIDialect):
     ) -> web.Response:
         """vLLM's ErrorResponse: the HTTP status as an int `code`."""
         default_type = self._ERROR_TYPES.get(status, "InternalServerError")
-        envelope = {"message": message, "type": type_ or default_type, "param": param,
-                    "code": status}
+        envelope = {
+            "message": message,
+            "type": type_ or default_type,
+            "param": param,
+            "code": status,
+        }
         return web.json_response({"error": envelope}, status=status)
 
     def unauthorized(self) -> web.Response:
@@ -571,11 +647,11 @@ class VllmOmniDialect(OpenAIDialect):
         """Multipart only; `model`, when sent, must name the one model served."""
         if body.kind in {"json", "bad-json"}:
             return Problem(None, "Video generation requests must be multipart/form-data.", None)
-        created = _lenient_create(body, default_model=settings.served_model,
-                                  integral_seconds=True)
+        created = _lenient_create(body, default_model=settings.served_model, integral_seconds=True)
         if isinstance(created, CreateRequest) and created.model != settings.served_model:
-            return Problem("model", f"The model `{created.model}` does not exist.",
-                           "model_not_found")
+            return Problem(
+                "model", f"The model `{created.model}` does not exist.", "model_not_found"
+            )
         return created
 
     # progress: the baseline's int, capped at 99 until the status is completed.
@@ -616,10 +692,20 @@ class TrtllmDialect(OpenAIDialect):
     }
     content_not_ready_status: ClassVar[int] = 404
     content_failed_status: ClassVar[int] = 422
-    FIELDS: ClassVar[frozenset[str]] = frozenset({
-        "prompt", "model", "size", "seconds", "input_reference", "negative_prompt", "fps",
-        "num_inference_steps", "guidance_scale", "seed",
-    })
+    FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "prompt",
+            "model",
+            "size",
+            "seconds",
+            "input_reference",
+            "negative_prompt",
+            "fps",
+            "num_inference_steps",
+            "guidance_scale",
+            "seed",
+        }
+    )
 
     def new_id(self) -> str:
         """`video_<uuid hex>`."""
@@ -659,8 +745,7 @@ class TrtllmDialect(OpenAIDialect):
         unknown = _first_unknown(body.params(), self.FIELDS)
         if unknown is not None:
             return Problem(unknown, "Extra inputs are not permitted", None, "extra_forbidden")
-        created = _lenient_create(body, default_model=settings.served_model,
-                                  integral_seconds=False)
+        created = _lenient_create(body, default_model=settings.served_model, integral_seconds=False)
         if isinstance(created, Problem) and created.code == "missing_required_parameter":
             return Problem(created.param, "Field required", None, "missing")
         return created

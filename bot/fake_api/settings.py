@@ -14,6 +14,8 @@ DIALECTS: tuple[Dialect, ...] = ("openai", "sglang", "vllm_omni", "trtllm", "new
 
 FaultEndpoint = Literal["create", "retrieve", "content", "list", "delete", "any"]
 FaultKind = Literal[
+    "404",  # on content: a video marked completed whose file is not ready yet
+    "409",
     "429",
     "429-no-retry-after",
     "500",

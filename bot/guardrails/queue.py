@@ -1,84 +1,87 @@
-"""The order jobs reach the provider in: FIFO, within an operator-wide and a per-member limit.
+"""The bot's own queue: accepted jobs waiting for a slot at the provider, in acceptance order.
 
-The queue itself lives in the store (jobs in state `accepted`, oldest first), so it survives
-restarts; this class only hands out the slots of the running process.
+The queue's truth lives in the store (jobs in state `accepted`); this is its in-memory index,
+rebuilt at start-up. Everything is cheap at 10,000 entries: a position is a bisection, an
+insert or removal one list shift, and a full pass of positions a single loop.
 """
 
 from __future__ import annotations
 
-import asyncio
+import bisect
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 
 @dataclass
-class _Waiter:
+class _Entry:
     user_id: int
-    order: float  # when the job was accepted: replies may be ready in another order
-    granted: asyncio.Event = field(default_factory=asyncio.Event)
+    key: tuple[float, str]
+    held: bool  # reserved, but its reply is not made yet: counts, but cannot start
 
 
-class Dispatcher:
-    """Grants provider slots in arrival order; a member at their limit does not block others."""
+class JobQueue:
+    """Waiting jobs ordered by (accepted at, id)."""
 
-    def __init__(self, max_running: int, max_per_user: int) -> None:
-        self.max_running = max_running
-        self.max_per_user = max_per_user
-        self._waiting: dict[str, _Waiter] = {}  # kept in order of acceptance
-        self._running: dict[str, int] = {}
+    def __init__(self) -> None:
+        self._keys: list[tuple[float, str]] = []
+        self._entries: dict[str, _Entry] = {}
         self._per_user: Counter[int] = Counter()
-        self._listeners: list[Callable[[], None]] = []
 
-    def on_change(self, callback: Callable[[], None]) -> None:
-        """Called whenever queue positions may have moved."""
-        self._listeners.append(callback)
+    def __len__(self) -> int:
+        return len(self._entries)
 
-    @property
-    def running(self) -> int:
-        return len(self._running)
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._entries
+
+    def waiting_for(self, user_id: int) -> int:
+        return self._per_user[user_id]
+
+    def add(self, job_id: str, user_id: int, accepted_at: float, *, held: bool = False) -> None:
+        if job_id in self._entries:
+            return
+        key = (accepted_at, job_id)
+        bisect.insort(self._keys, key)
+        self._entries[job_id] = _Entry(user_id, key, held)
+        self._per_user[user_id] += 1
+
+    def release_hold(self, job_id: str) -> None:
+        entry = self._entries.get(job_id)
+        if entry is not None:
+            entry.held = False
+
+    def remove(self, job_id: str) -> bool:
+        entry = self._entries.pop(job_id, None)
+        if entry is None:
+            return False
+        index = bisect.bisect_left(self._keys, entry.key)
+        del self._keys[index]
+        self._per_user[entry.user_id] -= 1
+        if not self._per_user[entry.user_id]:
+            del self._per_user[entry.user_id]
+        return True
 
     def position(self, job_id: str) -> int | None:
         """1-based place in the queue, or None when not waiting."""
-        for place, waiting_id in enumerate(self._waiting, start=1):
-            if waiting_id == job_id:
-                return place
-        return None
+        entry = self._entries.get(job_id)
+        if entry is None:
+            return None
+        return bisect.bisect_left(self._keys, entry.key) + 1
 
-    def enqueue(self, job_id: str, user_id: int, order: float) -> None:
-        """Join the queue at the place its acceptance time gives it."""
-        self._waiting[job_id] = _Waiter(user_id, order)
-        self._waiting = dict(sorted(self._waiting.items(), key=lambda item: item[1].order))
-        self._pump()
+    def positions(self) -> Iterator[tuple[str, int]]:
+        """(job id, position) for every waiting job, front first."""
+        for place, (_, job_id) in enumerate(self._keys, start=1):
+            yield job_id, place
 
-    async def wait_turn(self, job_id: str) -> None:
-        waiter = self._waiting.get(job_id)
-        if waiter is not None:
-            await waiter.granted.wait()
-
-    def occupy(self, job_id: str, user_id: int) -> None:
-        """Count a job already at the provider (resumed after a restart) without queueing it."""
-        self._running[job_id] = user_id
-        self._per_user[user_id] += 1
-
-    def release(self, job_id: str) -> None:
-        """A job left the queue or the provider (done, failed, cancelled, abandoned)."""
-        if job_id in self._waiting:
-            del self._waiting[job_id]
-        user = self._running.pop(job_id, None)
-        if user is not None:
-            self._per_user[user] -= 1
-        self._pump()
-
-    def _pump(self) -> None:
-        for job_id, waiter in list(self._waiting.items()):
-            if len(self._running) >= self.max_running:
-                break
-            if self._per_user[waiter.user_id] >= self.max_per_user:
+    def next_ready(self, may_start: Callable[[int], bool]) -> tuple[str, int] | None:
+        """The first job (and its member) that may start now; a member at their limit does
+        not block the others behind them."""
+        blocked: set[int] = set()
+        for _, job_id in self._keys:
+            entry = self._entries[job_id]
+            if entry.held or entry.user_id in blocked:
                 continue
-            del self._waiting[job_id]
-            self._running[job_id] = waiter.user_id
-            self._per_user[waiter.user_id] += 1
-            waiter.granted.set()
-        for callback in self._listeners:
-            callback()
+            if may_start(entry.user_id):
+                return job_id, entry.user_id
+            blocked.add(entry.user_id)
+        return None

@@ -1,4 +1,4 @@
-"""Spend limits, checked and reserved atomically before anything reaches the provider."""
+"""Admission: the backlog bounds and the spend limits, checked and reserved in one step."""
 
 from __future__ import annotations
 
@@ -8,17 +8,19 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import TypeVar
 
-from bot.catalogue import RequestRejected
-from bot.guardrails.policy import EffectiveLimits, GuildPolicy, OperatorLimits, effective_limits
-from bot.jobs.request import VideoRequest
+from bot.domain import (
+    EffectiveLimits,
+    GuildPolicy,
+    LimitReached,
+    OperatorLimits,
+    VideoRequest,
+    effective_limits,
+)
+from bot.guardrails.queue import JobQueue
 from bot.store.guilds import GuildStore
 from bot.store.usage import UsageStore
 
 _T = TypeVar("_T")
-
-
-class LimitReached(RequestRejected):
-    """A request would exceed a limit; the message says which, what is used, when it resets."""
 
 
 def day_bounds(now: float) -> tuple[float, float]:
@@ -41,11 +43,13 @@ class SpendGate:
         usage: UsageStore,
         guilds: GuildStore,
         operator: OperatorLimits,
+        queue: JobQueue,
         clock: Callable[[], float],
     ) -> None:
         self._usage = usage
         self._guilds = guilds
         self._operator = operator
+        self._queue = queue
         self._clock = clock
         self._lock = asyncio.Lock()
 
@@ -55,28 +59,39 @@ class SpendGate:
     async def limits(self, guild_id: int | None) -> EffectiveLimits:
         return effective_limits(await self.policy(guild_id), self._operator)
 
-    async def admit(self, request: VideoRequest, reserve: Callable[[], Awaitable[_T]]) -> _T:
-        """Raise LimitReached, or run `reserve` while no other admission can interleave."""
-        limits = await self.limits(request.requester.guild_id)
-        if all(
-            value is None
-            for value in (
-                limits.user_daily_count,
-                limits.user_daily_budget,
-                limits.guild_daily_budget,
-                limits.daily_budget,
+    def check_backlog(self, user_id: int) -> None:
+        """Refuse at once when the queue is full: a request that would wait for hours helps
+        nobody, and an unbounded queue is how a bot falls over."""
+        if len(self._queue) >= self._operator.max_queued:
+            raise LimitReached(
+                f"The bot's queue is full ({self._operator.max_queued} videos waiting). "
+                "Try again in a little while."
             )
-        ):
+        if self._queue.waiting_for(user_id) >= self._operator.max_queued_per_user:
+            raise LimitReached(
+                f"You already have {self._operator.max_queued_per_user} videos waiting in the "
+                "queue. Wait for one of them to start, then ask again."
+            )
+
+    async def admit(
+        self, request: VideoRequest, reserve: Callable[[], Awaitable[_T]], *, bounded: bool = True
+    ) -> _T:
+        """Raise LimitReached, or run `reserve` while no other admission can interleave.
+
+        `bounded=False` skips the limits (the operator's own terminal).
+        """
+        if not bounded:
+            return await reserve()
+        self.check_backlog(request.requester.user_id)
+        limits = await self.limits(request.requester.guild_id)
+        if not limits.any:
             return await reserve()  # nothing to race for: no need to queue behind the lock
         async with self._lock:
-            await self._check(request)
+            await self._check(request, limits)
             return await reserve()
 
-    async def _check(self, request: VideoRequest) -> None:
-        now = self._clock()
-        since, resets = day_bounds(now)
-        when = f"<t:{int(resets)}:R>"
-        limits = await self.limits(request.requester.guild_id)
+    async def _check(self, request: VideoRequest, limits: EffectiveLimits) -> None:
+        since, resets = day_bounds(self._clock())
         cost = request.estimated_cost
         user = request.requester.user_id
         if limits.user_daily_count is not None:
@@ -84,14 +99,16 @@ class SpendGate:
             if mine.videos + 1 > limits.user_daily_count:
                 raise LimitReached(
                     f"You have made {mine.videos} of your {limits.user_daily_count} videos for "
-                    f"today. Your limit resets {when}."
+                    "today.",
+                    resets,
                 )
         if limits.user_daily_budget is not None:
             mine = await self._usage.usage(since=since, user_id=user)
             if mine.cost + cost > limits.user_daily_budget:
                 raise LimitReached(
                     f"This video would cost {_money(cost)}; you have used {_money(mine.cost)} of "
-                    f"your {_money(limits.user_daily_budget)} daily budget. It resets {when}."
+                    f"your {_money(limits.user_daily_budget)} daily budget.",
+                    resets,
                 )
         guild = request.requester.guild_id
         if limits.guild_daily_budget is not None and guild is not None:
@@ -100,12 +117,14 @@ class SpendGate:
                 raise LimitReached(
                     f"This video would cost {_money(cost)}; this server has used "
                     f"{_money(theirs.cost)} of its {_money(limits.guild_daily_budget)} daily "
-                    f"budget. It resets {when}."
+                    "budget.",
+                    resets,
                 )
         if limits.daily_budget is not None:
             everyone = await self._usage.usage(since=since)
             if everyone.cost + cost > limits.daily_budget:
                 raise LimitReached(
                     f"The bot's daily budget is used up ({_money(everyone.cost)} of "
-                    f"{_money(limits.daily_budget)}). It resets {when}."
+                    f"{_money(limits.daily_budget)}).",
+                    resets,
                 )

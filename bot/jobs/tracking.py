@@ -60,21 +60,22 @@ async def track(
 ) -> Video:
     """Poll until the job completes and return it; raise a VideosError otherwise.
 
+    The job is always read at least once, even when it is already past its deadline (a bot
+    that was offline longer than the deadline still finds the videos finished meanwhile), and
+    once more exactly at the deadline before JobTimeoutError.
     Transient trouble (5xx, network, 429) is tolerated for a few rounds beyond the client's
     own retries, because a long job should not die of one bad minute at the provider.
     """
     start = clock() if started_at is None else started_at
     planner.started_at = planner.started_at or start
+    ends = start + deadline
     errors = 0
     while True:
-        now = clock()
-        if now - start > deadline:
-            raise JobTimeoutError(f"{video_id} not finished after {deadline:.0f}s")
         try:
             poll = await client.poll(video_id)
         except (ServerError, NetworkError, RateLimitedError) as exc:
             errors += 1
-            if errors > max_consecutive_errors:
+            if errors > max_consecutive_errors or clock() >= ends:
                 if isinstance(exc, ServerError):
                     # Gateways (LiteLLM) report a failed job as a lasting 5xx on its status.
                     raise JobFailedError(str(exc.status), _server_said(exc), refused=False) from exc
@@ -96,11 +97,14 @@ async def track(
                 error.message if error else None,
                 refused=video.is_refused,
             )
+        if now >= ends:
+            raise JobTimeoutError(f"{video_id} not finished after {deadline:.0f}s")
         planner.observe(now, video.progress, poll.poll_after)
         remaining = planner.remaining(now)
         await on_update(Update(video, now - start, max(0.0, remaining) if remaining else None))
         delay = planner.next_delay(now)
-        await sleep(max(0.0, min(delay, deadline - (now - start) + 0.01)))
+        # The last read lands on the deadline itself, not somewhere before it.
+        await sleep(max(0.0, min(delay, ends - now)))
 
 
 def _server_said(error: ServerError) -> str:

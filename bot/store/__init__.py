@@ -1,6 +1,7 @@
 """Durable job records: SQLAlchemy Core over SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
 
+from bot.domain import JobState
 from bot.store.database import Database, StoreError, open_database
-from bot.store.jobs import JobRecord, JobState, JobStore
+from bot.store.jobs import JobRecord, JobStore
 
 __all__ = ["Database", "JobRecord", "JobState", "JobStore", "StoreError", "open_database"]

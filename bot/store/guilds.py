@@ -7,7 +7,7 @@ import time
 from sqlalchemy import select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bot.guardrails.policy import GuildPolicy
+from bot.domain import GuildPolicy
 from bot.store.database import Database
 from bot.store.schema import guild_settings
 

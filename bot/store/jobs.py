@@ -1,7 +1,7 @@
 """Job records and their persisted state machine.
 
 Each transition is committed before the side effect that depends on it, so after a crash the
-state says what may have happened and recovery knows what to do (see bot/jobs/recovery.py).
+state says what may have happened and the workflow knows what to do (bot/jobs/workflow.py).
 """
 
 from __future__ import annotations
@@ -9,39 +9,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 
+from bot.domain import UNFINISHED_STATES, JobState, ReplyHandle
 from bot.store.database import Database
 from bot.store.schema import jobs
 
-
-class JobState(StrEnum):
-    """accepted → submitting → submitted → running → downloading → delivering → a final state."""
-
-    ACCEPTED = "accepted"  # stored; nothing sent to the provider yet
-    SUBMITTING = "submitting"  # the create may have been sent: never send it again blindly
-    SUBMITTED = "submitted"  # the provider gave us its id
-    RUNNING = "running"
-    DOWNLOADING = "downloading"
-    DELIVERING = "delivering"  # the upload to Discord may have happened
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    REFUSED = "refused"
-    LOST = "lost"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_final(self) -> bool:
-        return self in FINAL_STATES
-
-
-FINAL_STATES = frozenset(
-    {JobState.DELIVERED, JobState.FAILED, JobState.REFUSED, JobState.LOST, JobState.CANCELLED}
-)
-UNFINISHED_STATES = frozenset(set(JobState) - FINAL_STATES)
+# Everything but the reference image: the listings and the queue never need its bytes.
+_WITHOUT_REFERENCE = [c for c in jobs.c if c.name != "reference"]
 
 
 @dataclass(frozen=True)
@@ -56,17 +33,13 @@ class JobRecord:
     seconds: int
     cost: str
     requester_id: int
-    channel_id: int
     created_at: float
     updated_at: float
     guild_id: int | None = None
     reference: bytes | None = None
-    application_id: int | None = None
-    interaction_id: int | None = None
-    interaction_token: str | None = None
-    token_expires_at: float | None = None
-    message_id: int | None = None
-    upload_limit: int | None = None
+    reply_kind: str | None = None
+    reply: str | None = None
+    reply_secret: str | None = None
     provider_video_id: str | None = None
     progress: int | None = None
     video_expires_at: float | None = None
@@ -75,8 +48,15 @@ class JobRecord:
     attempts: int = 0
     last_error: str | None = None
 
-    def __repr__(self) -> str:  # the token must never reach a log line
+    def __repr__(self) -> str:  # the reply's secret must never reach a log line
         return f"JobRecord(id={self.id!r}, state={self.state.value}, model={self.model!r})"
+
+    @property
+    def handle(self) -> ReplyHandle | None:
+        """The front end's handle to the reply, as it gave it."""
+        if self.reply_kind is None or self.reply is None:
+            return None
+        return ReplyHandle(self.reply_kind, self.reply, self.reply_secret)
 
     @classmethod
     def from_row(cls, row: Any) -> JobRecord:
@@ -111,6 +91,13 @@ class JobStore:
             row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
         return None if row is None else JobRecord.from_row(row)
 
+    async def reference(self, job_id: str) -> bytes | None:
+        """The job's fitted reference image, if it has one."""
+        query = select(jobs.c.reference).where(jobs.c.id == job_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else row.reference
+
     async def transition(
         self,
         job_id: str,
@@ -119,11 +106,15 @@ class JobStore:
         expect: Iterable[JobState] | None = None,
         **changes: Any,
     ) -> None:
-        """Move a job to `to` (only from `expect` when given) and commit before returning."""
+        """Move a job to `to` (only from `expect` when given) and commit before returning.
+
+        A final state also clears the reply's secret: a token has no use after the job.
+        """
         now = self._clock()
         values: dict[str, Any] = {"state": to.value, "updated_at": now, **changes}
         if to.is_final:
             values["finished_at"] = now
+            values["reply_secret"] = None
         statement = update(jobs).where(jobs.c.id == job_id).values(**values)
         if expect is not None:
             statement = statement.where(jobs.c.state.in_([s.value for s in expect]))
@@ -136,9 +127,7 @@ class JobStore:
         """Record details that are not a transition (progress, expiry)."""
         async with self._engine.begin() as conn:
             await conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id)
-                .values(updated_at=self._clock(), **changes)
+                update(jobs).where(jobs.c.id == job_id).values(updated_at=self._clock(), **changes)
             )
 
     async def is_adopted(self, provider_video_id: str) -> bool:
@@ -148,25 +137,56 @@ class JobStore:
             return (await conn.execute(query)).first() is not None
 
     async def unfinished(self) -> list[JobRecord]:
-        """Every job that still needs work, oldest first."""
+        """Every job that still needs work, oldest first (without reference images)."""
         query = (
-            select(jobs)
+            select(*_WITHOUT_REFERENCE)
             .where(jobs.c.state.in_([s.value for s in UNFINISHED_STATES]))
-            .order_by(jobs.c.created_at)
+            .order_by(jobs.c.created_at, jobs.c.id)
         )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [JobRecord.from_row(r) for r in rows]
 
+    async def unfinished_page(self, after: tuple[float, str] | None, limit: int) -> list[JobRecord]:
+        """One page of unfinished jobs in (created_at, id) order, after `after`.
+
+        Start-up reads the backlog a page at a time so that 10,000 waiting jobs never hold the
+        event loop for long.
+        """
+        query = select(*_WITHOUT_REFERENCE).where(
+            jobs.c.state.in_([s.value for s in UNFINISHED_STATES])
+        )
+        if after is not None:
+            created, job_id = after
+            query = query.where(
+                or_(
+                    jobs.c.created_at > created,
+                    and_(jobs.c.created_at == created, jobs.c.id > job_id),
+                )
+            )
+        query = query.order_by(jobs.c.created_at, jobs.c.id).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [JobRecord.from_row(r) for r in rows]
+
+    async def finished_with_files(self, states: Iterable[JobState]) -> list[tuple[str, float]]:
+        """(id, finished_at) of final jobs in `states`: the ones whose files may be kept."""
+        query = select(jobs.c.id, jobs.c.finished_at).where(
+            jobs.c.state.in_([s.value for s in states])
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(str(r.id), float(r.finished_at or 0)) for r in rows]
+
     async def recent(self, limit: int = 50) -> list[JobRecord]:
-        query = select(jobs).order_by(jobs.c.created_at.desc()).limit(limit)
+        query = select(*_WITHOUT_REFERENCE).order_by(jobs.c.created_at.desc()).limit(limit)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [JobRecord.from_row(r) for r in rows]
 
     async def recent_for(self, user_id: int, limit: int = 10) -> list[JobRecord]:
         query = (
-            select(jobs)
+            select(*_WITHOUT_REFERENCE)
             .where(jobs.c.requester_id == user_id)
             .order_by(jobs.c.created_at.desc())
             .limit(limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -34,7 +35,51 @@ async def _v3_guild_settings(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: guild_settings.create(sync, checkfirst=True))
 
 
-MIGRATIONS: list[Step] = [_v1_jobs_table, _v2_video_expiry, _v3_guild_settings]
+# The columns a reply address had before version 4; the Discord adapter reads the same keys
+# from a handle's public JSON (bot/discord_adapter/reply.py), so old jobs resume unchanged.
+_V3_REPLY_COLUMNS = (
+    "channel_id",
+    "message_id",
+    "application_id",
+    "interaction_id",
+    "token_expires_at",
+    "upload_limit",
+)
+
+
+async def _v4_opaque_reply(conn: AsyncConnection) -> None:
+    """Version 4: the reply address becomes one opaque handle, its token kept apart."""
+    if await _has_column(conn, "jobs", "reply"):
+        return  # a fresh database was created with the current table
+    await conn.execute(text("ALTER TABLE jobs ADD COLUMN reply_kind VARCHAR(16)"))
+    await conn.execute(text("ALTER TABLE jobs ADD COLUMN reply TEXT"))
+    await conn.execute(text("ALTER TABLE jobs ADD COLUMN reply_secret TEXT"))
+    columns = ", ".join(_V3_REPLY_COLUMNS)
+    rows = (
+        await conn.execute(text(f"SELECT id, state, interaction_token, {columns} FROM jobs"))  # noqa: S608 - constant names
+    ).all()
+    finished = {"delivered", "failed", "refused", "lost", "cancelled"}
+    for row in rows:
+        mapping = row._mapping
+        public = {name: mapping[name] for name in _V3_REPLY_COLUMNS if mapping[name] is not None}
+        secret = None if mapping["state"] in finished else mapping["interaction_token"]
+        await conn.execute(
+            text(
+                "UPDATE jobs SET reply_kind = 'discord', reply = :reply, reply_secret = :secret"
+                " WHERE id = :id"
+            ),
+            {"reply": json.dumps(public), "secret": secret, "id": mapping["id"]},
+        )
+    for column in ("interaction_token", *_V3_REPLY_COLUMNS):
+        await conn.execute(text(f"ALTER TABLE jobs DROP COLUMN {column}"))
+
+
+MIGRATIONS: list[Step] = [
+    _v1_jobs_table,
+    _v2_video_expiry,
+    _v3_guild_settings,
+    _v4_opaque_reply,
+]
 LATEST = len(MIGRATIONS)
 
 

@@ -34,16 +34,13 @@ jobs = Table(
     Column("seconds", Integer, nullable=False),
     Column("cost", String(20), nullable=False),
     Column("reference", LargeBinary, nullable=True),
-    # Who asked, and where the answer goes.
+    # Who asked, for which community, and the front end's handle to its reply: opaque to the
+    # engine, its secret part (tokens) kept apart and cleared when the job ends.
     Column("requester_id", BigInteger, nullable=False, index=True),
     Column("guild_id", BigInteger, nullable=True),
-    Column("channel_id", BigInteger, nullable=False),
-    Column("application_id", BigInteger, nullable=True),
-    Column("interaction_id", BigInteger, nullable=True),
-    Column("interaction_token", Text, nullable=True),
-    Column("token_expires_at", Float, nullable=True),
-    Column("message_id", BigInteger, nullable=True),
-    Column("upload_limit", BigInteger, nullable=True),
+    Column("reply_kind", String(16), nullable=True),
+    Column("reply", Text, nullable=True),
+    Column("reply_secret", Text, nullable=True),
     # The provider's side.
     Column("provider_video_id", Text, nullable=True),
     Column("progress", Integer, nullable=True),

@@ -1,51 +1,66 @@
-"""What was spent: usage is read from the jobs themselves.
+"""What was spent: usage is read from the jobs themselves, split by the one billing rule.
 
-A job's cost counts from the moment it is accepted (the reservation) and stops counting when
-it fails, is refused, lost or cancelled (the refund): no separate ledger to drift.
+A job's cost counts from the moment it is accepted (the reservation). Whether it keeps counting
+when it ends is `bot.domain.billing`: no separate ledger to drift.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Numeric, and_, cast, func, select
+from sqlalchemy import Numeric, and_, case, cast, func, literal, select
 
+from bot.domain import (
+    REFUNDED_STATES,
+    UNFINISHED_STATES,
+    Billing,
+    JobState,
+    MemberUsage,
+    Usage,
+)
 from bot.store.database import Database
-from bot.store.jobs import JobState
 from bot.store.schema import jobs
 
-REFUNDED = (JobState.FAILED, JobState.REFUSED, JobState.LOST, JobState.CANCELLED)
-IN_FLIGHT = (
-    JobState.ACCEPTED,
-    JobState.SUBMITTING,
-    JobState.SUBMITTED,
-    JobState.RUNNING,
-    JobState.DOWNLOADING,
-    JobState.DELIVERING,
+_CENT = Decimal("0.01")
+
+# billing() in SQL: the same rule, evaluated by the database for every row.
+_BUCKET = case(
+    (jobs.c.state.in_([s.value for s in REFUNDED_STATES]), literal(Billing.REFUNDED.value)),
+    (jobs.c.state.in_([s.value for s in UNFINISHED_STATES]), literal(Billing.RESERVED.value)),
+    (jobs.c.state == JobState.UNKNOWN.value, literal(Billing.UNKNOWN.value)),
+    (
+        and_(jobs.c.state == JobState.ABANDONED.value, jobs.c.provider_video_id.is_(None)),
+        literal(Billing.UNKNOWN.value),
+    ),
+    else_=literal(Billing.CHARGED.value),
 )
 
 
-@dataclass(frozen=True)
-class Usage:
-    """Videos, seconds and estimated cost over a period."""
-
-    videos: int = 0
-    seconds: int = 0
-    cost: Decimal = Decimal(0)
-
-
-@dataclass(frozen=True)
-class MemberUsage:
-    user_id: int
-    usage: Usage
-
-
-def _charged(since: float) -> list[object]:
-    return [
-        jobs.c.created_at >= since,
-        jobs.c.state.not_in([s.value for s in REFUNDED]),
-    ]
+def _usage(rows: list[tuple[str, int, int, Any]]) -> Usage:
+    """Fold (bucket, videos, seconds, cost) rows into one Usage."""
+    costs: dict[str, Decimal] = defaultdict(Decimal)
+    videos = seconds = refunded_videos = 0
+    for bucket, count, secs, cost in rows:
+        amount = Decimal(str(cost or 0))
+        costs[bucket] += amount
+        if bucket == Billing.REFUNDED.value:
+            refunded_videos += int(count)
+        else:
+            videos += int(count)
+            seconds += int(secs or 0)
+    counted = costs[Billing.RESERVED] + costs[Billing.CHARGED] + costs[Billing.UNKNOWN]
+    return Usage(
+        videos=videos,
+        seconds=seconds,
+        cost=counted.quantize(_CENT),
+        charged=costs[Billing.CHARGED].quantize(_CENT),
+        reserved=costs[Billing.RESERVED].quantize(_CENT),
+        unknown=costs[Billing.UNKNOWN].quantize(_CENT),
+        refunded=costs[Billing.REFUNDED].quantize(_CENT),
+        refunded_videos=refunded_videos,
+    )
 
 
 class UsageStore:
@@ -54,47 +69,45 @@ class UsageStore:
     def __init__(self, database: Database) -> None:
         self._engine = database.engine
 
+    def _totals(self, *group: Any) -> Any:
+        return select(
+            *group,
+            _BUCKET.label("bucket"),
+            func.count(),
+            func.coalesce(func.sum(jobs.c.seconds), 0),
+            func.coalesce(func.sum(cast(jobs.c.cost, Numeric(12, 4))), 0),
+        )
+
     async def usage(
         self, *, since: float, user_id: int | None = None, guild_id: int | None = None
     ) -> Usage:
-        conditions = _charged(since)
+        conditions = [jobs.c.created_at >= since]
         if user_id is not None:
             conditions.append(jobs.c.requester_id == user_id)
         if guild_id is not None:
             conditions.append(jobs.c.guild_id == guild_id)
-        query = select(
-            func.count(),
-            func.coalesce(func.sum(jobs.c.seconds), 0),
-            func.coalesce(func.sum(cast(jobs.c.cost, Numeric(12, 4))), 0),
-        ).where(and_(*conditions))  # type: ignore[arg-type]
+        query = self._totals().where(and_(*conditions)).group_by(_BUCKET)
         async with self._engine.connect() as conn:
-            count, seconds, cost = (await conn.execute(query)).one()
-        return Usage(int(count), int(seconds), Decimal(str(cost)).quantize(Decimal("0.01")))
+            rows = (await conn.execute(query)).all()
+        return _usage([tuple(r) for r in rows])
 
     async def by_member(self, *, guild_id: int, since: float) -> list[MemberUsage]:
-        conditions = [*_charged(since), jobs.c.guild_id == guild_id]
         query = (
-            select(
-                jobs.c.requester_id,
-                func.count(),
-                func.coalesce(func.sum(jobs.c.seconds), 0),
-                func.coalesce(func.sum(cast(jobs.c.cost, Numeric(12, 4))), 0),
-            )
-            .where(and_(*conditions))  # type: ignore[arg-type]
-            .group_by(jobs.c.requester_id)
-            .order_by(func.count().desc())
+            self._totals(jobs.c.requester_id)
+            .where(and_(jobs.c.created_at >= since, jobs.c.guild_id == guild_id))
+            .group_by(jobs.c.requester_id, _BUCKET)
         )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [
-            MemberUsage(
-                int(user), Usage(int(n), int(s), Decimal(str(c)).quantize(Decimal("0.01")))
-            )
-            for user, n, s, c in rows
-        ]
+        per_member: dict[int, list[tuple[str, int, int, Any]]] = defaultdict(list)
+        for user, bucket, count, secs, cost in rows:
+            per_member[int(user)].append((bucket, count, secs, cost))
+        members = [MemberUsage(user, _usage(r)) for user, r in per_member.items()]
+        return sorted(members, key=lambda m: (-m.usage.videos, m.user_id))
 
-    async def in_flight(self, *, user_id: int | None = None) -> int:
-        query = select(func.count()).where(jobs.c.state.in_([s.value for s in IN_FLIGHT]))
+    async def waiting(self, *, user_id: int | None = None) -> int:
+        """Jobs accepted but not yet sent to the provider (the bot's own queue)."""
+        query = select(func.count()).where(jobs.c.state == JobState.ACCEPTED.value)
         if user_id is not None:
             query = query.where(jobs.c.requester_id == user_id)
         async with self._engine.connect() as conn:

@@ -200,9 +200,7 @@ class VideosClient:
         params = {"limit": str(max(0, min(100, limit))), "order": order}
         if after:
             params["after"] = after
-        answer = await self._send(
-            _Call("list", "GET", "/videos", idempotent=True, params=params)
-        )
+        answer = await self._send(_Call("list", "GET", "/videos", idempotent=True, params=params))
         data = answer.json()
         try:
             return VideoPage.model_validate(data)
@@ -211,9 +209,7 @@ class VideosClient:
 
     async def delete(self, video_id: str) -> None:
         """Delete a finished job's assets (optional capability)."""
-        await self._send(
-            _Call("delete", "DELETE", f"/videos/{_quote(video_id)}", idempotent=True)
-        )
+        await self._send(_Call("delete", "DELETE", f"/videos/{_quote(video_id)}", idempotent=True))
 
     async def remix(self, video_id: str, prompt: str) -> Video:
         """Start a new job from a finished one (optional, billed like a create)."""
@@ -346,9 +342,7 @@ class VideosClient:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _MaybeSent(NetworkError(_describe(exc))) from None
 
-    def _judge(
-        self, call: _Call, answer: _Answer
-    ) -> tuple[VideosError, float | None, bool] | None:
+    def _judge(self, call: _Call, answer: _Answer) -> tuple[VideosError, float | None, bool] | None:
         """None when the answer is usable; else (error, server wait, may retry)."""
         status = answer.status
         if 200 <= status < 300:

@@ -6,6 +6,7 @@ every other field is optional, unknown keys are ignored, and status names are no
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import Any
 
@@ -113,7 +114,7 @@ class Video(BaseModel):
             number = float(value)
         except (TypeError, ValueError):
             return None
-        if number != number:  # NaN  # noqa: PLR0124
+        if not math.isfinite(number):  # NaN, Infinity (1e400 parses as one): as if missing
             return None
         if 0 < number <= 1 and not float(number).is_integer():
             number *= 100  # a fraction, as some servers send
@@ -133,9 +134,10 @@ class Video(BaseModel):
     @classmethod
     def _timestamp(cls, value: Any) -> int | None:
         try:
-            return int(float(value))
+            number = float(value)
         except (TypeError, ValueError):
             return None
+        return int(number) if math.isfinite(number) else None
 
     @field_validator("error", mode="before")
     @classmethod

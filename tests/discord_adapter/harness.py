@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 from bot.config import Settings, load_settings
 from bot.discord_adapter.client import VideoBot
 from bot.fake_api import FakeSettings, FakeVideosServer
+from bot.store import JobRecord
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.discord.records import FakeAttachment, FakeChannel, FakeGuild, FakeMember
 
@@ -56,6 +58,15 @@ class Harness:
             attachments=[reference] if reference is not None else None,
             attachment_size_limit=upload_limit,
         )
+
+    async def final_record(self, index: int = 0, within: float = 10.0) -> JobRecord:
+        """The `index`-th newest job once it has reached a final state."""
+        async with asyncio.timeout(within):
+            while True:
+                record = (await self.bot.service.store.recent(index + 1))[index]
+                if record.state.is_final:
+                    return record
+                await asyncio.sleep(0.02)
 
     @property
     def creates(self) -> int:

@@ -11,8 +11,7 @@ import pytest
 
 from bot.discord_adapter.access import ADMIN_ONLY, OTHER_SERVER
 from bot.discord_adapter.admin_render import PERIODS, join_within, usage_embed
-from bot.guardrails.policy import GuildPolicy
-from bot.store.guilds import GuildStore
+from bot.domain import GuildPolicy
 from bot.store.usage import MemberUsage, Usage
 from tests.discord_adapter.harness import Harness, running_harness
 from tests.fakes.discord import FakeChannel, FakeInteraction, FakeMember, FakeMessage
@@ -134,7 +133,7 @@ async def refused(h: Harness, needle: str, **kwargs: Any) -> None:
 
 
 async def policy(h: Harness) -> GuildPolicy:
-    return await GuildStore(h.bot.database).get(h.guild.id)
+    return await h.bot.service.policy(h.guild.id)
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.guardrails.policy import GuildPolicy
-from bot.store.guilds import GuildStore
+from bot.domain import GuildPolicy
 from tests.discord_adapter.harness import running_harness
 from tests.discord_adapter.test_video_command import embed, ephemeral_reply, finished
 from tests.fakes.discord import FakeInteraction
@@ -189,7 +188,7 @@ async def test_stop_following_a_running_job_frees_its_slot(tmp_path: Path) -> No
 
 async def test_guild_policy_limits_models_and_length(tmp_path: Path) -> None:
     async with running_harness(tmp_path) as h:
-        await GuildStore(h.bot.database).save(
+        await h.bot.service.save_policy(
             h.guild.id, GuildPolicy(models=frozenset({"sora-2"}), max_seconds=8)
         )
         pro = await h.video("fancy", model="sora-2-pro")
@@ -233,8 +232,10 @@ async def test_a_refusal_known_only_after_the_ack_replaces_the_reply_privately(
         monkeypatch.setattr(sys.modules["cogs.video"], "ACK_BUDGET", 0.0)
         first = await h.video("one [duration=1]")
         await first.wait_for(finished, timeout=20)
-        record = (await h.bot.store.recent(1))[0]
-        assert record.interaction_id == first.id  # the row knows its interaction
+        record = await h.final_record()
+        assert record.handle is not None
+        assert f'"interaction_id": {first.id}' in record.handle.public  # it knows its reply
+        assert record.handle.secret is None  # the token is cleared when the job ends
         second = await h.video("two")
         await second.wait_for(lambda i: i.followups, timeout=10)
         assert second.response_type == 5

@@ -185,14 +185,14 @@ async def test_a_reference_of_the_wrong_size_is_fitted_and_accepted(harness: Har
     assert (upload.width, upload.height) == (1280, 720)
 
 
-async def test_a_damaged_image_withdraws_the_public_reply(harness: Harness) -> None:
+async def test_a_damaged_image_is_refused_privately(harness: Harness) -> None:
+    # The image is read and checked before anything is reserved or made public.
     broken = harness.discord.make_attachment("broken.png", b"\x89PNG\r\n\x1a\nrubbish", "image/png")
     it = await harness.video("from a broken picture", reference=broken)
-    await it.wait_for(lambda i: i.followups, timeout=10)
-    assert it.original is not None
-    assert it.original.deleted
-    assert "damaged" in it.followups[0].content or "readable" in it.followups[0].content
-    assert it.followups[0].flags & EPHEMERAL
+    await it.wait_for(lambda i: i.callbacks, timeout=10)
+    text = ephemeral_reply(it)
+    assert "damaged" in text or "readable" in text
+    assert harness.discord.messages(harness.channel, ephemeral=False) == []
     assert harness.creates == 0
 
 
@@ -271,7 +271,11 @@ async def test_without_a_list_the_outcome_is_reported_as_unknown(harness: Harnes
 
 
 async def test_twenty_jobs_at_once(harness: Harness) -> None:
-    interactions = [await harness.video(f"scene {n} [duration=2]") for n in range(20)]
+    members = [harness.discord.add_member(harness.guild, name=f"m{n}") for n in range(20)]
+    interactions = [
+        await harness.video(f"scene {n} [duration=2]", member=member)
+        for n, member in enumerate(members)
+    ]
     for it in interactions:
         message = await it.wait_for(finished, timeout=40)
         assert [a.data for a in message.attachments] == [harness.videos.asset_bytes()]
@@ -311,7 +315,7 @@ async def test_demo_mode_says_so(tmp_path: Path) -> None:
 
 
 async def test_while_shutting_down_new_requests_are_told_to_wait(harness: Harness) -> None:
-    await harness.bot.runner.close(grace=0)  # what SIGTERM does first
+    await harness.bot.service.close(grace=0)  # what SIGTERM does first
     it = await harness.video("one more please")
     await it.wait_for(lambda i: i.callbacks, timeout=5)
     assert "restarting" in ephemeral_reply(it)

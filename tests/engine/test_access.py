@@ -19,7 +19,7 @@ from bot.discord_adapter.access import (
     operator_refusal,
 )
 from bot.discord_adapter.tree import VideoCommandTree, describe_error
-from bot.guardrails.policy import GuildPolicy, OperatorLimits
+from bot.domain import GuildPolicy, OperatorLimits
 
 GUILD, CHANNEL, THREAD, CATEGORY, ROLE, OTHER_ROLE = 10, 20, 21, 22, 30, 31
 

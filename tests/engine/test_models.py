@@ -76,3 +76,12 @@ def test_refusals_are_told_apart_from_failures() -> None:
     )
     assert refused.is_refused
     assert not crashed.is_refused
+
+
+@pytest.mark.parametrize("value", ["Infinity", "-Infinity", "NaN", 1e400, float("inf"), "1e400"])
+def test_numbers_that_are_not_finite_count_as_missing(value: object) -> None:
+    video = Video.model_validate(
+        {"id": "v1", "status": "in_progress", "progress": value, "expires_at": value}
+    )
+    assert video.progress is None
+    assert video.expires_at is None

@@ -696,6 +696,291 @@ def test_embed_and_component_limits() -> None:
     assert errors_of({"components": rows[:5]}) == {}
 
 
+# --- faults and removals ---------------------------------------------------------------------
+
+_ORIGINAL = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
+_CHANNEL_POST = "/channels/{channel_id}/messages"
+
+
+async def _call(
+    http: aiohttp.ClientSession, method: str, url: str, body: Any = None, *, auth: bool = False
+) -> tuple[int, Any]:
+    """One raw request; the bot token only where asked (webhook routes go without it)."""
+    headers = _raw_headers() if auth else {}
+    async with http.request(method, url, json=body, headers=headers) as resp:
+        text = await resp.text()
+        return resp.status, json.loads(text) if text else None
+
+
+def _idle_bot() -> _Bot:
+    """A bot whose /idle answers nothing: the test answers on the wire."""
+
+    async def idle(interaction: discord.Interaction, prompt: str) -> None:
+        bot.note("called", interaction.id)
+
+    bot = _Bot({"idle": idle})
+    return bot
+
+
+async def _deferred(fake: FakeDiscord, bot: _Bot, http: aiohttp.ClientSession, world: World) -> Any:
+    """An /idle interaction, deferred on the wire and edited to "hello"."""
+    guild, channel, member = world
+    it = await fake.send_interaction("idle", guild=guild, channel=channel, member=member)
+    await bot.until(lambda: bot.seen.get("called") == it.id)
+    base = fake.rest_base
+    status, _ = await _call(
+        http, "POST", f"{base}/interactions/{it.id}/{it.token}/callback", {"type": 5}
+    )
+    assert status == 204
+    original = f"{base}/webhooks/{fake.app_id}/{it.token}/messages/@original"
+    status, _ = await _call(http, "PATCH", original, {"content": "hello"})
+    assert status == 200
+    return it
+
+
+async def test_injected_faults_answer_without_applying(fake: FakeDiscord, world: World) -> None:
+    guild, channel, member = world
+    fake.fail_requests("PATCH", _ORIGINAL)  # 503 once: discord.py's webhook adapter retries
+    fake.fail_requests("PATCH", _ORIGINAL, status=404, code=10008, with_files=True)
+    fake.fail_requests("POST", _CHANNEL_POST, times=-1)
+
+    async def flaky(interaction: discord.Interaction, prompt: str) -> None:
+        await interaction.response.defer()
+        for content in ("one", "two"):
+            try:
+                await interaction.edit_original_response(content=content)
+            except discord.HTTPException as exc:
+                bot.note(content, exc)
+        for name in ("first.bin", "second.bin"):
+            try:
+                await interaction.edit_original_response(
+                    attachments=[discord.File(io.BytesIO(b"data"), name)]
+                )
+            except discord.HTTPException as exc:
+                bot.note(name, exc)
+        for content in ("a", "b"):
+            try:
+                await _text_channel(interaction).send(content)
+            except discord.HTTPException as exc:
+                bot.note(content, exc)
+        bot.note("waiting", True)
+        await bot.gate.wait()
+        await _text_channel(interaction).send("c")
+
+    bot = _Bot({"flaky": flaky})
+    async with fake.running(bot, TOKEN):
+        it = await fake.send_interaction("flaky", guild=guild, channel=channel, member=member)
+        await bot.until(lambda: bot.seen.get("waiting"))
+        fake.clear_faults()
+        bot.gate.set()
+        await fake.wait_for(lambda: any(m.content == "c" for m in fake.messages(channel)))
+    assert bot.errors == []
+    # on a bot-token route discord.py raises at once on a 503, with Discord's error body
+    assert {bot.seen[c].status for c in ("a", "b")} == {503}  # times=-1 until clear_faults
+    error = bot.seen["a"]
+    assert isinstance(error, discord.DiscordServerError)
+    assert (error.code, error.text) == (0, "503: Service Unavailable")
+    # a known code carries its own message; with_files spared the plain edits
+    error = bot.seen["first.bin"]
+    assert isinstance(error, discord.NotFound)
+    assert (error.code, error.text) == (10008, "Unknown Message")
+    assert not {"one", "two", "second.bin"} & set(bot.seen)
+
+    patches = fake.requests_to("PATCH", _ORIGINAL)
+    assert [(r.status, r.error_code, r.fault) for r in patches] == [
+        (503, 0, True),
+        (200, None, False),  # the webhook adapter retried "one" after sleeping 1 s
+        (200, None, False),
+        (404, 10008, True),
+        (200, None, False),
+    ]
+    assert patches[1].at - patches[0].at >= 0.9
+    assert patches[0].body == patches[1].body
+    assert patches[0].body["content"] == "one"
+    assert patches[0].response == {"message": "503: Service Unavailable", "code": 0}
+    assert patches[3].files[0].filename == "first.bin"  # recorded with what was sent
+    # nothing of the failed requests was applied
+    assert it.original is not None
+    assert it.original.content == "two"
+    assert [e.payload.get("content") for e in it.edits] == ["one", "two", None]
+    assert it.original.files == {"second.bin": b"data"}
+    assert all(a.filename != "first.bin" for a in fake.cdn.values())
+    posts = fake.requests_to("POST", _CHANNEL_POST)
+    assert [(r.status, r.fault) for r in posts] == [(503, True), (503, True), (200, False)]
+    assert [m.content for m in fake.messages(channel) if m.interaction is None] == ["c"]
+    fake.assert_spec_clean()
+    # response_violations (checked by the fixture) stay empty: 5xx is the edge's, 4xx is checked
+
+    with pytest.raises(ValueError, match="serves no"):
+        fake.fail_requests("PATCH", "/channels/{channel_id}")
+    with pytest.raises(ValueError, match="429"):
+        fake.fail_requests("POST", _CHANNEL_POST, status=429)
+    with pytest.raises(ValueError, match="times"):
+        fake.fail_requests("POST", _CHANNEL_POST, times=0)
+
+
+async def test_a_deleted_message_is_unknown_on_every_route(fake: FakeDiscord, world: World) -> None:
+    guild, channel, member = world
+    bot = _idle_bot()
+    async with fake.running(bot, TOKEN), aiohttp.ClientSession() as http:
+        it = await _deferred(fake, bot, http, world)
+        base = fake.rest_base
+        hook = f"{base}/webhooks/{fake.app_id}/{it.token}"
+        button = {"type": 2, "style": 1, "label": "go", "custom_id": "go"}
+        status, sent = await _call(
+            http,
+            "POST",
+            f"{hook}?wait=true",
+            {"content": "more", "components": [{"type": 1, "components": [button]}]},
+        )
+        assert status == 200
+        followup = it.followups[0]
+        assert sent["id"] == str(followup.id)
+        click = await fake.send_component_interaction(followup, "go", member)
+
+        original = it.original
+        assert original is not None
+        fake.delete_message(original)  # a moderator
+        unknown = (404, {"message": "Unknown Message", "code": 10008})
+        by_channel = f"{base}/channels/{channel.id}/messages/{original.id}"
+        for method, url, body, auth in (
+            ("GET", f"{hook}/messages/@original", None, False),
+            ("PATCH", f"{hook}/messages/@original", {"content": "x"}, False),
+            ("DELETE", f"{hook}/messages/@original", None, False),
+            ("GET", f"{hook}/messages/{original.id}", None, False),
+            ("PATCH", f"{hook}/messages/{original.id}", {"content": "x"}, False),
+            ("DELETE", f"{hook}/messages/{original.id}", None, False),
+            ("GET", by_channel, None, True),
+            ("PATCH", by_channel, {"content": "x"}, True),
+            ("DELETE", by_channel, None, True),
+        ):
+            assert await _call(http, method, url, body, auth=auth) == unknown, (method, url)
+        # the followup is still there, until it is deleted too
+        assert (await _call(http, "GET", f"{hook}/messages/{followup.id}"))[0] == 200
+        fake.delete_message(followup)
+        fake.delete_message(followup)  # twice: nothing more happens
+        assert await _call(http, "GET", f"{hook}/messages/{followup.id}") == unknown
+        callback = f"{base}/interactions/{click.id}/{click.token}/callback"
+        assert await _call(http, "POST", callback, {"type": 7, "data": {"content": "y"}}) == unknown
+        with pytest.raises(ValueError, match="deleted"):
+            await fake.send_component_interaction(followup, "go", member)
+
+        def deletes() -> list[Any]:
+            return [f.d for f in fake.gateway_frames if f.t == "MESSAGE_DELETE"]
+
+        await fake.wait_for(lambda: len(deletes()) == 2)  # sent from a task
+    assert deletes() == [
+        {"id": str(m.id), "channel_id": str(channel.id), "guild_id": str(guild.id)}
+        for m in (original, followup)
+    ]
+    assert original.content == "hello"  # the failed PATCHes changed nothing
+    assert followup.content == "more"
+    assert [c.status for c in click.callbacks] == [404]
+    assert not click.acknowledged
+    assert fake.messages(channel) == []
+    fake.assert_spec_clean()
+
+
+async def test_a_deleted_channel_is_unknown(fake: FakeDiscord, world: World) -> None:
+    guild, channel, member = world
+    bot = _idle_bot()
+    async with fake.running(bot, TOKEN), aiohttp.ClientSession() as http:
+        it = await _deferred(fake, bot, http, world)
+        assert bot.get_channel(channel.id) is not None
+        base = fake.rest_base
+        posted = await _call(
+            http, "POST", f"{base}/channels/{channel.id}/messages", {"content": "hi"}, auth=True
+        )
+        assert posted[0] == 200
+        message_id = posted[1]["id"]
+
+        fake.delete_channel(channel)
+        unknown_channel = (404, {"message": "Unknown Channel", "code": 10003})
+        by_channel = f"{base}/channels/{channel.id}"
+        for method, url, body in (
+            ("GET", by_channel, None),
+            ("POST", f"{by_channel}/messages", {"content": "again"}),
+            ("GET", f"{by_channel}/messages/{message_id}", None),
+            ("PATCH", f"{by_channel}/messages/{message_id}", {"content": "x"}),
+            ("DELETE", f"{by_channel}/messages/{message_id}", None),
+        ):
+            assert await _call(http, method, url, body, auth=True) == unknown_channel, method
+        hook = f"{base}/webhooks/{fake.app_id}/{it.token}"
+        assert await _call(http, "PATCH", f"{hook}/messages/@original", {"content": "x"}) == (
+            404,
+            {"message": "Unknown Message", "code": 10008},
+        )
+        assert await _call(http, "POST", hook, {"content": "new"}) == unknown_channel
+        with pytest.raises(ValueError, match="deleted"):
+            await fake.send_interaction("idle", guild=guild, channel=channel, member=member)
+        await bot.until(lambda: bot.get_channel(channel.id) is None)  # CHANNEL_DELETE
+    assert channel.deleted
+    assert channel not in guild.channels
+    assert it.original is not None
+    assert it.original.content == "hello"
+    assert [m.content for m in channel.messages] == ["hello", "hi"]  # readable, unchanged
+    assert it.followups == []
+    [frame] = [f for f in fake.gateway_frames if f.t == "CHANNEL_DELETE"]
+    assert frame.d["id"] == str(channel.id)
+    assert frame.d["guild_id"] == str(guild.id)
+    fake.assert_spec_clean()
+
+
+async def test_a_bot_removed_from_a_guild(fake: FakeDiscord, world: World) -> None:
+    guild, channel, member = world
+    other = fake.add_guild(name="Other")
+    other_channel = fake.add_channel(other)
+    bot = _idle_bot()
+
+    @bot.event
+    async def on_guild_remove(removed: discord.Guild) -> None:
+        bot.note("removed", removed.id)
+
+    async with fake.running(bot, TOKEN), aiohttp.ClientSession() as http:
+        it = await _deferred(fake, bot, http, world)
+        fake.remove_bot(guild)
+        await bot.until(lambda: bot.seen.get("removed") == guild.id)  # GUILD_DELETE
+        assert bot.get_guild(guild.id) is None
+        assert bot.get_guild(other.id) is not None
+
+        base = fake.rest_base
+        missing_access = (403, {"message": "Missing Access", "code": 50001})
+        for method, url, body in (
+            ("GET", f"{base}/channels/{channel.id}", None),
+            ("POST", f"{base}/channels/{channel.id}/messages", {"content": "x"}),
+            ("GET", f"{base}/guilds/{guild.id}", None),
+            ("PUT", f"{base}/applications/{fake.app_id}/guilds/{guild.id}/commands", []),
+        ):
+            assert await _call(http, method, url, body, auth=True) == missing_access, url
+        hook = f"{base}/webhooks/{fake.app_id}/{it.token}"
+        unknown_webhook = (404, {"message": "Unknown Webhook", "code": 10015})
+        for method, url, body in (
+            ("PATCH", f"{hook}/messages/@original", {"content": "x"}),
+            ("GET", f"{hook}/messages/@original", None),
+            ("POST", hook, {"content": "followup"}),
+        ):
+            assert await _call(http, method, url, body) == unknown_webhook, method
+        # the other guild is untouched
+        status, _ = await _call(
+            http,
+            "POST",
+            f"{base}/channels/{other_channel.id}/messages",
+            {"content": "ok"},
+            auth=True,
+        )
+        assert status == 200
+        with pytest.raises(ValueError, match="removed"):
+            await fake.send_interaction("idle", guild=guild, channel=channel, member=member)
+    assert guild.bot_removed
+    assert guild.id not in fake.guilds
+    assert guild.member(fake.bot_user.id) is None
+    assert it.original is not None
+    assert it.original.content == "hello"
+    assert it.followups == []
+    assert [f.d for f in fake.gateway_frames if f.t == "GUILD_DELETE"] == [{"id": str(guild.id)}]
+    fake.assert_spec_clean()
+
+
 # --- the fake's own consistency --------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -161,3 +162,23 @@ async def test_sigterm_shuts_down_gracefully_and_the_job_continues_after(world: 
     await world.wait_states(["delivered"], limit=40)
     await it.wait_for(lambda i: title(i) == "Your video is ready", timeout=10)
     assert world.videos.stats.count("POST /v1/videos") == 1
+
+
+async def test_down_longer_than_the_deadline_the_finished_video_is_still_delivered(
+    world: World,
+) -> None:
+    # The provider finished the video while the bot was down for longer than its deadline:
+    # the job is read again on resume and delivered, not failed unread.
+    world.env["VIDEO_BOT_JOB_DEADLINE"] = "4"
+    await world.start_bot()
+    it = await video(world, "a long night [duration=600]")
+    await until_running(world)
+    await world.kill()
+
+    await asyncio.sleep(5)  # real downtime past the deadline, measured by the bot's wall clock
+    world.videos.advance(600)
+    await world.start_bot()
+    await world.wait_states(["delivered"], limit=40)
+    await it.wait_for(lambda i: title(i) == "Your video is ready", timeout=10)
+    assert world.videos.stats.count("POST /v1/videos") == 1
+    assert len(world.uploads()) == 1

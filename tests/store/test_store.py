@@ -28,10 +28,11 @@ def record(job_id: str = "abc12345", state: JobState = JobState.ACCEPTED) -> Job
         seconds=4,
         cost="0.40",
         requester_id=1,
-        channel_id=2,
         created_at=now,
         updated_at=now,
-        interaction_token="secret-token",
+        reply_kind="discord",
+        reply='{"channel_id": 2}',
+        reply_secret="secret-token",
     )
 
 
@@ -42,8 +43,10 @@ async def test_migrates_from_empty_and_round_trips(tmp_path: Path) -> None:
     loaded = await store.get("abc12345")
     assert loaded is not None
     assert loaded.state is JobState.ACCEPTED
-    assert loaded.interaction_token == "secret-token"
+    assert loaded.handle is not None
+    assert loaded.handle.secret == "secret-token"
     assert "secret-token" not in repr(loaded)
+    assert "secret-token" not in repr(loaded.handle)
     await database.close()
     with sqlite3.connect(tmp_path / "jobs.db") as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchone() == (LATEST,)

@@ -61,6 +61,17 @@ Rules enforced (details in ``rules.py`` / ``interactions.py``)
     Every request body is validated against the vendored OpenAPI spec subset
     (``tests/contracts/discord``); violations are recorded, not answered.
 
+Faults and removals (details in the methods' docstrings)
+    ``fake.fail_requests(method, route, status=503, times=1, with_files=False, code=0)``
+    answers matching requests with an error without applying them (``times=-1``: until
+    ``fake.clear_faults()``; recorded with ``fault=True``; discord.py retries 5xx on
+    webhook routes, so use a 4xx there for an immediate failure).
+    ``fake.delete_message(msg)``: 404 10008 on every route to it (``it.original`` is an
+    interaction's reply). ``fake.delete_channel(ch)``: 404 10003 on its channel routes,
+    10008 for webhook edits of its messages. ``fake.remove_bot(guild)``: 403 50001 on its
+    channel / guild routes, 404 10015 on its interaction webhooks. They send
+    MESSAGE_DELETE / CHANNEL_DELETE / GUILD_DELETE to a live session that asked for them.
+
 Time
     Every rule runs on ``fake.clock`` (real monotonic time + an offset). ``fake.advance(s)``
     moves it on, e.g. ``fake.advance(15 * 60)`` expires every token without waiting.

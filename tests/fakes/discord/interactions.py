@@ -12,6 +12,11 @@ Rules (all timed with the fake clock):
 * Uploads above the interaction's ``attachment_size_limit``: 413 / 40005.
 * After a defer (5), the first followup replaces the "thinking..." message (Discord does this
   for backwards compatibility) and its flags are ignored.
+* Gone things (``FakeDiscord.delete_message`` / ``delete_channel`` / ``remove_bot``): a message
+  that was deleted, or lived in a deleted channel, is 404 / 10008 on every webhook route; a
+  callback or followup that would create a message in a deleted channel is 404 / 10003; after
+  ``remove_bot`` the guild's interaction webhooks are 404 / 10015 (the server checks that).
+  New interactions cannot be sent from a deleted channel or a guild the bot left.
 """
 
 from __future__ import annotations
@@ -85,6 +90,10 @@ def _context(
         guild = channel.guild
     if guild is None and member is not None:
         guild = member.guild
+    if guild is not None and guild.bot_removed:
+        raise ValueError(f"the bot was removed from guild {guild.name!r}: nobody can invoke it")
+    if channel is not None and channel.deleted:
+        raise ValueError(f"channel {channel.name!r} was deleted")
     if guild is not None:
         if channel is None:
             if not guild.channels:
@@ -462,6 +471,11 @@ def _callback(
         )
         errors.raise_if_any()
     payload = rules.check_body_is_object(data, ["data"])
+    if ctype in (4, 5) and it.channel.deleted:
+        raise rules.unknown_channel()
+    clicked = it.message
+    if ctype == 7 and clicked is not None and (clicked.deleted or clicked.channel.deleted):
+        raise rules.unknown_message()
     bot = fake.bot_user
     message: FakeMessage | None = None
     message_type = MESSAGE_CHAT_INPUT_COMMAND if it.type == APPLICATION_COMMAND else MESSAGE_DEFAULT
@@ -581,7 +595,7 @@ def webhook_message(it: FakeInteraction, message_id: str) -> FakeMessage:
     else:
         candidates = [m for m in [it.original, *it.followups] if m is not None]
         message = next((m for m in candidates if str(m.id) == message_id), None)
-    if message is None or message.deleted:
+    if message is None or message.deleted or message.channel.deleted:
         raise rules.unknown_message()
     return message
 

@@ -81,6 +81,7 @@ class FakeGuild:
     channels: list[FakeChannel] = field(default_factory=list)
     roles: list[FakeRole] = field(default_factory=list)
     members: list[FakeMember] = field(default_factory=list)
+    bot_removed: bool = False  # FakeDiscord.remove_bot: the bot was kicked
 
     @property
     def everyone_role(self) -> FakeRole:
@@ -191,6 +192,8 @@ class FakeChannel:
     bot_permissions: int = rules.DEFAULT_PERMISSIONS
     recipient: FakeUser | None = None
     messages: list[FakeMessage] = field(default_factory=list)
+    # FakeDiscord.delete_channel; ``messages`` stay readable for the test's assertions
+    deleted: bool = False
 
     @property
     def upload_limit(self) -> int:
@@ -394,6 +397,7 @@ class RecordedRequest:
     response_headers: dict[str, str] = field(default_factory=dict)
     error_code: int | None = None
     spec_problems: list[str] = field(default_factory=list)
+    fault: bool = False  # answered by FakeDiscord.fail_requests, not applied
 
     @property
     def body(self) -> Any:
@@ -403,7 +407,8 @@ class RecordedRequest:
     def __repr__(self) -> str:
         path = "/".join(p if len(p) <= 24 else p[:12] + "..." for p in self.path.split("/"))
         code = f" code {self.error_code}" if self.error_code else ""
-        return f"<{self.method} {path} -> {self.status}{code}>"
+        fault = " (injected fault)" if self.fault else ""
+        return f"<{self.method} {path} -> {self.status}{code}{fault}>"
 
 
 class FakeInteraction:

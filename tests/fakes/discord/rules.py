@@ -7,6 +7,7 @@ Error bodies have Discord's shape: ``{"message": ..., "code": N}``, and for 5003
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 # --- limits ---------------------------------------------------------------------------------
@@ -154,6 +155,46 @@ def invalid_form_body(errors: Mapping[str, Any]) -> DiscordError:
 
 def bad_request(message: str = "400: Bad Request") -> DiscordError:
     return DiscordError(400, 0, message)
+
+
+# Messages of the codes above, so an injected fault (``FakeDiscord.fail_requests``) with a
+# known code reads like Discord's own answer.
+_CODE_MESSAGES = {
+    error.code: error.message
+    for error in (
+        unknown_channel(),
+        unknown_guild(),
+        unknown_message(),
+        unknown_webhook(),
+        unknown_application_command(),
+        unknown_interaction(),
+        missing_access(),
+        missing_permissions(),
+        cannot_edit_foreign_message(),
+        empty_message(),
+        invalid_webhook_token(),
+        already_acknowledged(),
+        entity_too_large(),
+    )
+}
+# Cloudflare's statuses that http.HTTPStatus does not know.
+_EXTRA_PHRASES = {
+    520: "Web Server Returned an Unknown Error",
+    522: "Connection Timed Out",
+    524: "A Timeout Occurred",
+}
+
+
+def injected_error(status: int, code: int = 0) -> DiscordError:
+    """The answer of an injected fault: the code's own message if the fake knows it (10008:
+    "Unknown Message"), else the status line as Discord words it ("503: Service Unavailable")."""
+    if code in _CODE_MESSAGES:
+        return DiscordError(status, code, _CODE_MESSAGES[code])
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = _EXTRA_PHRASES.get(status, "Error")
+    return DiscordError(status, code, f"{status}: {phrase}")
 
 
 # --- form-body checks -------------------------------------------------------------------------

@@ -125,6 +125,25 @@ class _BodyError(Exception):
     pass
 
 
+@dataclass
+class _Fault:
+    """One ``fail_requests`` rule; ``remaining`` -1 means until ``clear_faults()``."""
+
+    method: str
+    route: str
+    status: int
+    code: int
+    with_files: bool
+    remaining: int
+
+    def matches(self, record: RecordedRequest) -> bool:
+        return (
+            record.method == self.method
+            and record.route == self.route
+            and (bool(record.files) or not self.with_files)
+        )
+
+
 class FakeDiscord:
     """A strict fake of Discord's REST API and gateway on 127.0.0.1 (see the package docstring).
 
@@ -164,6 +183,7 @@ class FakeDiscord:
             self.owner.id: self.owner,
         }
         self.guilds: dict[int, FakeGuild] = {}
+        self.removed_guilds: dict[int, FakeGuild] = {}  # remove_bot: guilds the bot left
         self.channels: dict[int, FakeChannel] = {}
         self.cdn: dict[int, FakeAttachment] = {}
         self.store = MessageStore(self)
@@ -181,6 +201,9 @@ class FakeDiscord:
         self.response_violations: list[str] = []
         self.internal_errors: list[str] = []
         self._holds: list[tuple[str, str, float, bool]] = []
+        self._faults: list[_Fault] = []
+        # dispatches sent for the synchronous world changes (delete_channel, remove_bot...)
+        self._dispatch_tasks: set[asyncio.Task[None]] = set()
         self._token_failures: Counter[str] = Counter()
 
         self.gateway_frames: list[gateway.GatewayFrame] = []
@@ -218,6 +241,7 @@ class FakeDiscord:
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
+        await self._flush_dispatches()
         for connection in list(self._connections):
             if not connection.ws.closed:
                 await connection.ws.close(code=1001, message=b"fake Discord stopping")
@@ -507,6 +531,7 @@ class FakeDiscord:
         self.interactions.append(interaction)
         self.interactions_by_id[interaction.id] = interaction
         self.interactions_by_token[interaction.token] = interaction
+        await self._flush_dispatches()  # what happened before this interaction arrives first
         await gateway.dispatch(session, "INTERACTION_CREATE", interaction.payload)
         self.notify()
 
@@ -547,6 +572,7 @@ class FakeDiscord:
     async def request_reconnect(self) -> None:
         """Send op 7 RECONNECT; discord.py then RESUMEs on ``resume_gateway_url``."""
         session = self._live_session()
+        await self._flush_dispatches()
         if session.connection is not None:
             await session.connection.send(
                 {"op": gateway.OP_RECONNECT, "d": None, "s": None, "t": None}
@@ -595,6 +621,162 @@ class FakeDiscord:
 
     def release_holds(self) -> None:
         self._holds.clear()
+
+    # -- faults and removals -------------------------------------------------------------------
+
+    def fail_requests(
+        self,
+        method: str,
+        route: str,
+        *,
+        status: int = 503,
+        times: int = 1,
+        with_files: bool = False,
+        code: int = 0,
+    ) -> None:
+        """Answer the next ``times`` matching requests with an error, without applying them.
+
+        ``method`` and ``route`` name one of ``ROUTES`` (e.g. ``"PATCH"``,
+        ``"/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"``; anything else is
+        a ValueError); with ``with_files`` only requests that upload a file match. A
+        matching request (one that passed the bot-token check) is answered ``status`` with
+        ``{"message": ..., "code": code}`` (the code's own message if the fake knows it,
+        else e.g. "503: Service Unavailable") before its handler runs: no message, edit,
+        callback record or rate-limit slot comes of it, as when Discord fails a request it
+        never applied. It is still in ``fake.requests`` with its status and ``fault=True``.
+        ``times=-1`` fails every match until ``clear_faults()``; rules are used up in the
+        order they were set.
+
+        Mind discord.py's retries (each retry is a new request, and uses up a count). On
+        bot-token routes (``/channels/...``, commands, ``/guilds/...``) the default 503
+        raises ``DiscordServerError`` at once, while 500/502/504/524 are retried after
+        sleeping 1 + 2n s. On the token routes (the callback and ``/webhooks/...``: defer,
+        ``edit_original_response``, followups) its webhook adapter retries *every* 5xx, up
+        to 5 tries sleeping 1, 3, 5, 7, 9 s: a 503 with ``times=1`` costs the bot 1 s and
+        then succeeds, and only ``times>=5`` makes it raise (after 25 s). For an immediate
+        failure there, give a 4xx (e.g. ``status=404, code=10008``). 5xx answers are not
+        checked against the spec (it declares none: they come from Discord's edge, not the
+        API). 429 is refused: use ``rate_limit_webhook`` / ``rate_limit_channel``, whose
+        answers carry ``retry_after``.
+        """
+        if not any(r.method == method and r.template == route for r in ROUTES):
+            raise ValueError(f"the fake serves no {method} {route} (see ROUTES)")
+        if status == 429 or not 400 <= status <= 599:
+            raise ValueError(f"status {status}: give a 4xx/5xx other than 429")
+        if times == 0 or times < -1:
+            raise ValueError("times: a positive count, or -1 for until clear_faults()")
+        self._faults.append(_Fault(method, route, status, code, with_files, times))
+
+    def clear_faults(self) -> None:
+        """Forget every ``fail_requests`` rule, used up or not."""
+        self._faults.clear()
+
+    def delete_message(self, message: FakeMessage) -> None:
+        """A moderator deletes ``message`` (for an ephemeral one: its user dismisses it).
+
+        Afterwards every GET/PATCH/DELETE of it answers 404 / 10008 "Unknown Message":
+        through ``/channels/{id}/messages/{id}``, through the interaction's webhook routes
+        (``@original`` and by id) and as an UPDATE_MESSAGE (7) callback; it cannot be clicked
+        any more (``send_component_interaction`` raises). If a bot session is live and asked
+        for the GUILD_MESSAGES (guild) / DIRECT_MESSAGES (DM) intent, a MESSAGE_DELETE
+        dispatch follows (none for ephemeral messages, as on Discord); it is sent from a task,
+        so ``await fake.wait_for(...)`` before asserting what the bot made of it. Deleting it
+        twice changes nothing. An interaction's reply is ``it.original`` (the message its
+        callback made, e.g. the deferred "thinking..." one that the bot's edits fill in).
+        """
+        if message.deleted:
+            return
+        message.deleted = True
+        self.notify()
+        if message.ephemeral:
+            return
+        channel = message.channel
+        data: dict[str, Any] = {"id": str(message.id), "channel_id": str(channel.id)}
+        if channel.guild is not None:
+            data["guild_id"] = str(channel.guild.id)
+            intent = gateway.INTENT_GUILD_MESSAGES
+        else:
+            intent = gateway.INTENT_DIRECT_MESSAGES
+        self._dispatch_soon("MESSAGE_DELETE", data, intent)
+
+    def delete_channel(self, channel: FakeChannel) -> None:
+        """The channel is deleted (``channel.deleted``; its ``messages`` stay readable here).
+
+        Channel routes for it answer 404 / 10003 "Unknown Channel". Its messages are gone:
+        webhook GET/PATCH/DELETE of them answer 404 / 10008 "Unknown Message", and so does an
+        UPDATE_MESSAGE callback; a callback (4, 5) or followup that would post a new message
+        into it answers 404 / 10003 (the fake's choice). New interactions cannot come from
+        it. A guild channel is also dropped from the guild, so a later GUILD_CREATE leaves it
+        out, and a live session with the GUILDS intent gets a CHANNEL_DELETE (sent from a
+        task, like ``delete_message``'s dispatch). Deleting it twice changes nothing.
+        """
+        if channel.deleted:
+            return
+        channel.deleted = True
+        self.channels.pop(channel.id, None)
+        if channel.guild is not None:
+            if channel in channel.guild.channels:
+                channel.guild.channels.remove(channel)
+            self._dispatch_soon("CHANNEL_DELETE", channel.to_payload(), gateway.INTENT_GUILDS)
+        self.notify()
+
+    def remove_bot(self, guild: FakeGuild) -> None:
+        """The bot is kicked from ``guild`` (``guild.bot_removed``).
+
+        Channel routes for the guild's channels, ``GET /guilds/{id}`` and its command routes
+        answer 403 / 50001 "Missing Access". The interaction webhooks of the guild's
+        interactions answer 404 / 10015 "Unknown Webhook" on every route (edits, deletes,
+        followups): that is the fake's choice, so a bot meets one clear code; Discord itself
+        may keep an interaction token usable for its 15 minutes, since apps need not be in a
+        guild to answer interactions. Callbacks are left alone. The guild leaves
+        ``fake.guilds`` (READY and a new IDENTIFY no longer list it), the bot's member leaves
+        it, and no new interaction can come from it. A live session with the GUILDS intent
+        gets a GUILD_DELETE ``{"id": ...}`` (no ``unavailable``: a removal, not an outage;
+        discord.py then fires ``on_guild_remove``), sent from a task like
+        ``delete_message``'s dispatch. Removing it twice changes nothing.
+        """
+        if guild.bot_removed:
+            return
+        guild.bot_removed = True
+        self.guilds.pop(guild.id, None)
+        self.removed_guilds[guild.id] = guild
+        guild.members = [m for m in guild.members if m.user.id != self.bot_user.id]
+        self._dispatch_soon("GUILD_DELETE", {"id": str(guild.id)}, gateway.INTENT_GUILDS)
+        self.notify()
+
+    def _dispatch_soon(self, event: str, data: dict[str, Any], intent: int) -> None:
+        """Send a dispatch from a task, for the synchronous world changes above.
+
+        Only to the newest ready session, and only if it asked for ``intent``. The sequence
+        number is taken when the task runs, and every awaited dispatch of the fake
+        (``send_interaction``, ``request_reconnect``) first waits for these tasks, so frames
+        go out in the order the test made the changes.
+        """
+        session = next((s for s in reversed(self.gateway_sessions) if s.ready), None)
+        if session is None or not session.intents & intent:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop, so no bot connected to tell
+        task = loop.create_task(self._send_dispatch(session, event, data))
+        self._dispatch_tasks.add(task)
+        task.add_done_callback(self._dispatch_tasks.discard)
+
+    async def _send_dispatch(
+        self, session: gateway.GatewaySession, event: str, data: dict[str, Any]
+    ) -> None:
+        try:
+            await gateway.dispatch(session, event, data)
+        except ConnectionResetError:
+            pass  # the connection is going away; the frame stays in session.sent for a RESUME
+        except Exception as exc:
+            self.internal_errors.append(f"dispatch {event}: {exc!r}\n{traceback.format_exc()}")
+        self.notify()
+
+    async def _flush_dispatches(self) -> None:
+        while self._dispatch_tasks:
+            await asyncio.wait(set(self._dispatch_tasks))
 
     # -- inspection -----------------------------------------------------------------------------
 
@@ -685,7 +867,8 @@ class FakeDiscord:
         record.response = reply.body
         if isinstance(reply.body, dict) and reply.status >= 400:
             record.error_code = reply.body.get("code")
-        if record.route is not None:
+        # The spec declares no 5xx answers: an injected one is the edge's, not the API's.
+        if record.route is not None and not (record.fault and reply.status >= 500):
             self.response_violations.extend(
                 spec.validate_response(request.method, record.route, reply.status, reply.body)
             )
@@ -746,6 +929,11 @@ class FakeDiscord:
             if not given or (self.token is not None and given != self.token):
                 raise rules.unauthorized()
 
+        fault = self._take_fault(record)
+        if fault is not None:
+            record.fault = True
+            raise rules.injected_error(fault.status, fault.code)
+
         limit_headers: dict[str, str] = {}
         if route.ratelimit is not None:
             kind, key_param = route.ratelimit
@@ -777,6 +965,17 @@ class FakeDiscord:
             reply = Reply(exc.status, exc.body())
         reply.headers.update(limit_headers)
         return reply
+
+    def _take_fault(self, record: RecordedRequest) -> _Fault | None:
+        """The first ``fail_requests`` rule ``record`` matches, counted down."""
+        for fault in self._faults:
+            if fault.matches(record):
+                if fault.remaining > 0:
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
+                return fault
+        return None
 
     async def _read_body(
         self, request: web.Request, record: RecordedRequest
@@ -997,10 +1196,14 @@ class FakeDiscord:
             self, ctx.params["webhook_id"], ctx.params["webhook_token"]
         )
         it.webhook_requests.append(ctx.record)
+        if it.guild is not None and it.guild.bot_removed:
+            raise rules.unknown_webhook()  # the fake's choice, see remove_bot
         return it
 
     async def _followup(self, ctx: Context) -> Reply:
         it = self._webhook_interaction(ctx)
+        if it.channel.deleted:
+            raise rules.unknown_channel()
         payload = rules.check_body_is_object(ctx.body)
         message = interactions.execute_followup(
             self, it, payload, ctx.files, route=ctx.route.template
@@ -1041,9 +1244,11 @@ class FakeDiscord:
     def _channel(self, ctx: Context, needed: int = rules.PERM_VIEW_CHANNEL) -> FakeChannel:
         raw = ctx.params["channel_id"]
         channel = self.channels.get(int(raw)) if raw.isdigit() else None
-        if channel is None:
+        if channel is None or channel.deleted:
             raise rules.unknown_channel()
         if channel.guild is not None:
+            if channel.guild.bot_removed:
+                raise rules.missing_access()
             if not channel.bot_permissions & rules.PERM_VIEW_CHANNEL:
                 raise rules.missing_access()
             if channel.bot_permissions & needed != needed:
@@ -1110,6 +1315,8 @@ class FakeDiscord:
         raw = ctx.params["guild_id"]
         guild = self.guilds.get(int(raw)) if raw.isdigit() else None
         if guild is None:
+            if raw.isdigit() and int(raw) in self.removed_guilds:
+                raise rules.missing_access()
             raise rules.unknown_guild()
         with_counts = ctx.query.get("with_counts", ["false"])[-1].lower() in ("1", "true")
         return Reply(200, guild.to_payload(with_counts=with_counts))

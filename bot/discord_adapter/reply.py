@@ -1,0 +1,158 @@
+"""The Discord adapter's own reply handle: where a `/video` reply lives, and how to open it.
+
+The engine stores the handle opaquely. Its public part is JSON with the channel and message
+ids (enough to edit the reply with the bot token for ever); its secret part is the interaction
+token (faster, and the only way for the first 15 minutes of an ephemeral reply), which the
+engine clears when the job ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+
+from bot.discord_adapter.render import timestamp
+from bot.discord_adapter.tree import send_ephemeral
+from bot.domain import JobView, LimitReached, ReplyHandle
+
+log = logging.getLogger(__name__)
+
+KIND = "discord"
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReplyAddress:
+    """Where a job's reply lives, enough to edit it without the original interaction."""
+
+    channel_id: int
+    message_id: int | None
+    application_id: int | None
+    interaction_token: str | None
+    token_expires_at: float | None  # Unix seconds
+    upload_limit: int
+    interaction_id: int | None = None
+
+    def __repr__(self) -> str:  # the token stays out of logs
+        return f"ReplyAddress(channel_id={self.channel_id}, message_id={self.message_id})"
+
+    def handle(self) -> ReplyHandle:
+        public = {
+            "channel_id": self.channel_id,
+            "message_id": self.message_id,
+            "application_id": self.application_id,
+            "interaction_id": self.interaction_id,
+            "token_expires_at": self.token_expires_at,
+            "upload_limit": self.upload_limit,
+        }
+        return ReplyHandle(KIND, json.dumps(public), self.interaction_token)
+
+    @classmethod
+    def from_handle(cls, handle: ReplyHandle) -> ReplyAddress:
+        data: dict[str, Any] = json.loads(handle.public)
+
+        def number(key: str) -> int | None:
+            value = data.get(key)
+            return None if value is None else int(value)
+
+        expires = data.get("token_expires_at")
+        return cls(
+            channel_id=int(data.get("channel_id") or 0),
+            message_id=number("message_id"),
+            application_id=number("application_id"),
+            interaction_token=handle.secret,
+            token_expires_at=None if expires is None else float(expires),
+            upload_limit=int(data.get("upload_limit") or DEFAULT_UPLOAD_LIMIT),
+            interaction_id=number("interaction_id"),
+        )
+
+
+def refusal_text(error: Exception) -> str:
+    """A refusal for the member; a limit says when it resets, in their own time zone."""
+    text = str(error)
+    if isinstance(error, LimitReached) and error.resets_at is not None:
+        text = f"{text} It resets {timestamp(error.resets_at)}."
+    return text
+
+
+class InteractionReply:
+    """Opens the public reply of a slash command, always within Discord's 3 seconds.
+
+    The service calls `open` once the request is valid and reserved. If that has not happened
+    `budget` seconds after the interaction was created (limits checked under load, a slow
+    image), the reply is deferred anyway; a refusal that comes later replaces the public
+    placeholder with a private answer.
+    """
+
+    def __init__(self, interaction: discord.Interaction[Any], budget: float) -> None:
+        self._interaction = interaction
+        self._budget = budget
+        self._deferral: asyncio.Task[int | None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def arm(self) -> None:
+        elapsed = (discord.utils.utcnow() - self._interaction.created_at).total_seconds()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(0.0, self._budget - elapsed), self._defer_now)
+
+    def _defer_now(self) -> None:
+        if self._deferral is None:
+            self._deferral = asyncio.create_task(self._defer(), name="defer-reply")
+
+    async def _defer(self) -> int | None:
+        interaction = self._interaction
+        callback = await interaction.response.defer(thinking=True)
+        message_id = callback.message_id if callback is not None else None
+        if message_id is None:
+            message_id = (await interaction.original_response()).id
+        return message_id
+
+    async def open(self, view: JobView) -> ReplyHandle:
+        del view  # the first edit shows it; the placeholder says "thinking"
+        self._disarm()
+        self._defer_now()
+        assert self._deferral is not None  # noqa: S101 - just made
+        message_id = await self._deferral
+        interaction = self._interaction
+        return ReplyAddress(
+            channel_id=interaction.channel_id or 0,
+            message_id=message_id,
+            application_id=interaction.application_id,
+            interaction_token=interaction.token,
+            token_expires_at=interaction.expires_at.timestamp(),
+            upload_limit=interaction.filesize_limit,
+            interaction_id=interaction.id,
+        ).handle()
+
+    async def refuse(self, text: str) -> None:
+        """Answer privately; a public placeholder already made is withdrawn."""
+        self._disarm()
+        deferred = False
+        if self._deferral is not None:
+            try:
+                await self._deferral
+                deferred = True
+            except discord.HTTPException:
+                log.info("the deferral failed", exc_info=True)
+        if deferred:
+            try:
+                await self._interaction.delete_original_response()
+            except discord.HTTPException:
+                log.info("could not delete the deferred reply", exc_info=True)
+        await send_ephemeral(self._interaction, text)
+
+    def close(self) -> None:
+        self._disarm()
+        deferral = self._deferral
+        if deferral is not None and deferral.done() and not deferral.cancelled():
+            deferral.exception()  # retrieved: the caller saw it, or the tree reports it
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

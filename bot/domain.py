@@ -1,0 +1,421 @@
+"""The engine's vocabulary, in one module every layer may import (it imports none of them).
+
+Requests, the rules they run under, the persisted job states with the one billing rule, what a
+front end is shown, and the opaque handle a front end uses to find its reply again. The layers
+sit on top of this in one direction: store → guardrails → jobs → service → front ends.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from bot.catalogue import Catalogue, ModelSpec, RequestRejected
+from bot.videos import CreateRequest, ReferenceImage
+
+MAX_PROMPT = 32000
+
+# -- requests ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked (a member id) and for which community (a guild id; None for the operator)."""
+
+    user_id: int
+    guild_id: int | None
+
+
+OPERATOR = Requester(user_id=0, guild_id=None)
+
+
+@dataclass(frozen=True)
+class VideoRequest:
+    """A request that passed validation: safe to send to the provider."""
+
+    prompt: str
+    spec: ModelSpec
+    size: str
+    seconds: int
+    requester: Requester
+    reference: ReferenceImage | None = None
+
+    @property
+    def model(self) -> str:
+        return self.spec.name
+
+    @property
+    def estimated_cost(self) -> Decimal:
+        return self.spec.estimated_cost(self.size, self.seconds)
+
+    def with_reference(self, reference: ReferenceImage | None) -> VideoRequest:
+        return replace(self, reference=reference)
+
+    def create_request(self) -> CreateRequest:
+        """Exactly the fields the operator's catalogue says this server takes."""
+        return CreateRequest(
+            prompt=self.prompt,
+            model=self.spec.wire_model,
+            size=self.size if self.spec.send_size else None,
+            seconds=self.spec.seconds_on_wire(self.seconds) if self.spec.send_seconds else None,
+            reference=self.reference,
+        )
+
+
+def validate_request(
+    catalogue: Catalogue,
+    requester: Requester,
+    prompt: str,
+    *,
+    model: str | None = None,
+    size: str | None = None,
+    seconds: int | None = None,
+) -> VideoRequest:
+    """Check everything that can be checked without the provider; raise RequestRejected."""
+    text = prompt.strip()
+    if not text:
+        raise RequestRejected("The prompt is empty. Describe the video you want.")
+    if len(text) > MAX_PROMPT:
+        raise RequestRejected(f"The prompt is too long ({len(text)} characters; {MAX_PROMPT} max).")
+    spec, chosen_size, chosen_seconds = catalogue.resolve(model, size, seconds)
+    return VideoRequest(text, spec, chosen_size, chosen_seconds, requester)
+
+
+# -- rules --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GuildPolicy:
+    """What a guild's admins set; None or empty means "no restriction" / "operator default"."""
+
+    enabled: bool = True
+    channels: frozenset[int] = field(default_factory=frozenset)  # empty: every channel
+    roles: frozenset[int] = field(default_factory=frozenset)  # empty: every member
+    models: frozenset[str] = field(default_factory=frozenset)  # empty: the whole catalogue
+    max_seconds: int | None = None
+    user_daily_count: int | None = None
+    user_daily_budget: Decimal | None = None
+    guild_daily_budget: Decimal | None = None
+
+    def evolve(self, **changes: Any) -> GuildPolicy:
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for key in ("channels", "roles", "models"):
+            data[key] = sorted(data[key])
+        for key in ("user_daily_budget", "guild_daily_budget"):
+            data[key] = None if data[key] is None else str(data[key])
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> GuildPolicy:
+        data = json.loads(text)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in ("channels", "roles"):
+            known[key] = frozenset(int(v) for v in known.get(key, []))
+        known["models"] = frozenset(str(v) for v in known.get("models", []))
+        for key in ("user_daily_budget", "guild_daily_budget"):
+            if known.get(key) is not None:
+                known[key] = Decimal(known[key])
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class OperatorLimits:
+    """Operator-wide rules from configuration; guild settings can only tighten them."""
+
+    allowed_guilds: frozenset[int] = field(default_factory=frozenset)  # empty: any guild
+    user_daily_count: int | None = None
+    user_daily_budget: Decimal | None = None
+    guild_daily_budget: Decimal | None = None
+    daily_budget: Decimal | None = None  # across every guild
+    max_running: int = 50  # jobs at the provider at once
+    max_per_user: int = 2  # one member's jobs at the provider at once (the rest wait)
+    max_queued: int = 10_000  # jobs waiting for a slot, everyone together
+    max_queued_per_user: int = 5  # one member's jobs waiting for a slot
+
+
+@dataclass(frozen=True)
+class EffectiveLimits:
+    """The limits that apply to one request: the tighter of guild and operator."""
+
+    user_daily_count: int | None
+    user_daily_budget: Decimal | None
+    guild_daily_budget: Decimal | None
+    daily_budget: Decimal | None
+
+    @property
+    def any(self) -> bool:
+        return any(
+            value is not None
+            for value in (
+                self.user_daily_count,
+                self.user_daily_budget,
+                self.guild_daily_budget,
+                self.daily_budget,
+            )
+        )
+
+
+NO_LIMITS = EffectiveLimits(None, None, None, None)
+
+_Limit = TypeVar("_Limit", int, Decimal)
+
+
+def _tighter(a: _Limit | None, b: _Limit | None) -> _Limit | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def effective_limits(policy: GuildPolicy, operator: OperatorLimits) -> EffectiveLimits:
+    return EffectiveLimits(
+        user_daily_count=_tighter(policy.user_daily_count, operator.user_daily_count),
+        user_daily_budget=_tighter(policy.user_daily_budget, operator.user_daily_budget),
+        guild_daily_budget=_tighter(policy.guild_daily_budget, operator.guild_daily_budget),
+        daily_budget=operator.daily_budget,
+    )
+
+
+def check_guild_policy(policy: GuildPolicy, request: VideoRequest) -> None:
+    """Raise RequestRejected when the guild's admins do not allow this model or duration."""
+    if policy.models and request.model not in policy.models:
+        allowed = ", ".join(sorted(policy.models))
+        raise RequestRejected(f"This server allows only these models: {allowed}.")
+    if policy.max_seconds is not None and request.seconds > policy.max_seconds:
+        raise RequestRejected(f"This server allows videos of up to {policy.max_seconds} s.")
+
+
+class LimitReached(RequestRejected):
+    """A request would exceed a limit; the text says which and what is used.
+
+    `resets_at` (Unix seconds) is when the limit resets, if it does; each front end writes that
+    time its own way (a Discord timestamp, an ISO date), so it is not part of the text.
+    """
+
+    def __init__(self, text: str, resets_at: float | None = None) -> None:
+        super().__init__(text)
+        self.resets_at = resets_at
+
+
+# -- jobs ---------------------------------------------------------------------------------------
+
+
+class JobState(StrEnum):
+    """A job's persisted state; see bot/jobs/workflow.py for the step that leaves each one."""
+
+    ACCEPTED = "accepted"  # stored and reserved; nothing sent to the provider yet
+    SUBMITTING = "submitting"  # the create may have been sent: never send it again blindly
+    SUBMITTED = "submitted"  # the provider gave us its id
+    RUNNING = "running"
+    DOWNLOADING = "downloading"
+    DELIVERING = "delivering"  # the upload may have happened: read the reply back first
+    # Final states.
+    DELIVERED = "delivered"
+    UNDELIVERABLE = "undeliverable"  # made and fetched, but the reply is gone: file kept
+    FAILED = "failed"  # the provider said so (or never received the request)
+    REFUSED = "refused"  # the provider refused the prompt
+    CANCELLED = "cancelled"  # withdrawn before anything reached the provider
+    ABANDONED = "abandoned"  # the member stopped following it; the provider may finish it
+    TIMED_OUT = "timed_out"  # not finished by the deadline; the provider may finish it
+    LOST = "lost"  # the provider forgot the job
+    EXPIRED = "expired"  # made, but the file could not be fetched (link expired, unavailable)
+    UNKNOWN = "unknown"  # the create was never confirmed nor found
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset(
+    {
+        JobState.DELIVERED,
+        JobState.UNDELIVERABLE,
+        JobState.FAILED,
+        JobState.REFUSED,
+        JobState.CANCELLED,
+        JobState.ABANDONED,
+        JobState.TIMED_OUT,
+        JobState.LOST,
+        JobState.EXPIRED,
+        JobState.UNKNOWN,
+    }
+)
+UNFINISHED_STATES = frozenset(set(JobState) - FINAL_STATES)
+# The provider may hold a job in these states: a cancel is "stop following", not a withdrawal.
+AT_PROVIDER = frozenset({JobState.SUBMITTING, JobState.SUBMITTED, JobState.RUNNING})
+
+
+class Billing(StrEnum):
+    """What a job counts as against the limits and in the usage reports."""
+
+    RESERVED = "reserved"  # still in flight: counts, as what it is expected to cost
+    CHARGED = "charged"  # the provider made it, or may have: counts
+    UNKNOWN = "unknown"  # a create that may have reached the provider, never confirmed: counts
+    REFUNDED = "refunded"  # never reached the provider, or the provider reported it failed
+
+
+# Money is what the provider may bill. Refunds only for requests that provably never reached the
+# provider (cancelled while queued; a create the provider rejected or, after a lost answer, that
+# its job list shows it never made) and for jobs the provider itself reported failed or refused
+# (OpenAI did not bill those). Everything else counts, including jobs the bot stopped waiting for.
+REFUNDED_STATES = frozenset({JobState.FAILED, JobState.REFUSED, JobState.CANCELLED})
+
+
+def billing(state: JobState, provider_video_id: str | None) -> Billing:
+    """The one billing rule (the usage queries in bot/store/usage.py mirror it in SQL)."""
+    if state in REFUNDED_STATES:
+        return Billing.REFUNDED
+    if not state.is_final:
+        return Billing.RESERVED
+    if state is JobState.UNKNOWN or (state is JobState.ABANDONED and provider_video_id is None):
+        return Billing.UNKNOWN
+    return Billing.CHARGED
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Videos, seconds and estimated cost over a period, split the way billing() splits them.
+
+    `videos`, `seconds` and `cost` are what counts against the limits (reserved, charged and
+    unknown together); refunded jobs are reported apart.
+    """
+
+    videos: int = 0
+    seconds: int = 0
+    cost: Decimal = Decimal(0)
+    charged: Decimal = Decimal(0)
+    reserved: Decimal = Decimal(0)
+    unknown: Decimal = Decimal(0)
+    refunded: Decimal = Decimal(0)
+    refunded_videos: int = 0
+
+
+@dataclass(frozen=True)
+class MemberUsage:
+    user_id: int
+    usage: Usage
+
+
+# -- replies ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplyHandle:
+    """Where a front end's reply lives, opaque to the engine.
+
+    `public` says where the reply is (a Discord channel and message, a terminal's output file)
+    and may be logged or listed; `secret` holds what must never be (an interaction token): the
+    engine stores it apart, never logs it, and clears it when the job ends.
+    """
+
+    kind: str  # which front end made it: "discord", "terminal", ...
+    public: str
+    secret: str | None = None
+
+    def __repr__(self) -> str:
+        shown = "***" if self.secret else None
+        return f"ReplyHandle(kind={self.kind!r}, public={self.public!r}, secret={shown})"
+
+
+class Phase(StrEnum):
+    """Where a job is, from the requester's point of view."""
+
+    WAITING = "waiting"  # for a free slot in the bot's own queue
+    SUBMITTING = "submitting"
+    QUEUED = "queued"  # at the provider
+    RUNNING = "running"
+    DOWNLOADING = "downloading"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (Phase.DELIVERED, Phase.FAILED)
+
+
+STATE_PHASE = {
+    JobState.ACCEPTED: Phase.WAITING,
+    JobState.SUBMITTING: Phase.SUBMITTING,
+    JobState.SUBMITTED: Phase.QUEUED,
+    JobState.RUNNING: Phase.RUNNING,
+    JobState.DOWNLOADING: Phase.DOWNLOADING,
+    JobState.DELIVERING: Phase.DELIVERING,
+    JobState.DELIVERED: Phase.DELIVERED,
+}
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A snapshot of one job for rendering; times are Unix seconds."""
+
+    ref: str
+    request: VideoRequest
+    phase: Phase
+    started_at: float
+    state: JobState = JobState.ACCEPTED
+    progress: int | None = None
+    eta_at: float | None = None
+    video_id: str | None = None
+    error: str | None = None
+    refused: bool = False
+    queue_position: int | None = None  # while waiting for a slot: 1 is next
+    delayed: bool = False  # a step of the bot's own keeps failing; it is being retried
+
+    def evolve(self, **changes: Any) -> JobView:
+        return replace(self, **changes)
+
+
+def shown_position(position: int) -> int:
+    """A queue position as a reader needs it: exact near the front, rounded further back.
+
+    Replies are edited only when this changes, so 10,000 waiting jobs do not each get an edit
+    whenever the queue moves by one.
+    """
+    if position <= 10:
+        return position
+    if position <= 100:
+        return round(position, -1)
+    if position <= 1000:
+        return round(position, -2)
+    return round(position, -3)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A downloaded video ready to post."""
+
+    path: Path
+    size: int
+
+
+class ReplyGone(Exception):  # noqa: N818 - a verdict on the reply, not a crash
+    """The reply can no longer be reached (message or channel deleted, the bot removed)."""
+
+
+class ReplySink(Protocol):
+    """A front end following one job through its reply (Discord, a terminal, a test).
+
+    Raising ReplyGone means the reply is gone for good; any other exception is a passing
+    failure that the workflow retries.
+    """
+
+    async def show(self, view: JobView) -> None:
+        """The job moved on; the sink decides whether it is worth showing."""
+
+    async def deliver(self, view: JobView, delivery: Delivery) -> None:
+        """Post the finished video; raising means it was not delivered."""
+
+    async def fail(self, view: JobView) -> None:
+        """Tell the requester the job ended without a video (`view.error` says why)."""
+
+    async def already_delivered(self) -> bool:
+        """After a crash mid-delivery: does the reply already carry the video?"""

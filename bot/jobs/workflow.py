@@ -1,0 +1,491 @@
+"""The job workflow as a table: for each persisted state, the one step that moves it on.
+
+Every step commits its transition before the side effect that depends on it, and can run again
+from its state after a crash or a failure of ours (the store, the disk, Discord): `STEPS` below
+is the whole workflow. A step that may have created something at the provider is never retried
+blindly: an unanswered create is reconciled through the provider's job list. Reads, downloads,
+uploads (after reading the reply back) and store writes are what gets retried. Only the
+provider's own verdict (failed, refused, lost, expired) or the reply being gone ends a job
+without a video.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.catalogue import Catalogue, ModelSpec, RequestRejected
+from bot.domain import (
+    STATE_PHASE,
+    Delivery,
+    JobState,
+    JobView,
+    Phase,
+    ReplyGone,
+    ReplySink,
+    Requester,
+    VideoRequest,
+)
+from bot.jobs.durations import DurationHistory
+from bot.jobs.files import JobFiles
+from bot.jobs.polling import PollPlanner
+from bot.jobs.reconcile import find_created_job
+from bot.jobs.tracking import Update, track
+from bot.store import JobRecord, JobStore
+from bot.store.jobs import StaleTransitionError
+from bot.videos import (
+    ContentError,
+    ContentNotReadyError,
+    CreateOutcomeUnknownError,
+    JobFailedError,
+    JobLostError,
+    JobTimeoutError,
+    NetworkError,
+    RateLimitedError,
+    ReferenceImage,
+    ServerError,
+    Video,
+    VideosClient,
+    VideosError,
+)
+from bot.videos import JobState as ProviderState
+
+log = logging.getLogger(__name__)
+
+PlannerFactory = Callable[[float | None], PollPlanner]
+SinkFactory = Callable[[JobRecord], ReplySink]
+
+EXPIRED_MESSAGE = (
+    "The video was generated, but the video service's download link expired before the bot "
+    "could fetch it (the bot was offline too long)."
+)
+UNAVAILABLE_MESSAGE = "The video was generated, but the video service never handed the file over."
+NEVER_STARTED_MESSAGE = (
+    "The video service never received this request (nothing was billed). Please try again."
+)
+UNDELIVERABLE_MESSAGE = (
+    "The video was made, but its reply can no longer be reached (deleted, or the bot lost "
+    "access). An operator can still send the file on."
+)
+TIMED_OUT_MESSAGE = (
+    "The video took too long; the bot stopped waiting for it. The video service may still "
+    "finish (and bill) it."
+)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Waits between attempts of a failing step of ours: growing, jittered, capped."""
+
+    first: float = 1.0
+    cap: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.cap, self.first * 2 ** max(0, attempt - 1))
+        return float(base * random.uniform(0.8, 1.2))
+
+
+@dataclass
+class _Job:
+    """One job this process is running: its stored record as last written, and its reply."""
+
+    record: JobRecord
+    sink: ReplySink
+    view: JobView
+    created: Video | None = None  # a create answered in this process, not stored yet
+    sent_at: float | None = None
+    delivering_here: bool = False  # moved to DELIVERING by this process: nothing uploaded yet
+    content_since: float | None = None  # when fetching the content first failed
+    failures: int = 0
+    reload: bool = False
+
+
+Step = Callable[["Workflow", _Job], Awaitable[None]]
+
+
+class Workflow:
+    """Runs each job as one tracked task through the steps of `STEPS`."""
+
+    def __init__(
+        self,
+        client: VideosClient,
+        store: JobStore,
+        catalogue: Catalogue,
+        files: JobFiles,
+        *,
+        sink_for: SinkFactory,
+        planner_factory: PlannerFactory,
+        deadline: float,
+        max_download_bytes: int,
+        content_wait: float = 300.0,
+        on_end: Callable[[str], None] = lambda _job_id: None,
+        backoff: Backoff | None = None,
+        delayed_after: int = 2,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._catalogue = catalogue
+        self._files = files
+        self._sink_for = sink_for
+        self._planner_factory = planner_factory
+        self._deadline = deadline
+        self._max_download_bytes = max_download_bytes
+        self._content_wait = content_wait
+        self._on_end = on_end
+        self._backoff = backoff or Backoff()
+        self._delayed_after = delayed_after
+        self._wall = wall_clock
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.durations = DurationHistory()
+
+    # -- running jobs --------------------------------------------------------------------------
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    def is_running(self, job_id: str) -> bool:
+        return job_id in self._tasks
+
+    def start(self, record: JobRecord, *, delay: float = 0.0) -> None:
+        """Run the job from its stored state (new, or resumed after a restart)."""
+        if record.id in self._tasks:
+            return
+        job = _Job(record, self._sink_for(record), self.view(record))
+        task = asyncio.create_task(self._run(job, delay), name=f"job-{record.id}")
+        self._tasks[record.id] = task
+        task.add_done_callback(self._task_done)
+
+    async def stop(self, job_id: str) -> None:
+        """Stop a job's task (its state was already moved on by the caller)."""
+        task = self._tasks.get(job_id)
+        if task is None or task is asyncio.current_task():
+            return
+        task.cancel()
+        await asyncio.wait([task])
+
+    async def close(self, grace: float) -> None:
+        """Give in-flight steps a moment, then stop every task; the states are stored."""
+        tasks = set(self._tasks.values())
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        job_id = task.get_name().removeprefix("job-")
+        if self._tasks.get(job_id) is task:
+            del self._tasks[job_id]
+        self._on_end(job_id)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("job task %s crashed", task.get_name(), exc_info=task.exception())
+
+    # -- views ---------------------------------------------------------------------------------
+
+    def request(self, record: JobRecord) -> VideoRequest:
+        try:
+            spec = self._catalogue.get(record.model)
+        except RequestRejected:  # the operator removed the model since: keep the job going
+            spec = ModelSpec(name=record.model, sizes=(record.size,), seconds=(record.seconds,))
+        requester = Requester(record.requester_id, record.guild_id)
+        return VideoRequest(record.prompt, spec, record.size, record.seconds, requester)
+
+    def view(self, record: JobRecord) -> JobView:
+        return JobView(
+            ref=record.id,
+            request=self.request(record),
+            phase=STATE_PHASE.get(record.state, Phase.FAILED),
+            state=record.state,
+            started_at=record.created_at,
+            progress=record.progress,
+            video_id=record.provider_video_id,
+            error=record.last_error if record.state.is_final else None,
+        )
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def _run(self, job: _Job, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        if job.record.state not in (JobState.ACCEPTED, JobState.DELIVERING):
+            await self._show(job)  # a resumed job says where it is (a delivering one may be final)
+        while True:
+            try:
+                if job.reload and not await self._reload(job):
+                    return
+                state = job.record.state
+                if state.is_final:
+                    break
+                await STEPS[state](self, job)
+                if job.failures:
+                    job.failures = 0
+                    job.view = job.view.evolve(delayed=False)
+            except StaleTransitionError:
+                job.reload = True  # someone else moved it on (a cancel): see where it is now
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                job.failures += 1
+                job.reload = True
+                log.exception(
+                    "job %s: step of %s failed (attempt %d); retrying",
+                    job.record.id,
+                    job.record.state.value,
+                    job.failures,
+                )
+                if job.failures >= self._delayed_after and not job.view.delayed:
+                    job.view = job.view.evolve(delayed=True)
+                    await self._show(job)
+                await asyncio.sleep(self._backoff.delay(job.failures))
+        if job.record.state is not JobState.UNDELIVERABLE:
+            self._files.remove(job.record.id)
+
+    async def _reload(self, job: _Job) -> bool:
+        fresh = await self._store.get(job.record.id)
+        job.reload = False
+        if fresh is None:
+            return False
+        job.record = fresh
+        if fresh.state.is_final and fresh.state is not JobState.UNDELIVERABLE:
+            self._files.remove(fresh.id)
+        return not fresh.state.is_final
+
+    async def _move(
+        self, job: _Job, to: JobState, *, expect: list[JobState], **changes: Any
+    ) -> None:
+        """Commit a transition; the side effect that depends on it comes after."""
+        await self._store.transition(job.record.id, to, expect=expect, **changes)
+        job.record = replace(job.record, state=to, updated_at=self._wall(), **changes)
+        job.view = job.view.evolve(state=to)
+
+    async def _end(
+        self, job: _Job, state: JobState, message: str, *, refused: bool = False
+    ) -> None:
+        """Record a final state first, then tell the requester."""
+        ref = f"{message} (ref {job.record.id})"
+        await self._move(job, state, expect=[job.record.state], last_error=ref)
+        job.view = job.view.evolve(phase=Phase.FAILED, error=ref, refused=refused, eta_at=None)
+        await _safely(job.sink.fail, job.view)
+
+    async def _show(self, job: _Job) -> None:
+        await _safely(job.sink.show, job.view)
+
+    # -- the steps -----------------------------------------------------------------------------
+
+    async def _submit(self, job: _Job) -> None:
+        """ACCEPTED: send the create, once. Its outcome is stored or reconciled, never resent."""
+        record = job.record
+        request = self.request(record)
+        reference = await self._store.reference(record.id)
+        if reference is not None:
+            request = request.with_reference(ReferenceImage(reference, "image/jpeg"))
+        await self._move(
+            job, JobState.SUBMITTING, expect=[JobState.ACCEPTED], attempts=record.attempts + 1
+        )
+        job.view = job.view.evolve(phase=Phase.SUBMITTING, queue_position=None)
+        await self._show(job)
+        job.sent_at = self._wall()
+        try:
+            job.created = await self._client.create(request.create_request())
+        except CreateOutcomeUnknownError:
+            log.warning("job %s: create outcome unknown; reconciling", record.id)
+            return  # SUBMITTING's step finds out what the provider made of it
+        except VideosError as exc:
+            # The provider answered and made nothing: it will not bill this.
+            log.warning("job %s: create refused: %s", record.id, exc)
+            await self._end(job, JobState.FAILED, exc.user_message)
+            return
+        await self._store_created(job)
+
+    async def _reconcile(self, job: _Job) -> None:
+        """SUBMITTING: the create may have reached the provider; find the job it made."""
+        if job.created is not None:
+            await self._store_created(job)
+            return
+        record = job.record
+        create = self.request(record).create_request()
+        found, searched = await find_created_job(
+            self._client, create, since=(job.sent_at or record.updated_at) - 5, store=self._store
+        )
+        if found is not None:
+            log.info("job %s: adopted provider video %s", record.id, found.id)
+            job.created = found
+            await self._store_created(job)
+            return
+        if searched:
+            await self._end(job, JobState.FAILED, NEVER_STARTED_MESSAGE)
+            return
+        await self._end(job, JobState.UNKNOWN, CreateOutcomeUnknownError().user_message)
+
+    async def _store_created(self, job: _Job) -> None:
+        video = job.created
+        assert video is not None  # noqa: S101 - callers set it
+        await self._move(
+            job,
+            JobState.SUBMITTED,
+            expect=[JobState.SUBMITTING],
+            provider_video_id=video.id,
+            submitted_at=job.sent_at or job.record.updated_at,
+        )
+        job.created = None
+        log.info("job %s is provider video %s", job.record.id, video.id)
+        phase = Phase.QUEUED if video.state is ProviderState.QUEUED else Phase.RUNNING
+        job.view = job.view.evolve(video_id=video.id, phase=phase, progress=video.progress)
+        await self._show(job)
+
+    async def _follow(self, job: _Job) -> None:
+        """SUBMITTED / RUNNING: read the status until the provider's verdict or the deadline."""
+        record = job.record
+        video_id = record.provider_video_id
+        assert video_id is not None  # noqa: S101 - stored with SUBMITTED
+        started = self._monotonic_of(record.submitted_at or record.created_at)
+        request = job.view.request
+
+        async def on_update(update: Update) -> None:
+            if update.state is ProviderState.RUNNING and job.record.state is JobState.SUBMITTED:
+                await self._move(job, JobState.RUNNING, expect=[JobState.SUBMITTED])
+            eta = update.eta
+            phase = Phase.QUEUED if update.state is ProviderState.QUEUED else Phase.RUNNING
+            job.view = job.view.evolve(
+                phase=phase,
+                progress=update.progress,
+                eta_at=None if eta is None else self._wall() + eta,
+            )
+            await self._show(job)
+
+        expected = self.durations.expected(request.model, request.size, request.seconds)
+        try:
+            finished = await track(
+                self._client,
+                video_id,
+                planner=self._planner_factory(expected),
+                deadline=self._deadline,
+                on_update=on_update,
+                started_at=started,
+            )
+        except JobFailedError as exc:
+            state = JobState.REFUSED if exc.refused else JobState.FAILED
+            await self._end(job, state, exc.user_message, refused=exc.refused)
+            return
+        except JobLostError as exc:
+            await self._end(job, JobState.LOST, exc.user_message)
+            return
+        except JobTimeoutError:
+            await self._end(job, JobState.TIMED_OUT, TIMED_OUT_MESSAGE)
+            return
+        except VideosError:
+            if time.monotonic() - started >= self._deadline:
+                await self._end(job, JobState.TIMED_OUT, TIMED_OUT_MESSAGE)
+                return
+            raise  # the provider is unreachable for now: the step runs again
+        self.durations.record(
+            request.model, request.size, request.seconds, time.monotonic() - started
+        )
+        await self._move(
+            job,
+            JobState.DOWNLOADING,
+            expect=[JobState.SUBMITTED, JobState.RUNNING],
+            progress=100,
+            video_expires_at=finished.expires_at,
+        )
+
+    async def _download(self, job: _Job) -> None:
+        """DOWNLOADING: fetch the finished video, waiting a bounded time for content not ready."""
+        record = job.record
+        path = self._files.video(record.id)
+        job.view = job.view.evolve(phase=Phase.DOWNLOADING, progress=100, eta_at=None)
+        await self._show(job)
+        while not path.exists():
+            expires = record.video_expires_at
+            if expires is not None and expires < self._wall():
+                await self._end(job, JobState.EXPIRED, EXPIRED_MESSAGE)
+                return
+            assert record.provider_video_id is not None  # noqa: S101
+            self._files.prepare()
+            try:
+                await self._client.download(
+                    record.provider_video_id, path, max_bytes=self._max_download_bytes
+                )
+            except (ContentNotReadyError, ServerError, NetworkError, RateLimitedError) as exc:
+                # `completed` can come before the file is ready, and a link can be down for a
+                # moment: wait, but not for ever.
+                now = time.monotonic()
+                job.content_since = job.content_since or now
+                waited = now - job.content_since
+                if waited >= self._content_wait:
+                    await self._end(job, JobState.EXPIRED, UNAVAILABLE_MESSAGE)
+                    return
+                log.info("job %s: content not available yet (%s)", record.id, exc)
+                await asyncio.sleep(min(self._backoff.delay(2 + int(waited // 10)), 30.0))
+            except ContentError as exc:
+                await self._end(job, JobState.EXPIRED, exc.user_message)
+                return
+        await self._move(job, JobState.DELIVERING, expect=[JobState.DOWNLOADING])
+        job.delivering_here = True
+
+    async def _deliver(self, job: _Job) -> None:
+        """DELIVERING: post the video once; after any doubt, read the reply back first."""
+        record = job.record
+        fresh, job.delivering_here = job.delivering_here, False
+        if not fresh and await job.sink.already_delivered():
+            log.info("job %s was already delivered", record.id)
+            await self._move(job, JobState.DELIVERED, expect=[JobState.DELIVERING])
+            return
+        path = self._files.video(record.id)
+        if not path.exists():  # removed by hand since: fetch it again
+            await self._move(job, JobState.DOWNLOADING, expect=[JobState.DELIVERING])
+            return
+        job.view = job.view.evolve(phase=Phase.DELIVERING, delayed=False)
+        try:
+            await job.sink.deliver(job.view, Delivery(path, path.stat().st_size))
+        except ReplyGone:
+            log.warning("job %s: the reply is gone; keeping the file", record.id)
+            await self._move(
+                job,
+                JobState.UNDELIVERABLE,
+                expect=[JobState.DELIVERING],
+                last_error=UNDELIVERABLE_MESSAGE,
+            )
+            return
+        await self._move(job, JobState.DELIVERED, expect=[JobState.DELIVERING])
+
+    def _monotonic_of(self, wall: float) -> float:
+        """A stored wall-clock instant on this process's monotonic clock.
+
+        A resumed job's progress curve and deadline count from its real submission, not from
+        the restart: otherwise the progress it made meanwhile looks like a sudden sprint and
+        the poll planner would hammer the server.
+        """
+        return time.monotonic() - max(0.0, self._wall() - wall)
+
+
+# The workflow: each unfinished state and the one step that moves it on.
+STEPS: dict[JobState, Step] = {
+    JobState.ACCEPTED: Workflow._submit,
+    JobState.SUBMITTING: Workflow._reconcile,
+    JobState.SUBMITTED: Workflow._follow,
+    JobState.RUNNING: Workflow._follow,
+    JobState.DOWNLOADING: Workflow._download,
+    JobState.DELIVERING: Workflow._deliver,
+}
+
+
+async def _safely(show: Callable[[JobView], Awaitable[None]], view: JobView) -> None:
+    """A front end's trouble showing progress must not stop the job."""
+    try:
+        await show(view)
+    except asyncio.CancelledError:
+        raise
+    except ReplyGone:
+        log.info("job %s: its reply is gone", view.ref)
+    except Exception:
+        log.exception("showing job %s failed", view.ref)

@@ -1,0 +1,466 @@
+"""The one service every front end calls: submit, cancel, stop following, usage, policy.
+
+It owns the store, the guild policies, the spend gate, the dispatcher and the workflow. A front
+end (the `/video` cog, the buttons, the terminal, an HTTP API) hands it a request and a way to
+open its reply, and renders what its ReplySink is shown; it never touches the store or the
+workflow itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.catalogue import Catalogue, RequestRejected
+from bot.config import Settings
+from bot.domain import (
+    AT_PROVIDER,
+    NO_LIMITS,
+    Delivery,
+    EffectiveLimits,
+    GuildPolicy,
+    JobState,
+    JobView,
+    MemberUsage,
+    Phase,
+    ReplyHandle,
+    ReplySink,
+    Requester,
+    Usage,
+    check_guild_policy,
+    validate_request,
+)
+from bot.engine import make_planner
+from bot.guardrails.queue import JobQueue
+from bot.guardrails.spending import SpendGate
+from bot.images import ImageRejected, check_upload, fit_reference
+from bot.jobs.dispatcher import Dispatcher
+from bot.jobs.files import JobFiles
+from bot.jobs.workflow import Workflow
+from bot.store import Database, JobRecord, JobStore
+from bot.store.guilds import GuildStore
+from bot.store.jobs import StaleTransitionError
+from bot.store.usage import UsageStore
+from bot.videos import VideosClient
+
+log = logging.getLogger(__name__)
+
+SinkBuilder = Callable[[ReplyHandle], ReplySink]
+
+RESTARTING = "The bot is restarting. Try again in a minute."
+CANCELLED_MESSAGE = "Cancelled before it started; nothing was sent to the video service."
+STOPPED_MESSAGE = (
+    "Stopped following this video. The video service may still finish (and bill) it, so it "
+    "still counts against your limits; the bot will not post it."
+)
+JANITOR_INTERVAL = 3600.0
+
+
+def new_ref() -> str:
+    """A job id that users quote and operators find in the log; 64 random bits never collide
+    in a bot's lifetime (8 hex characters did, at 10,000 jobs)."""
+    return secrets.token_hex(8)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A reference image as a front end received it: checked before its bytes are read."""
+
+    content_type: str | None
+    size: int
+    filename: str
+    read: Callable[[], Awaitable[bytes]]
+
+
+class ReplyOpener(Protocol):
+    """How a front end makes the public reply of an accepted request."""
+
+    async def open(self, view: JobView) -> ReplyHandle:
+        """Make the reply (the request is reserved and valid); return its handle."""
+
+
+class _Unreachable:
+    """The sink of a job whose front end this process does not serve: it only logs."""
+
+    def __init__(self, handle: ReplyHandle | None) -> None:
+        self._kind = handle.kind if handle else None
+
+    async def show(self, view: JobView) -> None:
+        pass
+
+    async def deliver(self, view: JobView, delivery: Delivery) -> None:
+        log.warning("job %s: no front end for %r replies; nothing posted", view.ref, self._kind)
+
+    async def fail(self, view: JobView) -> None:
+        pass
+
+    async def already_delivered(self) -> bool:
+        return False
+
+
+class VideoService:
+    """Validation, guild rules, spend, queue and workflow behind a handful of calls."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        client: VideosClient,
+        *,
+        sinks: Mapping[str, SinkBuilder],
+        catalogue: Catalogue | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.catalogue = catalogue or settings.catalogue()
+        self.operator = settings.operator_limits()
+        self._database = database
+        self._store = JobStore(database)
+        self._usage = UsageStore(database)
+        self._guilds = GuildStore(database)
+        self._builders = dict(sinks)
+        self._clock = clock
+        self._sinks: dict[str, ReplySink] = {}
+        self.files = JobFiles(settings.data_dir / "downloads", clock)
+        self.queue = JobQueue()
+        self._gate = SpendGate(self._usage, self._guilds, self.operator, self.queue, clock)
+        self.workflow = Workflow(
+            client,
+            self._store,
+            self.catalogue,
+            self.files,
+            sink_for=self._sink,
+            planner_factory=lambda expected: make_planner(settings, expected),
+            deadline=settings.job_deadline,
+            max_download_bytes=settings.max_download_bytes,
+            content_wait=settings.content_wait,
+            on_end=self._ended,
+            wall_clock=clock,
+        )
+        self.dispatcher = Dispatcher(
+            self.queue,
+            max_running=self.operator.max_running,
+            max_per_user=self.operator.max_per_user,
+            start=self.workflow.start,
+            show_position=self._show_position,
+            position_interval=settings.edit_interval,
+        )
+        self._closing = False
+        self._janitor: asyncio.Task[None] | None = None
+
+    @property
+    def accepting(self) -> bool:
+        return not self._closing
+
+    @property
+    def store(self) -> JobStore:
+        """Read access for listings (`video-bot jobs`, tests)."""
+        return self._store
+
+    # -- submit ------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        requester: Requester,
+        prompt: str,
+        *,
+        reply: ReplyOpener,
+        model: str | None = None,
+        size: str | None = None,
+        seconds: int | None = None,
+        reference: Upload | None = None,
+        bounded: bool = True,
+    ) -> JobView:
+        """Validate, apply the guild's rules, reserve the cost, open the reply and queue it.
+
+        Raises RequestRejected (LimitReached among them) with a reason written for the member
+        before anything is reserved or sent. `bounded=False` is the operator's own terminal:
+        no guild rules, limits or backlog.
+        """
+        if self._closing:
+            raise RequestRejected(RESTARTING)
+        request = validate_request(
+            self.catalogue, requester, prompt, model=model, size=size, seconds=seconds
+        )
+        if reference is not None:
+            try:
+                check_upload(reference.content_type, reference.size, reference.filename)
+            except ImageRejected as exc:
+                raise RequestRejected(str(exc)) from None
+        if bounded and requester.guild_id is not None:
+            check_guild_policy(await self._guilds.get(requester.guild_id), request)
+        fitted: bytes | None = None
+        if reference is not None:
+            fitted = await self._fit(reference, request.size)
+
+        now = self._clock()
+        record = JobRecord(
+            id=new_ref(),
+            state=JobState.ACCEPTED,
+            prompt=request.prompt,
+            model=request.model,
+            size=request.size,
+            seconds=request.seconds,
+            cost=str(request.estimated_cost),
+            requester_id=requester.user_id,
+            guild_id=requester.guild_id,
+            created_at=now,
+            updated_at=now,
+            reference=fitted,
+        )
+
+        async def reserve() -> None:
+            # In the queue before the first await: the backlog counts it at once.
+            self.dispatcher.hold(record.id, record.requester_id, record.created_at)
+            try:
+                await self._store.add(record)
+            except BaseException:
+                self.dispatcher.withdraw(record.id)
+                raise
+
+        await self._gate.admit(request, reserve, bounded=bounded)
+        view = self.workflow.view(record)
+        try:
+            handle = await reply.open(view)
+            await self._store.note(
+                record.id, reply_kind=handle.kind, reply=handle.public, reply_secret=handle.secret
+            )
+        except BaseException:
+            await self._withdraw(record.id, "the reply could not be made")
+            raise
+        started = JobRecord(
+            **{
+                **record.values(),
+                "state": JobState.ACCEPTED,
+                "reference": None,
+                "reply_kind": handle.kind,
+                "reply": handle.public,
+                "reply_secret": handle.secret,
+            }
+        )
+        self.dispatcher.ready(started)
+        return view.evolve(queue_position=self.dispatcher.position(record.id))
+
+    async def _fit(self, reference: Upload, size: str) -> bytes:
+        try:
+            data = await reference.read()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.info("reading the reference image failed", exc_info=True)
+            raise RequestRejected("The reference image could not be fetched.") from None
+        try:
+            # Decoding and resizing is CPU work: off the event loop, so acknowledgements go on.
+            fitted = await asyncio.to_thread(fit_reference, data, size)
+        except ImageRejected as exc:
+            raise RequestRejected(str(exc)) from None
+        return fitted.data
+
+    async def _withdraw(self, job_id: str, reason: str) -> None:
+        """Give a reservation back: nothing was sent."""
+        self.dispatcher.withdraw(job_id)
+        with contextlib.suppress(StaleTransitionError):
+            await self._store.transition(
+                job_id, JobState.CANCELLED, expect=[JobState.ACCEPTED], last_error=reason
+            )
+
+    # -- cancel / stop following --------------------------------------------------------------
+
+    async def cancel(self, job_id: str, *, user_id: int, is_admin: bool = False) -> str:
+        """Cancel a waiting job, or stop following one the provider has; returns what happened.
+
+        The state change is a guarded transition made first; only when it succeeded is the
+        job's task stopped, so a job that moved on meanwhile is never left without one.
+        """
+        record = await self._store.get(job_id)
+        if record is None:
+            return "That job is unknown."
+        if record.requester_id != user_id and not is_admin:
+            return "Only the member who asked for this video, or a server admin, can do that."
+        if record.state is JobState.ACCEPTED:
+            try:
+                await self._store.transition(
+                    job_id,
+                    JobState.CANCELLED,
+                    expect=[JobState.ACCEPTED],
+                    last_error=CANCELLED_MESSAGE,
+                )
+            except StaleTransitionError:
+                record = await self._store.get(job_id) or record  # it started meanwhile
+            else:
+                self.dispatcher.withdraw(job_id)
+                await self._tell_ended(record, JobState.CANCELLED, CANCELLED_MESSAGE)
+                return CANCELLED_MESSAGE
+        if record.state in AT_PROVIDER:
+            try:
+                await self._store.transition(
+                    job_id, JobState.ABANDONED, expect=AT_PROVIDER, last_error=STOPPED_MESSAGE
+                )
+            except StaleTransitionError:
+                record = await self._store.get(job_id) or record
+            else:
+                await self.workflow.stop(job_id)
+                self.files.remove(job_id)
+                await self._tell_ended(record, JobState.ABANDONED, STOPPED_MESSAGE)
+                return STOPPED_MESSAGE
+        if record.state.is_final:
+            return "That video is already finished."
+        return "That video is already done and being posted."
+
+    async def _tell_ended(self, record: JobRecord, state: JobState, message: str) -> None:
+        sink = self._sinks.get(record.id) or self._build_sink(record)
+        view = self.workflow.view(record).evolve(
+            phase=Phase.FAILED, state=state, error=message, queue_position=None
+        )
+        try:
+            await sink.fail(view)
+        except Exception:
+            log.warning("telling job %s's reply it ended failed", record.id, exc_info=True)
+        finally:
+            self._sinks.pop(record.id, None)
+
+    # -- rules and usage ----------------------------------------------------------------------
+
+    async def policy(self, guild_id: int | None) -> GuildPolicy:
+        return await self._gate.policy(guild_id)
+
+    async def save_policy(self, guild_id: int, policy: GuildPolicy) -> None:
+        await self._guilds.save(guild_id, policy)
+
+    async def limits(self, guild_id: int | None) -> EffectiveLimits:
+        return await self._gate.limits(guild_id) if guild_id is not None else NO_LIMITS
+
+    async def usage(
+        self, *, since: float, user_id: int | None = None, guild_id: int | None = None
+    ) -> Usage:
+        return await self._usage.usage(since=since, user_id=user_id, guild_id=guild_id)
+
+    async def usage_by_member(self, *, guild_id: int, since: float) -> list[MemberUsage]:
+        return await self._usage.by_member(guild_id=guild_id, since=since)
+
+    async def recent_jobs(self, user_id: int, limit: int = 10) -> list[JobRecord]:
+        return await self._store.recent_for(user_id, limit=limit)
+
+    async def job(self, job_id: str) -> JobRecord | None:
+        return await self._store.get(job_id)
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    async def start(self, *, resume: bool = True, spread: float | None = None) -> int:
+        """Resume every unfinished job, then start the queue; returns how many were resumed."""
+        resumed = await self.resume(spread=spread) if resume else 0
+        self.dispatcher.launch()
+        if self._janitor is None:
+            self._janitor = asyncio.create_task(self._tidy_forever(), name="janitor")
+        return resumed
+
+    async def resume(self, *, spread: float | None = None, page: int = 500) -> int:
+        """Pick up the unfinished jobs after a restart, a page at a time.
+
+        Waiting jobs rejoin the queue in their order (no task each); jobs past the queue get
+        their task back, their first reads spread over up to a minute (no thundering herd).
+        """
+        running: list[JobRecord] = []
+        waiting = 0
+        after: tuple[float, str] | None = None
+        while True:
+            records = await self._store.unfinished_page(after, page)
+            if not records:
+                break
+            after = (records[-1].created_at, records[-1].id)
+            for record in records:
+                if record.state is JobState.ACCEPTED:
+                    if record.handle is None:
+                        # Reserved, but the bot died before it could reply: nobody waits for it.
+                        await self._withdraw(record.id, "the bot restarted before replying")
+                        continue
+                    self.dispatcher.ready(record)
+                    waiting += 1
+                    position = self.queue.position(record.id)
+                    if position is not None and position > 10:
+                        self.dispatcher.assume_shown(record.id, position)
+                else:
+                    self.dispatcher.occupy(record.id, record.requester_id)
+                    running.append(record)
+            await asyncio.sleep(0)
+        window = spread if spread is not None else min(60.0, len(running) / 100)
+        for record in running:
+            delay = random.uniform(0, window) if window > 0 else 0.0
+            self.workflow.start(record, delay=delay)
+        if running or waiting:
+            log.info(
+                "resumed %d job(s) past the queue over %.0f s and %d waiting",
+                len(running),
+                window,
+                waiting,
+            )
+        return len(running) + waiting
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop taking jobs, give in-flight steps a moment, then stop; states are stored."""
+        self._closing = True
+        self.dispatcher.paused = True
+        await self.dispatcher.close()
+        if self._janitor is not None:
+            self._janitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._janitor
+            self._janitor = None
+        await self.workflow.close(grace)
+
+    async def tidy(self) -> int:
+        """Remove the files no job needs: orphans, and undeliverable ones past KEEP_DAYS."""
+        keep_until = self._clock() - self.settings.keep_days * 86400
+        kept: set[str] = set()
+        for job_id, finished_at in await self._store.finished_with_files([JobState.UNDELIVERABLE]):
+            if finished_at >= keep_until:
+                kept.add(job_id)
+            else:
+                self.files.remove(job_id)
+        after: tuple[float, str] | None = None
+        while records := await self._store.unfinished_page(after, 1000):
+            kept.update(r.id for r in records)
+            after = (records[-1].created_at, records[-1].id)
+        kept.update(self._sinks)
+        return self.files.sweep(kept)
+
+    async def _tidy_forever(self) -> None:
+        while True:
+            try:
+                await self.tidy()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("tidying the job files failed", exc_info=True)
+            await asyncio.sleep(JANITOR_INTERVAL)
+
+    # -- sinks --------------------------------------------------------------------------------
+
+    def _build_sink(self, record: JobRecord) -> ReplySink:
+        handle = record.handle
+        builder = self._builders.get(handle.kind) if handle is not None else None
+        if handle is None or builder is None:
+            return _Unreachable(handle)
+        return builder(handle)
+
+    def _sink(self, record: JobRecord) -> ReplySink:
+        """The one sink of a live job (its throttling state lives there)."""
+        sink = self._sinks.get(record.id)
+        if sink is None:
+            sink = self._sinks[record.id] = self._build_sink(record)
+        return sink
+
+    def _ended(self, job_id: str) -> None:
+        self.dispatcher.release(job_id)
+        self._sinks.pop(job_id, None)
+
+    async def _show_position(self, record: JobRecord, position: int) -> None:
+        view = self.workflow.view(record).evolve(queue_position=position)
+        await self._sink(record).show(view)
