@@ -96,6 +96,8 @@ COMMON_SETTINGS: dict[str, Any] = {
     "max_concurrent_jobs": 250,
     # One fake member sends all 200: lift the per-member limit (guardrails are not measured here).
     "max_jobs_per_user": 250,
+    "max_queued_per_user": 100_000,
+    "max_queued": 100_000,
     "max_retries": 4,
     "connect_timeout": 10.0,
     "request_timeout": 60.0,

@@ -5,7 +5,7 @@
 The fake Videos API runs in its own process (`video-bot fake-api`), so the figures are the
 bot's alone. The store is a fresh SQLite file holding N jobs in state `running`, each pointing
 at a real job on the fake (created first through the API, ten minutes into an hour's work).
-The engine's JobRunner resumes them with a listener that only counts (no Discord: this
+The engine's VideoService resumes them with a listener that only counts (no Discord: this
 measures recovery itself). Figures:
 - time for `resume()` to load the store and start a tracked task per job;
 - when every job had its first status read (the spread window is deliberate);
@@ -28,11 +28,10 @@ from typing import Any
 
 import aiohttp
 
-from bot.catalogue import default_catalogue
 from bot.config import load_settings
-from bot.engine import make_client, make_planner, open_session
-from bot.jobs.events import Delivery, JobView
-from bot.jobs.runner import JobRunner
+from bot.domain import Delivery, JobView
+from bot.engine import make_client, open_session
+from bot.service import VideoService
 from bot.store import JobRecord, JobState, JobStore, open_database
 
 STATUS = "GET /v1/videos/{video_id}"
@@ -147,7 +146,8 @@ async def run(jobs: int, seconds: float) -> dict[str, Any]:
                         seconds=4,
                         cost="0.40",
                         requester_id=1,
-                        channel_id=1,
+                        reply_kind="bench",
+                        reply="{}",
                         created_at=submitted,
                         updated_at=submitted,
                         submitted_at=submitted,
@@ -169,18 +169,14 @@ async def run(jobs: int, seconds: float) -> dict[str, Any]:
 
             watcher = asyncio.create_task(monitor())
             async with open_session() as session:
-                runner = JobRunner(
+                service = VideoService(
+                    settings,
+                    database,
                     make_client(session, settings),
-                    store,
-                    default_catalogue(),
-                    listener_factory=lambda _record: CountingListener(),
-                    work_dir=Path(tmp) / "downloads",
-                    planner_factory=lambda expected: make_planner(settings, expected),
-                    deadline=settings.job_deadline,
-                    max_download_bytes=settings.max_download_bytes,
+                    sinks={"bench": lambda _handle: CountingListener()},
                 )
                 started = time.perf_counter()
-                resumed = await runner.resume()
+                resumed = await service.resume()
                 tracked_after = time.perf_counter() - started
                 per_second: list[int] = []
                 async with aiohttp.ClientSession() as http:
@@ -197,7 +193,7 @@ async def run(jobs: int, seconds: float) -> dict[str, Any]:
                     for r in log
                     if r["method"] == "GET" and r["route"].endswith("{video_id}")
                 }
-                await runner.close(grace=0)
+                await service.close(grace=0)
             watcher.cancel()
             sampler.running = False
             sampler.join()
@@ -209,7 +205,7 @@ async def run(jobs: int, seconds: float) -> dict[str, Any]:
     return {
         "jobs": jobs,
         "resumed": resumed,
-        "resume() until every job has a tracked task (s)": round(tracked_after, 2),
+        "resume() until every job has its task (s)": round(tracked_after, 2),
         "jobs with a status read in the window": len(polled),
         "status reads in the window": sum(per_second),
         "peak status reads in one second": max(per_second),

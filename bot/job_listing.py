@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 
 from bot.config import Settings
-from bot.store import JobRecord, JobStore, open_database
+from bot.store import JobRecord, JobState, JobStore, open_database
 
 _COLUMNS = ("job", "state", "model", "size", "secs", "created (UTC)", "provider id", "note")
 
@@ -19,6 +19,9 @@ def _row(record: JobRecord) -> tuple[str, ...]:
     if len(provider) > 24:
         provider = provider[:21] + "..."
     note = (record.last_error or "").replace("\n", " ")[:60]
+    if record.state is JobState.UNDELIVERABLE:
+        # The member never got it: the file waits here (VIDEO_BOT_KEEP_DAYS) to be sent on.
+        note = f"file kept: downloads/{record.id}.mp4"
     return (
         record.id,
         record.state.value,

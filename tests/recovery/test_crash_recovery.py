@@ -94,6 +94,8 @@ async def test_killed_in_any_state_the_job_is_finished_exactly_once(
     assert "Traceback" not in world.log()
     world.discord.assert_spec_clean()
     assert await world.stop() == 0
+    downloads = world.data_dir / "downloads"
+    assert not downloads.exists() or list(downloads.iterdir()) == []  # nothing left behind
 
 
 async def test_a_job_waiting_for_a_slot_is_started_after_a_restart(world: World) -> None:

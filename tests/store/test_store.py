@@ -124,3 +124,51 @@ async def test_a_locked_database_is_a_clear_error(tmp_path: Path) -> None:
 async def test_a_malformed_url_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="DATABASE_URL"):
         await open_database("not a url at all")
+
+
+async def test_migrates_a_version_3_reply_address_into_an_opaque_handle(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (3)")
+        conn.execute(
+            "CREATE TABLE jobs (id VARCHAR(32) PRIMARY KEY, state VARCHAR(16) NOT NULL,"
+            " prompt TEXT NOT NULL, model VARCHAR(100) NOT NULL, size VARCHAR(20) NOT NULL,"
+            " seconds INTEGER NOT NULL, cost VARCHAR(20) NOT NULL, reference BLOB,"
+            " requester_id BIGINT NOT NULL, guild_id BIGINT, channel_id BIGINT NOT NULL,"
+            " application_id BIGINT, interaction_id BIGINT, interaction_token TEXT,"
+            " token_expires_at FLOAT, message_id BIGINT, upload_limit BIGINT,"
+            " provider_video_id TEXT, progress INTEGER, video_expires_at FLOAT,"
+            " created_at FLOAT NOT NULL, submitted_at FLOAT, updated_at FLOAT NOT NULL,"
+            " finished_at FLOAT, attempts INTEGER NOT NULL, last_error TEXT)"
+        )
+        conn.execute(
+            "CREATE TABLE guild_settings (guild_id BIGINT PRIMARY KEY, data TEXT NOT NULL,"
+            " updated_at FLOAT NOT NULL)"
+        )
+        for job_id, state in (("live", "running"), ("done", "delivered")):
+            conn.execute(
+                "INSERT INTO jobs (id, state, prompt, model, size, seconds, cost, requester_id,"
+                " channel_id, message_id, application_id, interaction_token, upload_limit,"
+                " created_at, updated_at, attempts) VALUES"
+                f" ('{job_id}', '{state}', 'p', 'sora-2', '720x1280', 4, '0.40', 1, 22, 33, 44,"
+                " 'tok', 1000, 1, 1, 0)"
+            )
+    database = await open_database(url(path))
+    store = JobStore(database)
+    live = await store.get("live")
+    done = await store.get("done")
+    await database.close()
+    assert live is not None
+    assert done is not None
+    assert live.handle is not None
+    assert live.handle.kind == "discord"
+    assert '"channel_id": 22' in live.handle.public
+    assert '"message_id": 33' in live.handle.public
+    assert live.handle.secret == "tok"
+    assert done.handle is not None
+    assert done.handle.secret is None  # a finished job's token is not carried over
+    with sqlite3.connect(path) as conn:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+    assert "interaction_token" not in columns
+    assert "channel_id" not in columns
