@@ -21,16 +21,34 @@ SOURCE = ["-f", "lavfi", "-i", "testsrc2=size=320x180:rate=24:duration=2"]
 OUTPUTS: dict[str, list[str]] = {
     "video.mp4": [
         *SOURCE,
-        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryslow", "-crf", "36",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-preset",
+        "veryslow",
+        "-crf",
+        "36",
         # faststart puts moov first, so mdat is the last box: padding appends after it.
-        "-movflags", "+faststart", "-an",
+        "-movflags",
+        "+faststart",
+        "-an",
         # Strip the encoder's version string so a rerun with the same ffmpeg is byte-stable.
-        "-fflags", "+bitexact", "-map_metadata", "-1",
+        "-fflags",
+        "+bitexact",
+        "-map_metadata",
+        "-1",
     ],
     "thumbnail.webp": [*SOURCE, "-frames:v", "1", "-c:v", "libwebp", "-quality", "70"],
     # Eight frames at 4 fps, 80x45 each, on a 4x2 grid: the shape of a scrubbing preview.
     "spritesheet.jpg": [
-        *SOURCE, "-vf", "fps=4,scale=80:45,tile=4x2", "-frames:v", "1", "-q:v", "6",
+        *SOURCE,
+        "-vf",
+        "fps=4,scale=80:45,tile=4x2",
+        "-frames:v",
+        "1",
+        "-q:v",
+        "6",
     ],
 }
 
@@ -45,8 +63,9 @@ def main() -> int:
         subprocess.run(  # noqa: S603
             [ffmpeg, "-v", "error", "-y", *args, str(target)], check=True
         )
-        sys.stdout.write(f"{target.relative_to(ASSETS.parent.parent.parent)}: "
-                         f"{target.stat().st_size} bytes\n")
+        sys.stdout.write(
+            f"{target.relative_to(ASSETS.parent.parent.parent)}: {target.stat().st_size} bytes\n"
+        )
     return 0
 
 

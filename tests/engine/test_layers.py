@@ -40,6 +40,5 @@ def test_no_import_runs_back_up(layer: str) -> None:
     for path in files:
         for module in imports_of(path):
             for banned in FORBIDDEN[layer]:
-                assert not (module == banned or module.startswith(banned + ".")), (
-                    f"{path.relative_to(BOT.parent)} imports {module}"
-                )
+                upward = module == banned or module.startswith(banned + ".")
+                assert not upward, f"{path.relative_to(BOT.parent)} imports {module}"

@@ -43,9 +43,16 @@ async def test_every_dialect_runs_a_job_to_a_downloadable_video(server, http):
 @dialect("sglang")
 async def test_sglang(server, http):
     server.settings.api_key = "ignored"  # SGLang does not authenticate
-    status, video = await create_json(http, server, {
-        "prompt": "x [duration=10]", "size": "832x480", "seconds": 5, "fps": 16,
-    })
+    status, video = await create_json(
+        http,
+        server,
+        {
+            "prompt": "x [duration=10]",
+            "size": "832x480",
+            "seconds": 5,
+            "fps": 16,
+        },
+    )
     assert status == 200
     assert (video["size"], video["seconds"]) == ("832x480", 5)
     server.advance(8)
@@ -83,8 +90,9 @@ async def test_vllm_omni(server, http):
     assert status == 400
     assert body["error"]["message"] == "The model `sora-2` does not exist."
 
-    status, video = await create(http, server, "x [duration=100]", model="Wan2.2-T2V-A14B",
-                                 size="832x480", seconds=5)
+    status, video = await create(
+        http, server, "x [duration=100]", model="Wan2.2-T2V-A14B", size="832x480", seconds=5
+    )
     assert status == 200
     assert (video["model"], video["seconds"], video["size"]) == ("Wan2.2-T2V-A14B", "5", "832x480")
     server.advance(50)
@@ -106,8 +114,9 @@ async def test_vllm_omni(server, http):
     assert failed["error"] == "Video generation failed."
 
     for url in (f"{server.base_url}/videos", video_url(server, video["id"], "/remix")):
-        async with http.request("GET" if url.endswith("/videos") else "POST", url,
-                                json={"prompt": "y"}) as r:
+        async with http.request(
+            "GET" if url.endswith("/videos") else "POST", url, json={"prompt": "y"}
+        ) as r:
             assert r.status == 404
 
     server.settings.api_key = "k"
@@ -122,8 +131,15 @@ async def test_vllm_omni(server, http):
 async def test_trtllm(server, http):
     status, body = await create_json(http, server, {"prompt": "x", "style": "noir"})
     assert status == 422
-    assert body == {"detail": [{"loc": ["body", "style"], "msg": "Extra inputs are not permitted",
-                                "type": "extra_forbidden"}]}
+    assert body == {
+        "detail": [
+            {
+                "loc": ["body", "style"],
+                "msg": "Extra inputs are not permitted",
+                "type": "extra_forbidden",
+            }
+        ]
+    }
     status, body = await create_json(http, server, {"size": "832x480"})
     assert status == 422
     assert body["detail"][0]["loc"] == ["body", "prompt"]
@@ -131,8 +147,9 @@ async def test_trtllm(server, http):
 
     ids = []
     for seconds in ("4", 4, 4.0):
-        status, video = await create_json(http, server, {"prompt": "x [duration=10]",
-                                                         "seconds": seconds})
+        status, video = await create_json(
+            http, server, {"prompt": "x [duration=10]", "seconds": seconds}
+        )
         assert status == 202
         assert video["seconds"] == 4.0
         assert isinstance(video["seconds"], float)
@@ -184,9 +201,11 @@ async def test_newapi(server, http):
     _, video = await retrieve(http, server, video_id)
     assert video["status"] == "succeeded"
 
-    for method, url in (("GET", f"{server.base_url}/videos"),
-                        ("DELETE", video_url(server, video_id)),
-                        ("POST", video_url(server, video_id, "/remix"))):
+    for method, url in (
+        ("GET", f"{server.base_url}/videos"),
+        ("DELETE", video_url(server, video_id)),
+        ("POST", video_url(server, video_id, "/remix")),
+    ):
         async with http.request(method, url, json={"prompt": "y"}) as r:
             assert r.status == 404
             assert r.content_type == "text/plain"
@@ -212,26 +231,32 @@ async def test_litellm(server, http):
     assert re.fullmatch(r"video_[A-Za-z0-9_\-]+=*", video["id"])
     assert 200 <= len(video["id"]) <= 260
     server.advance(2)
-    async with http.get(video_url(server, video["id"], "/content"),
-                        params={"variant": "thumbnail"}) as r:
+    async with http.get(
+        video_url(server, video["id"], "/content"), params={"variant": "thumbnail"}
+    ) as r:
         assert r.content_type == "video/mp4"  # variant is dropped on the way upstream
 
     _, failing = await create(http, server, "[fail] [duration=2]")
     server.advance(1)
     status, body = await retrieve(http, server, failing["id"])
     assert status == 500
-    assert body == {"error": {
-        "message": "litellm.InternalServerError: video generation failed: "
-                   "Video generation failed.",
-        "type": "None", "param": None, "code": "500",
-    }}
+    assert body == {
+        "error": {
+            "message": "litellm.InternalServerError: video generation failed: "
+            "Video generation failed.",
+            "type": "None",
+            "param": None,
+            "code": "500",
+        }
+    }
 
     # Otherwise as strict as OpenAI, since the upstream is.
     status, body = await create_json(http, server, {"prompt": "x", "seconds": 4})
     assert status == 400
     assert body["error"]["param"] == "seconds"
-    status, body = await create(http, server, "x", size="1280x720",
-                                input_reference=("r.png", png(10, 10), "image/png"))
+    status, body = await create(
+        http, server, "x", size="1280x720", input_reference=("r.png", png(10, 10), "image/png")
+    )
     assert status == 400
     server.settings.api_key = "k"
     status, _ = await retrieve(http, server, video["id"])

@@ -86,7 +86,12 @@ async def test_advance_refuses_to_go_backwards(fake):
 def test_keyword_table_documents_every_keyword():
     usages = {keyword.usage for keyword in PROMPT_KEYWORDS}
     assert usages == {
-        "[duration=N]", "[fail]", "[refuse]", "[bytes=N]", "[download-fail]", "[lost]",
+        "[duration=N]",
+        "[fail]",
+        "[refuse]",
+        "[bytes=N]",
+        "[download-fail]",
+        "[lost]",
     }
     assert all(keyword.effect for keyword in PROMPT_KEYWORDS)
 
@@ -182,10 +187,17 @@ async def test_openai_rejects_invalid_json_creates(fake, http, body, param, mess
 
 
 async def test_openai_accepts_pro_sizes_and_json_references(fake, http):
-    status, video = await create_json(http, fake, {
-        "prompt": "x", "model": "sora-2-pro", "size": "1792x1024", "seconds": "12",
-        "input_reference": {"image_url": "https://example.invalid/a.png"},
-    })
+    status, video = await create_json(
+        http,
+        fake,
+        {
+            "prompt": "x",
+            "model": "sora-2-pro",
+            "size": "1792x1024",
+            "seconds": "12",
+            "input_reference": {"image_url": "https://example.invalid/a.png"},
+        },
+    )
     assert status == 200
     assert (video["model"], video["size"], video["seconds"]) == ("sora-2-pro", "1792x1024", "12")
 
@@ -235,15 +247,27 @@ async def test_openai_rejects_other_body_types(fake, http):
 
 async def test_api_key_is_enforced_and_never_recorded(fake, http):
     fake.settings.api_key = "sk-test-secret"
-    expected = {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
-                          "param": None, "code": "invalid_api_key"}}
+    expected = {
+        "error": {
+            "message": "Incorrect API key provided",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
+        }
+    }
     status, body = await create(http, fake)
     assert (status, body) == (401, expected)
-    async with http.post(f"{fake.base_url}/videos", data=multipart(prompt="x"),
-                         headers={"Authorization": "Bearer sk-wrong"}) as r:
+    async with http.post(
+        f"{fake.base_url}/videos",
+        data=multipart(prompt="x"),
+        headers={"Authorization": "Bearer sk-wrong"},
+    ) as r:
         assert (r.status, await r.json()) == (401, expected)
-    async with http.post(f"{fake.base_url}/videos", data=multipart(prompt="x"),
-                         headers={"Authorization": "Bearer sk-test-secret"}) as r:
+    async with http.post(
+        f"{fake.base_url}/videos",
+        data=multipart(prompt="x"),
+        headers={"Authorization": "Bearer sk-test-secret"},
+    ) as r:
         assert r.status == 200
     assert [r.authorized for r in fake.stats.requests] == [False, True, True]
     assert [r.status for r in fake.stats.requests] == [401, 401, 200]
@@ -457,8 +481,12 @@ async def test_control_endpoints(fake, http):
     _, video = await retrieve(http, fake, video["id"])
     assert video["status"] == "completed"
 
-    patch = {"api_key": "k", "faults": [{"endpoint": "list", "kind": "503"}],
-             "disabled_endpoints": ["remix"], "poll_after_ms": 100}
+    patch = {
+        "api_key": "k",
+        "faults": [{"endpoint": "list", "kind": "503"}],
+        "disabled_endpoints": ["remix"],
+        "poll_after_ms": 100,
+    }
     async with http.patch(f"{root}/_fake/settings", json=patch) as r:
         assert r.status == 200
         assert (await r.json())["faults"][0]["kind"] == "503"

@@ -98,8 +98,9 @@ async def test_create_then_hang_bills_a_job_and_times_the_client_out(fake, http)
     fake.settings.faults = [Fault(endpoint="create", kind="create-then-hang", delay=30)]
     timeout = aiohttp.ClientTimeout(total=0.3)
     with pytest.raises(TimeoutError):
-        async with http.post(f"{fake.base_url}/videos", data=multipart(prompt="slow one"),
-                             timeout=timeout) as r:
+        async with http.post(
+            f"{fake.base_url}/videos", data=multipart(prompt="slow one"), timeout=timeout
+        ) as r:
             await r.read()
     assert fake.stats.creates == 1
     _, listing = await get_json(http, f"{fake.base_url}/videos")

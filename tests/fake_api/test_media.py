@@ -20,7 +20,9 @@ def ffmpeg_errors(path) -> str:
     """What ffmpeg complains about while decoding the whole file (empty: a valid video)."""
     result = subprocess.run(
         [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "null", "-"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return result.stderr + ("" if result.returncode == 0 else f"exit {result.returncode}")
 
