@@ -151,7 +151,8 @@ async def test_migrates_a_version_3_reply_address_into_an_opaque_handle(tmp_path
                 "INSERT INTO jobs (id, state, prompt, model, size, seconds, cost, requester_id,"
                 " channel_id, message_id, application_id, interaction_token, upload_limit,"
                 " created_at, updated_at, attempts) VALUES"
-                " (?, ?, 'p', 'sora-2', '720x1280', 4, '0.40', 1, 22, 33, 44, 'tok', 1000, 1, 1, 0)",
+                " (?, ?, 'p', 'sora-2', '720x1280', 4, '0.40', 1, 22, 33, 44, 'tok', 1000,"
+                " 1, 1, 0)",
                 (job_id, state),
             )
     database = await open_database(url(path))
