@@ -306,16 +306,21 @@ class VideoService:
             except StaleTransitionError:
                 record = await self._store.get(job_id) or record
             else:
+                # The job's own sink, taken before its task ends: an edit it still has pending
+                # must be cancelled by the final one, not land after it.
+                sink = self._sinks.get(job_id)
                 await self.workflow.stop(job_id)
                 self.files.remove(job_id)
-                await self._tell_ended(record, JobState.ABANDONED, STOPPED_MESSAGE)
+                await self._tell_ended(record, JobState.ABANDONED, STOPPED_MESSAGE, sink)
                 return STOPPED_MESSAGE
         if record.state.is_final:
             return "That video is already finished."
         return "That video is already done and being posted."
 
-    async def _tell_ended(self, record: JobRecord, state: JobState, message: str) -> None:
-        sink = self._sinks.get(record.id) or self._build_sink(record)
+    async def _tell_ended(
+        self, record: JobRecord, state: JobState, message: str, sink: ReplySink | None = None
+    ) -> None:
+        sink = sink or self._sinks.get(record.id) or self._build_sink(record)
         view = self.workflow.view(record).evolve(
             phase=Phase.FAILED, state=state, error=message, queue_position=None
         )

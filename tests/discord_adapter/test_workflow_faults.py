@@ -161,3 +161,30 @@ async def test_videos_shows_what_is_charged_and_what_was_refunded(tmp_path: Path
         assert "Charged: $0.40" in text
         assert "Refunded: $0.40 (1 video)" in text
         assert "Unknown (may be billed): $0.00" in text
+
+
+async def test_stopping_a_job_whose_create_is_in_flight_is_honest_and_counted(
+    tmp_path: Path,
+) -> None:
+    # The create reached the provider but its answer has not come back: stopping it cannot
+    # promise that nothing was sent, and its cost stays counted (as unknown).
+    async with running_harness(tmp_path) as h:
+        h.videos.settings.faults = [
+            Fault(endpoint="create", kind="create-then-hang", count=1, delay=30)
+        ]
+        it = await h.video("in flight [duration=1]")
+        await it.wait_for(lambda i: (b := button(i)) and b["label"] == "Stop following", 10)
+        control = button(it)
+        assert control is not None
+        assert it.original is not None
+        click = await h.discord.send_component_interaction(
+            it.original, control["custom_id"], h.member
+        )
+        await answered(click)
+        assert "may still finish" in refused_with(click)
+        assert "nothing was sent" not in refused_with(click)
+        record = await h.final_record()
+        assert record.state is JobState.ABANDONED
+        usage = await h.bot.service.usage(since=0)
+        assert str(usage.unknown) == "0.40"
+        assert str(usage.refunded) == "0.00"
