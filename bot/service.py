@@ -362,6 +362,8 @@ class VideoService:
         """Resume every unfinished job, then start the queue; returns how many were resumed."""
         resumed = await self.resume(spread=spread) if resume else 0
         self.dispatcher.launch()
+        if resume:
+            await self._tidy_once()  # leftovers of an earlier run go before new work starts
         if self._janitor is None:
             self._janitor = asyncio.create_task(self._tidy_forever(), name="janitor")
         return resumed
@@ -436,15 +438,18 @@ class VideoService:
         kept.update(self._sinks)
         return self.files.sweep(kept)
 
+    async def _tidy_once(self) -> None:
+        try:
+            await self.tidy()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("tidying the job files failed", exc_info=True)
+
     async def _tidy_forever(self) -> None:
         while True:
-            try:
-                await self.tidy()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("tidying the job files failed", exc_info=True)
             await asyncio.sleep(JANITOR_INTERVAL)
+            await self._tidy_once()
 
     # -- sinks --------------------------------------------------------------------------------
 

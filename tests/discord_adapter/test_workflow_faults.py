@@ -188,3 +188,52 @@ async def test_stopping_a_job_whose_create_is_in_flight_is_honest_and_counted(
         usage = await h.bot.service.usage(since=0)
         assert str(usage.unknown) == "0.40"
         assert str(usage.refunded) == "0.00"
+
+
+async def test_a_disk_error_while_downloading_is_retried(tmp_path: Path) -> None:
+    # Where the download should go is unusable for a while (a file in the way of the directory,
+    # as a full or broken disk would be): the bot keeps trying and delivers once it can write.
+    async with running_harness(tmp_path) as h:
+        blocker = tmp_path / "downloads"
+        blocker.write_bytes(b"in the way")
+        it = await h.video("to a broken disk [duration=1]")
+        await it.wait_for(lambda i: shows(i, "Delivery delayed"), timeout=30)
+        blocker.unlink()
+        await it.wait_for(lambda i: delivered_video(h, i), timeout=60)
+        assert (await h.final_record()).state is JobState.DELIVERED
+        assert h.creates == 1
+
+
+async def test_a_store_failure_after_the_upload_never_undoes_the_delivered_video(
+    tmp_path: Path,
+) -> None:
+    async with running_harness(tmp_path) as h:
+        h.discord.hold_responses("PATCH", WEBHOOK_MESSAGE, 1.0, with_files=True)
+        release = threading.Event()
+        locked = threading.Event()
+
+        def hold_the_lock() -> None:
+            conn = sqlite3.connect(tmp_path / "video-bot.sqlite3", timeout=30)
+            conn.isolation_level = None
+            conn.execute("BEGIN IMMEDIATE")
+            locked.set()
+            release.wait(30)
+            conn.execute("ROLLBACK")
+            conn.close()
+
+        it = await h.video("delivered, then trouble [duration=1]")
+        await h.discord.wait_for(
+            lambda: [r for r in h.discord.requests if r.files and r.status == 200], timeout=30
+        )
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()  # while the upload's answer is held: recording DELIVERED will fail
+        try:
+            await asyncio.to_thread(locked.wait, 10)
+            await asyncio.sleep(7)  # past the store's 5 s busy timeout
+        finally:
+            release.set()
+            await asyncio.to_thread(holder.join)
+        record = await h.final_record(within=30)
+        assert record.state is JobState.DELIVERED
+        assert delivered_video(h, it)  # the video is still in the reply
+        assert len([r for r in h.discord.requests if r.files and r.status == 200]) == 1
