@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import gc
+
 import aiohttp
 
 from bot.config import Settings
 from bot.jobs.polling import PollPlanner
 from bot.videos import RetryPolicy, Timeouts, VideosClient
+
+
+def settle_heap() -> None:
+    """Take everything alive after start-up (the imported libraries, settings, the catalogue)
+    out of the garbage collector's sight.
+
+    A full collection otherwise scans those ~85,000 objects each time, 40-90 ms with the event
+    loop stopped; frozen, it scans only what the bot made since (the queue, the jobs).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def open_session() -> aiohttp.ClientSession:

@@ -13,6 +13,7 @@ import discord
 from bot.config import Settings
 from bot.discord_adapter.client import VideoBot
 from bot.discord_adapter.command_sync import sync_commands
+from bot.engine import settle_heap
 from bot.store import open_database
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ async def run_bot(settings: Settings, *, demo: bool = False) -> None:
     database = await open_database(settings.effective_database_url)
     async with _demo_backend(settings, demo) as effective:
         bot = VideoBot(effective, demo=demo, database=database)
+        settle_heap()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     user_id: int
     key: tuple[float, str]

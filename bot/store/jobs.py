@@ -21,7 +21,7 @@ from bot.store.schema import jobs
 _WITHOUT_REFERENCE = [c for c in jobs.c if c.name != "reference"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobRecord:
     """One row of the jobs table."""
 
