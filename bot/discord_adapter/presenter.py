@@ -66,6 +66,7 @@ class DiscordPresenter:
         self._demo = demo
         self._clock = clock
         self._token_dead = False
+        self._gone = False  # the reply was deleted or became unreachable: for good
         self._last_signature: tuple[object, ...] | None = None
         self._last_edit = -float("inf")
         self._pending: JobView | None = None
@@ -75,7 +76,7 @@ class DiscordPresenter:
     # -- ReplySink ---------------------------------------------------------------------------
 
     async def show(self, view: JobView) -> None:
-        if _signature(view) == self._last_signature:
+        if self._gone or _signature(view) == self._last_signature:
             return
         wait = self._last_edit + self._interval - self._clock()
         if wait <= 0:
@@ -186,6 +187,8 @@ class DiscordPresenter:
     async def _edit(self, **fields: Any) -> discord.Message | None:
         """Edit the reply: through the interaction token while it lives, then the channel."""
         async with self._lock:
+            if self._gone:
+                raise ReplyGone(f"reply {self._message_id} is gone")
             self._last_edit = self._clock()
             live = self._live_webhook()
             if live is not None:
@@ -196,6 +199,7 @@ class DiscordPresenter:
                     token_unusable = exc.code in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK)
                     if not token_unusable and exc.status != 401:
                         if exc.status == 404:
+                            self._gone = True
                             raise ReplyGone(f"reply {message_id}: {exc.code}") from None
                         raise
                     log.info("interaction token unusable; editing through the channel now")
@@ -210,5 +214,6 @@ class DiscordPresenter:
                 )
             except (discord.NotFound, discord.Forbidden) as exc:
                 # Deleted, or the bot lost access to the channel or the server: for good.
+                self._gone = True
                 raise ReplyGone(f"reply {self._message_id}: {exc.status} {exc.code}") from None
             return edited

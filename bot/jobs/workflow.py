@@ -436,16 +436,16 @@ class Workflow:
         """DELIVERING: post the video once; after any doubt, read the reply back first."""
         record = job.record
         fresh, job.delivering_here = job.delivering_here, False
-        if not fresh and await job.sink.already_delivered():
-            log.info("job %s was already delivered", record.id)
-            await self._move(job, JobState.DELIVERED, expect=[JobState.DELIVERING])
-            return
         path = self._files.video(record.id)
-        if not path.exists():  # removed by hand since: fetch it again
-            await self._move(job, JobState.DOWNLOADING, expect=[JobState.DELIVERING])
-            return
-        job.view = job.view.evolve(phase=Phase.DELIVERING, delayed=False)
         try:
+            if not fresh and await job.sink.already_delivered():
+                log.info("job %s was already delivered", record.id)
+                await self._move(job, JobState.DELIVERED, expect=[JobState.DELIVERING])
+                return
+            if not path.exists():  # removed by hand since: fetch it again
+                await self._move(job, JobState.DOWNLOADING, expect=[JobState.DELIVERING])
+                return
+            job.view = job.view.evolve(phase=Phase.DELIVERING, delayed=False)
             await job.sink.deliver(job.view, Delivery(path, path.stat().st_size))
         except ReplyGone:
             log.warning("job %s: the reply is gone; keeping the file", record.id)
