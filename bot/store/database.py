@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from bot.store.migrations import migrate
@@ -23,16 +26,36 @@ class StoreError(Exception):
 
 
 class Database:
-    """One engine per process; everything else borrows it."""
+    """The engines of one process; everything else borrows them.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    `engine` serves reads. Writes go through `write()`: on SQLite, one connection used by one
+    writer at a time (SQLite has a single writer anyway; several pooled connections fighting
+    for its lock is what made "database is locked" and pool time-outs under load), on
+    PostgreSQL the same pool as reads.
+    """
+
+    def __init__(self, engine: AsyncEngine, writer: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self._writer = writer or engine
+        self._write_lock = asyncio.Lock() if writer is not None else None
         # Guild policies are read on every command and change rarely: a write-through cache
         # (this process is the only writer) keeps the acknowledgement fast under load.
         self.guild_policies: dict[int, Any] = {}
 
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction for writing, committed when the block ends."""
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self._writer.begin() as conn:
+            yield conn
+
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._writer is not self.engine:
+            await self._writer.dispose()
 
 
 def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry) -> None:
@@ -54,19 +77,27 @@ async def open_database(url: str, *, migrate_schema: bool = True) -> Database:
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(parsed, pool_pre_ping=not is_sqlite)
+    writer: AsyncEngine | None = None
     if is_sqlite:
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        # Readers run side by side (WAL); the one writer connection is used in turn.
+        engine = create_async_engine(parsed, pool_size=8, max_overflow=24, pool_timeout=120)
+        writer = create_async_engine(parsed, pool_size=1, max_overflow=0, pool_timeout=600)
+        for each in (engine, writer):
+            event.listen(each.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_async_engine(parsed, pool_pre_ping=True)
     try:
-        async with engine.begin() as conn:
+        async with (writer or engine).begin() as conn:
             if migrate_schema:
                 await migrate(conn)
             # A write that is rolled back: a read-only file or a held lock fails here, at start.
             await conn.execute(text("UPDATE schema_version SET version = version"))
     except (OperationalError, DBAPIError, OSError) as exc:
         await engine.dispose()
+        if writer is not None:
+            await writer.dispose()
         raise StoreError(_explain(exc, parsed.render_as_string(hide_password=True))) from None
-    return Database(engine)
+    return Database(engine, writer)
 
 
 def _explain(exc: BaseException, where: str) -> str:

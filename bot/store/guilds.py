@@ -16,6 +16,7 @@ class GuildStore:
     """Reads and writes GuildPolicy rows; a guild never configured gets the defaults."""
 
     def __init__(self, database: Database) -> None:
+        self._database = database
         self._engine = database.engine
         self._cache: dict[int, GuildPolicy] = database.guild_policies
 
@@ -37,7 +38,7 @@ class GuildStore:
 
     async def _write(self, guild_id: int, policy: GuildPolicy) -> None:
         values = {"guild_id": guild_id, "data": policy.to_json(), "updated_at": time.time()}
-        async with self._engine.begin() as conn:
+        async with self._database.write() as conn:
             if self._engine.dialect.name == "sqlite":
                 statement = sqlite_insert(guild_settings).values(**values)
                 await conn.execute(

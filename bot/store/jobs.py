@@ -79,11 +79,12 @@ class JobStore:
     """Reads and writes job records; each call is its own transaction."""
 
     def __init__(self, database: Database, clock: Any = time.time) -> None:
+        self._database = database
         self._engine = database.engine
         self._clock = clock
 
     async def add(self, record: JobRecord) -> None:
-        async with self._engine.begin() as conn:
+        async with self._database.write() as conn:
             await conn.execute(jobs.insert().values(**record.values()))
 
     async def get(self, job_id: str) -> JobRecord | None:
@@ -118,14 +119,14 @@ class JobStore:
         statement = update(jobs).where(jobs.c.id == job_id).values(**values)
         if expect is not None:
             statement = statement.where(jobs.c.state.in_([s.value for s in expect]))
-        async with self._engine.begin() as conn:
+        async with self._database.write() as conn:
             result = await conn.execute(statement)
         if result.rowcount != 1:
             raise StaleTransitionError(f"job {job_id} is not in {expect}")
 
     async def note(self, job_id: str, **changes: Any) -> None:
         """Record details that are not a transition (progress, expiry)."""
-        async with self._engine.begin() as conn:
+        async with self._database.write() as conn:
             await conn.execute(
                 update(jobs).where(jobs.c.id == job_id).values(updated_at=self._clock(), **changes)
             )
@@ -205,5 +206,5 @@ class JobStore:
         """Bulk insert (benchmarks and imports)."""
         if not records:
             return
-        async with self._engine.begin() as conn:
+        async with self._database.write() as conn:
             await conn.execute(jobs.insert(), [r.values() for r in records])
