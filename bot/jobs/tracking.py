@@ -62,7 +62,10 @@ async def track(
 
     The job is always read at least once, even when it is already past its deadline (a bot
     that was offline longer than the deadline still finds the videos finished meanwhile), and
-    once more exactly at the deadline before JobTimeoutError.
+    once more exactly at the deadline before JobTimeoutError. A job submitted just now is first
+    read after the planner's initial delay (its create answer was the first look); each read
+    tells the planner whether the provider has started running the job, so that the speed is
+    measured from the running phase only.
     Transient trouble (5xx, network, 429) is tolerated for a few rounds beyond the client's
     own retries, because a long job should not die of one bad minute at the provider.
     """
@@ -70,7 +73,13 @@ async def track(
     planner.started_at = planner.started_at or start
     ends = start + deadline
     errors = 0
+    # The create call's answer was the first look at a fresh job: the first read waits for the
+    # planner's first step after submission (a job submitted long ago is read at once).
+    first = min(planner.initial_delay(clock()), ends - clock())
+    if first > 0:
+        await sleep(first)
     while True:
+        sent = clock()
         try:
             poll = await client.poll(video_id)
         except (ServerError, NetworkError, RateLimitedError) as exc:
@@ -99,7 +108,13 @@ async def track(
             )
         if now >= ends:
             raise JobTimeoutError(f"{video_id} not finished after {deadline:.0f}s")
-        planner.observe(now, video.progress, poll.poll_after)
+        planner.observe(
+            now,
+            video.progress,
+            poll.poll_after,
+            running=video.state is not JobState.QUEUED,
+            sent=sent,
+        )
         remaining = planner.remaining(now)
         await on_update(Update(video, now - start, max(0.0, remaining) if remaining else None))
         delay = planner.next_delay(now)

@@ -362,12 +362,15 @@ class Workflow:
             )
             await self._show(job)
 
-        expected = self.durations.expected(request.model, request.size, request.seconds)
+        kind = (request.model, request.size, request.seconds)
+        planner = self._planner_factory(self.durations.expected(*kind))
+        # How long similar jobs spent running: a prior for the first speed estimate.
+        planner.expected_running = self.durations.expected_running(*kind)
         try:
             finished = await track(
                 self._client,
                 video_id,
-                planner=self._planner_factory(expected),
+                planner=planner,
                 deadline=self._deadline,
                 on_update=on_update,
                 started_at=started,
@@ -387,9 +390,7 @@ class Workflow:
                 await self._end(job, JobState.TIMED_OUT, TIMED_OUT_MESSAGE)
                 return
             raise  # the provider is unreachable for now: the step runs again
-        self.durations.record(
-            request.model, request.size, request.seconds, time.monotonic() - started
-        )
+        self.durations.record(*kind, time.monotonic() - started, running=planner.running_seconds)
         await self._move(
             job,
             JobState.DOWNLOADING,
