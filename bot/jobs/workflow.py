@@ -41,6 +41,7 @@ from bot.store.jobs import StaleTransitionError
 from bot.videos import (
     ContentError,
     ContentNotReadyError,
+    ContentUnavailableError,
     CreateOutcomeUnknownError,
     JobFailedError,
     JobLostError,
@@ -64,7 +65,10 @@ EXPIRED_MESSAGE = (
     "The video was generated, but the video service's download link expired before the bot "
     "could fetch it (the bot was offline too long)."
 )
-UNAVAILABLE_MESSAGE = "The video was generated, but the video service never handed the file over."
+UNAVAILABLE_MESSAGE = (
+    "The video was generated, but it could not be downloaded: the video service did not hand "
+    "the file over."
+)
 NEVER_STARTED_MESSAGE = (
     "The video service never received this request (nothing was billed). Please try again."
 )
@@ -76,6 +80,9 @@ TIMED_OUT_MESSAGE = (
     "The video took too long; the bot stopped waiting for it. The video service may still "
     "finish (and bill) it."
 )
+
+
+TELL_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -274,7 +281,18 @@ class Workflow:
         ref = f"{message} (ref {job.record.id})"
         await self._move(job, state, expect=[job.record.state], last_error=ref)
         job.view = job.view.evolve(phase=Phase.FAILED, error=ref, refused=refused, eta_at=None)
-        await _safely(job.sink.fail, job.view)
+        # The member must learn the outcome: a passing failure to say so is tried again.
+        for attempt in range(1, TELL_ATTEMPTS + 1):
+            try:
+                await job.sink.fail(job.view)
+                return
+            except asyncio.CancelledError:
+                raise
+            except ReplyGone:
+                return
+            except Exception:  # noqa: BLE001 - any passing failure of the front end
+                log.warning("telling job %s's end failed (attempt %d)", job.record.id, attempt)
+                await asyncio.sleep(self._backoff.delay(attempt))
 
     async def _show(self, job: _Job) -> None:
         await _safely(job.sink.show, job.view)
@@ -416,7 +434,13 @@ class Workflow:
                 await self._client.download(
                     record.provider_video_id, path, max_bytes=self._max_download_bytes
                 )
-            except (ContentNotReadyError, ServerError, NetworkError, RateLimitedError) as exc:
+            except (
+                ContentNotReadyError,
+                ContentUnavailableError,
+                ServerError,
+                NetworkError,
+                RateLimitedError,
+            ) as exc:
                 # `completed` can come before the file is ready, and a link can be down for a
                 # moment: wait, but not for ever.
                 now = time.monotonic()

@@ -23,6 +23,7 @@ from bot.videos.errors import (
     CapabilityMissingError,
     ContentError,
     ContentNotReadyError,
+    ContentUnavailableError,
     CreateOutcomeUnknownError,
     EndpointNotVideosError,
     JobLostError,
@@ -446,7 +447,7 @@ class VideosClient:
             raise ContentNotReadyError(f"{status}: {message}")
         if status == 429 or status >= 500:
             wait = server_wait(headers) if status == 429 else None
-            raise _Retryable(ContentError(f"{status}: {message}"), wait)
+            raise _Retryable(ContentUnavailableError(f"{status}: {message}"), wait)
         raise ContentError(f"{status}: {message}")
 
     def _scrub(self, text: str) -> str:

@@ -149,3 +149,7 @@ class ContentError(VideosError):
 
 class ContentNotReadyError(ContentError):
     """The server has no content for the job yet (404/400/409 while finishing)."""
+
+
+class ContentUnavailableError(ContentError):
+    """The content answered 429 or 5xx through every retry: trouble that may pass."""

@@ -85,6 +85,8 @@ def bot_settings(videos: FakeVideosServer, data_dir: Path, **overrides: Any) -> 
         "max_retries": 2,
         "connect_timeout": 2,
         "request_timeout": 5,
+        # A file the fake never hands over ([download-fail]) is given up on quickly.
+        "content_wait": 2,
     }
     values.update(overrides)
     return load_settings(**values)
