@@ -54,7 +54,7 @@ async def test_stop_following_still_counts_against_the_daily_limit(tmp_path: Pat
 
 
 async def test_content_not_ready_right_after_completion_is_fetched_again(tmp_path: Path) -> None:
-    async with running_harness(tmp_path) as h:
+    async with running_harness(tmp_path, content_wait=120) as h:
         h.videos.settings.faults = [Fault(endpoint="content", kind="404", count=2)]
         it = await h.video("a slow file [duration=1]")
         await it.wait_for(lambda i: delivered_video(h, i), timeout=30)
