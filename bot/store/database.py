@@ -38,8 +38,8 @@ class Database:
         self.engine = engine
         self._writer = writer or engine
         self._write_lock = asyncio.Lock() if writer is not None else None
-        # Guild policies are read on every command and change rarely: a write-through cache
-        # (this process is the only writer) keeps the acknowledgement fast under load.
+        # Guild policies are read on every command and change rarely: a short-lived,
+        # write-through cache (bot/store/guilds.py) keeps the acknowledgement fast under load.
         self.guild_policies: dict[int, Any] = {}
 
     @contextlib.asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -11,30 +12,43 @@ from bot.domain import GuildPolicy
 from bot.store.database import Database
 from bot.store.schema import guild_settings
 
+# A policy read from the store is trusted this long. Changes made through this process show at
+# once (write-through); changes made by another process sharing the store, within this time.
+POLICY_LIFETIME = 30.0
+# Guilds whose policy is cached at once; the least recently read are dropped beyond it.
+POLICY_CACHE_SIZE = 10_000
+
 
 class GuildStore:
     """Reads and writes GuildPolicy rows; a guild never configured gets the defaults."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, clock: Callable[[], float] = time.monotonic) -> None:
         self._database = database
         self._engine = database.engine
-        self._cache: dict[int, GuildPolicy] = database.guild_policies
+        self._cache: dict[int, tuple[float, GuildPolicy]] = database.guild_policies
+        self._clock = clock
 
     async def get(self, guild_id: int) -> GuildPolicy:
-        cached = self._cache.get(guild_id)
-        if cached is not None:
-            return cached
+        cached = self._cache.pop(guild_id, None)
+        if cached is not None and self._clock() - cached[0] < POLICY_LIFETIME:
+            self._cache[guild_id] = cached  # most recently read last
+            return cached[1]
         query = select(guild_settings.c.data).where(guild_settings.c.guild_id == guild_id)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
         policy = GuildPolicy() if row is None else GuildPolicy.from_json(row.data)
-        self._cache[guild_id] = policy
+        self._remember(guild_id, policy)
         return policy
 
     async def save(self, guild_id: int, policy: GuildPolicy) -> None:
         self._cache.pop(guild_id, None)
         await self._write(guild_id, policy)
-        self._cache[guild_id] = policy
+        self._remember(guild_id, policy)
+
+    def _remember(self, guild_id: int, policy: GuildPolicy) -> None:
+        self._cache[guild_id] = (self._clock(), policy)
+        while len(self._cache) > POLICY_CACHE_SIZE:
+            del self._cache[next(iter(self._cache))]
 
     async def _write(self, guild_id: int, policy: GuildPolicy) -> None:
         values = {"guild_id": guild_id, "data": policy.to_json(), "updated_at": time.time()}
