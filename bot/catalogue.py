@@ -20,6 +20,11 @@ _T = TypeVar("_T")
 SecondsFormat = Literal["string", "int", "float"]
 
 _SIZE_PATTERN = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
+# No video server makes frames larger than this on a side; a bigger "size" is a typo.
+MAX_SIDE = 4096
+# Discord offers at most 25 choices for an option (and 25 entries in a select menu): more would
+# silently be impossible to choose, so the catalogue refuses them.
+MAX_CHOICES = 25
 
 
 class CatalogueError(ValueError):
@@ -48,7 +53,7 @@ class ModelSpec(BaseModel):
     seconds_format: SecondsFormat = "string"
     send_size: bool = True
     send_seconds: bool = True
-    price_per_second: Decimal = Decimal("0")
+    price_per_second: Decimal = Field(default=Decimal("0"), ge=0, le=1000)
     price_per_second_by_size: dict[str, Decimal] = Field(default_factory=dict)
 
     @field_validator("sizes")
@@ -57,7 +62,18 @@ class ModelSpec(BaseModel):
         for size in sizes:
             if not _SIZE_PATTERN.match(size):
                 raise ValueError(f"size {size!r} is not WIDTHxHEIGHT, e.g. 1280x720")
+            width, _, height = size.partition("x")
+            if int(width) > MAX_SIDE or int(height) > MAX_SIDE:
+                raise ValueError(f"size {size!r} is larger than {MAX_SIDE} pixels on a side")
         return sizes
+
+    @field_validator("price_per_second_by_size")
+    @classmethod
+    def _prices_not_negative(cls, prices: dict[str, Decimal]) -> dict[str, Decimal]:
+        for size, price in prices.items():
+            if price < 0 or price > 1000:
+                raise ValueError(f"the price for {size} must be between 0 and 1000 per second")
+        return prices
 
     @field_validator("seconds")
     @classmethod
@@ -121,6 +137,16 @@ class Catalogue(BaseModel):
             raise ValueError("model names must be unique")
         if self.default_model is not None and self.default_model not in names:
             raise ValueError(f"default_model {self.default_model} is not in models")
+        if len(self.all_sizes()) > MAX_CHOICES:
+            raise ValueError(
+                f"the models offer {len(self.all_sizes())} different sizes; Discord can show "
+                f"at most {MAX_CHOICES}"
+            )
+        if len(self.all_seconds()) > MAX_CHOICES:
+            raise ValueError(
+                f"the models offer {len(self.all_seconds())} different durations; Discord can "
+                f"show at most {MAX_CHOICES}"
+            )
         return self
 
     @property

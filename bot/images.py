@@ -6,14 +6,24 @@ so the bot centre-crops and resizes it rather than passing the user's file throu
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from bot.videos import ReferenceImage
 
-ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# MPO is what phones write: a JPEG whose first picture is the photo (more follow for depth or
+# a second lens). Its first frame is an ordinary JPEG.
+ACCEPTED_FORMATS = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+}
 ACCEPTED_CONTENT_TYPES = frozenset(ACCEPTED_FORMATS.values())
 # Refuse absurd canvases before decoding them (a 20-megapixel photo is fine).
 MAX_PIXELS = 40_000_000
@@ -28,10 +38,20 @@ def parse_size(size: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
+# Decoding and scaling is CPU work: a bounded pool keeps it off the event loop and keeps a burst
+# of large uploads from running more decoders than there are cores.
+_POOL = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="fit")
+
+
+async def fit_reference_off_loop(data: bytes, size: str) -> ReferenceImage:
+    """`fit_reference` in the bounded worker pool, so acknowledgements go on meanwhile."""
+    return await asyncio.get_running_loop().run_in_executor(_POOL, fit_reference, data, size)
+
+
 def fit_reference(data: bytes, size: str) -> ReferenceImage:
     """Decode `data` (JPEG/PNG/WebP only) and return it cropped and scaled to `size`."""
     width, height = parse_size(size)
-    image = _decode(data)
+    image = _decode(data, (width, height))
     upright = ImageOps.exif_transpose(image).convert("RGB")
     fitted = ImageOps.fit(upright, (width, height), method=Image.Resampling.LANCZOS)
     out = io.BytesIO()
@@ -39,12 +59,17 @@ def fit_reference(data: bytes, size: str) -> ReferenceImage:
     return ReferenceImage(out.getvalue(), "image/jpeg", "reference.jpg")
 
 
-def _decode(data: bytes) -> Image.Image:
+def _decode(data: bytes, target: tuple[int, int]) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-            _check_header(image)
+            _check_header(image)  # the pixel budget, from the header, before any decoding
+            if image.format in ("JPEG", "MPO"):
+                image.seek(0)  # an MPO's first picture is the photo
+                # JPEG can decode at 1/2, 1/4 or 1/8 scale directly: a 50 MP photo for a 720p
+                # frame never needs its full size in memory.
+                image.draft("RGB", (target[0] * 2, target[1] * 2))
             image.load()
     except ImageRejected:
         raise

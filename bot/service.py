@@ -40,7 +40,7 @@ from bot.domain import (
 from bot.engine import make_planner
 from bot.guardrails.queue import JobQueue
 from bot.guardrails.spending import SpendGate
-from bot.images import ImageRejected, check_upload, fit_reference
+from bot.images import ImageRejected, check_upload, fit_reference_off_loop
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.files import JobFiles
 from bot.jobs.workflow import Workflow
@@ -258,7 +258,7 @@ class VideoService:
             raise RequestRejected("The reference image could not be fetched.") from None
         try:
             # Decoding and resizing is CPU work: off the event loop, so acknowledgements go on.
-            fitted = await asyncio.to_thread(fit_reference, data, size)
+            fitted = await fit_reference_off_loop(data, size)
         except ImageRejected as exc:
             raise RequestRejected(str(exc)) from None
         return fitted.data

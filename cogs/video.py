@@ -57,10 +57,10 @@ def build_video_command(
     )
     @app_commands.choices(
         model=[app_commands.Choice(name=m.display_name, value=m.name) for m in catalogue.models],
-        size=[app_commands.Choice(name=s, value=s) for s in catalogue.all_sizes()[:25]],
+        size=[app_commands.Choice(name=s, value=s) for s in catalogue.all_sizes()],
     )
     @app_commands.choices(
-        seconds=[app_commands.Choice(name=f"{s} s", value=s) for s in catalogue.all_seconds()[:25]]
+        seconds=[app_commands.Choice(name=f"{s} s", value=s) for s in catalogue.all_seconds()]
     )
     @app_commands.guild_only()
     async def video(  # noqa: PLR0917 - discord.py maps options to parameters

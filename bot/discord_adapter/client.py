@@ -45,6 +45,8 @@ class VideoBot(commands.Bot):
             intents=intents,
             tree_cls=VideoCommandTree,
             help_command=None,
+            # Nothing the bot posts pings anyone, whatever a prompt or a name contains.
+            allowed_mentions=discord.AllowedMentions.none(),
             **options,
         )
         self.settings = settings

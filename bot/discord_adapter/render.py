@@ -33,6 +33,13 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def quoted_prompt(prompt: str, limit: int = _PROMPT_SHOWN) -> str:
+    """A member's prompt as plain text: its markdown (masked links, headings, bold) and
+    mentions are shown as typed, so a prompt cannot make a reply look like something else."""
+    text = discord.utils.escape_mentions(discord.utils.escape_markdown(prompt))
+    return shorten(text, limit)
+
+
 def file_size(size: int) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.0f} KiB"
@@ -51,7 +58,7 @@ def timestamp(unix: float, style: str = "R") -> str:
 def _base(view: JobView, title: str, colour: discord.Colour, *, demo: bool) -> discord.Embed:
     request = view.request
     embed = discord.Embed(
-        title=title, description=">>> " + shorten(request.prompt, _PROMPT_SHOWN), colour=colour
+        title=title, description=">>> " + quoted_prompt(request.prompt), colour=colour
     )
     embed.add_field(
         name="Settings",

@@ -343,3 +343,19 @@ async def test_an_endpoint_that_does_not_serve_videos_is_explained(tmp_path: Pat
             assert "(ref " in embed_text(message)
     finally:
         await runner.cleanup()
+
+
+async def test_nothing_the_bot_posts_can_ping_anyone(harness: Harness) -> None:
+    mention = f"<@{harness.member.id}>"
+    it = await harness.video(f"a parade for {mention} and @everyone [duration=1]")
+    message = await it.wait_for(finished, timeout=20)
+    assert mention not in embed_text(message)
+    posted = []
+    for request in harness.discord.requests:
+        body = request.body
+        data = body.get("data") if isinstance(body, dict) and "type" in body else body
+        if isinstance(data, dict) and ("embeds" in data or "content" in data):
+            posted.append(data)
+    assert posted
+    for data in posted:
+        assert data.get("allowed_mentions") == {"parse": []}, data
