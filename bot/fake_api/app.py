@@ -13,13 +13,14 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Final, Self
+from typing import Any, Final, Self
+from urllib.parse import quote
 
 from aiohttp import BodyPartReader, hdrs, web
 from pydantic import ValidationError
 
 from .dialects import CreateRequest, Endpoint, OpenAIDialect, Problem, rules_for
-from .media import asset, image_response, stream_video
+from .media import CHUNK_SIZE, asset, image_response, stream_video
 from .settings import FakeSettings, Fault, FaultKind
 from .state import PROMPT_KEYWORDS, FakeState, FileInfo, RecordedRequest, RequestBody, Stats, Upload
 
@@ -43,8 +44,37 @@ LIST_MAX_LIMIT: Final = 100
 # Applied by the create handler once the job exists; every other kind is applied up front.
 AFTER_CREATE: Final[frozenset[FaultKind]] = frozenset({"create-then-reset", "create-then-hang"})
 BEFORE_HANDLER: Final[frozenset[FaultKind]] = frozenset(
-    {"404", "409", "429", "429-no-retry-after", "500", "502", "503", "reset", "slow"}
+    {
+        "404",
+        "409",
+        "429",
+        "429-no-retry-after",
+        "500",
+        "502",
+        "503",
+        "reset",
+        "slow",
+        "huge-body",
+        "html-as-mp4",
+        "redirect",
+        "redirect-link-local",
+        "redirect-html",
+        "redirect-loop",
+    }
 )
+# Applied to the handler's own answer (so a create still starts its job); echo-key answers an
+# error at once on any endpoint but retrieve, where it turns the job into a failed one.
+MANGLERS: Final[frozenset[FaultKind]] = frozenset(
+    {"absurd-numbers", "wrong-types", "no-id", "echo-key"}
+)
+# Where the redirect faults send a content request.
+LINK_LOCAL_URL: Final = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
+_HTML_PAGE: Final = (
+    b"<!DOCTYPE html><html><head><title>Sign in to the network</title></head>"
+    b"<body><form action='/login'><input name='user'></form></body></html>"
+)
+# Year 10000 in seconds: past what datetime can represent.
+_BEYOND_YEAR_9999: Final = 253_402_300_800
 _FAULT_MESSAGES: Final[dict[str, str]] = {
     "404": "Video content is not ready yet.",
     "409": "Video is still being finalized.",
@@ -138,6 +168,88 @@ def drop_connection(request: web.Request) -> web.StreamResponse:
     return web.Response(status=_DROPPED_STATUS)
 
 
+def _redirect_target(request: web.Request, fault: Fault) -> str:
+    video_id = quote(request.match_info.get("video_id", ""), safe="")
+    if fault.kind == "redirect-link-local":
+        return LINK_LOCAL_URL
+    if fault.kind == "redirect-html":
+        return "/_fake/page"
+    if fault.kind == "redirect-loop":
+        return "/_fake/loop"
+    if fault.location is not None:
+        return fault.location.replace("{video_id}", video_id)
+    return f"/_fake/blob/{video_id}"
+
+
+def _echo_key_message(request: web.Request) -> str:
+    """An error text that repeats the caller's key, whole and cut short, as careless servers do."""
+    sent = request.headers.get(hdrs.AUTHORIZATION, "")
+    token = sent.removeprefix("Bearer ")
+    return f"Incorrect API key provided: {token}. Header received: {sent[:24]}..."
+
+
+async def _huge_body(request: web.Request, size: int) -> web.StreamResponse:
+    """A 200 video object padded to `size` bytes, streamed so the fake never holds it."""
+    head = b'{"id": "video_huge", "object": "video", "status": "queued", "padding": "'
+    tail = b'"}'
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = max(size, len(head) + len(tail))
+    await response.prepare(request)
+    filler = memoryview(b"a" * CHUNK_SIZE)
+    try:
+        await response.write(head)
+        remaining = response.content_length - len(head) - len(tail)
+        while remaining > 0:
+            step = min(remaining, CHUNK_SIZE)
+            await response.write(filler[:step])
+            remaining -= step
+        await response.write(tail)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client stopped reading, as it should
+    return response
+
+
+def _mangle(response: web.StreamResponse, kind: FaultKind, echoed: str) -> web.StreamResponse:
+    """Break a JSON video object in the way `kind` names."""
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
+        return response
+    try:
+        data: Any = json.loads(response.body)
+    except ValueError:
+        return response
+    if not isinstance(data, dict):
+        return response
+    if kind == "no-id":
+        data.pop("id", None)
+    elif kind == "absurd-numbers":
+        data.update(
+            progress=math.inf,
+            created_at=10**400,  # an integer no float can hold
+            completed_at=math.nan,
+            expires_at=_BEYOND_YEAR_9999 * 1000,
+            seconds=-math.inf,
+        )
+    elif kind == "wrong-types":
+        data.update(
+            status={"state": "queued"},
+            progress={"percent": 5},
+            created_at="yesterday",
+            completed_at=[1],
+            expires_at=True,
+            model={"name": "sora-2"},
+            prompt=["a", "b"],
+            size=1280,
+            seconds={"value": 4},
+            error=42,
+            remixed_from_video_id=False,
+        )
+    elif kind == "echo-key":
+        data.update(status="failed", error={"code": "invalid_api_key", "message": echoed})
+    response.body = json.dumps(data).encode()
+    return response
+
+
 class FakeVideosApp:
     """Builds the aiohttp application over one settings object and one state."""
 
@@ -173,6 +285,10 @@ class FakeVideosApp:
         app.router.add_patch("/_fake/settings", self.control_patch_settings)
         app.router.add_post("/_fake/advance", self.control_advance)
         app.router.add_post("/_fake/restart", self.control_restart)
+        # Targets of the redirect faults (not part of the protocol, not recorded).
+        app.router.add_get("/_fake/blob/{video_id}", self.control_blob)
+        app.router.add_get("/_fake/page", self.control_page)
+        app.router.add_get("/_fake/loop", self.control_loop)
         return app
 
     # --- the pipeline every /v1 request goes through ---------------------------------------
@@ -204,6 +320,8 @@ class FakeVideosApp:
         if fault is not None:
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay)
+            elif fault.kind == "huge-body":
+                return await _huge_body(request, fault.size)
             else:
                 return self._fault_response(request, fault)
         dialect = self.dialect
@@ -216,12 +334,24 @@ class FakeVideosApp:
             return dialect.route_missing(request.method, request.path)
         if endpoint in dialect.unsupported:
             return dialect.unsupported_response(endpoint, request.method, request.path)
-        return await handler(request, body)
+        mangler = self.settings.take_fault(endpoint, MANGLERS)
+        if mangler is None:
+            return await handler(request, body)
+        echoed = _echo_key_message(request)
+        if mangler.kind == "echo-key" and endpoint != "retrieve":
+            return dialect.error(401, echoed, code="invalid_api_key")
+        return _mangle(await handler(request, body), mangler.kind, echoed)
 
     def _fault_response(self, request: web.Request, fault: Fault) -> web.StreamResponse:
         dialect = self.dialect
         if fault.kind == "reset":
             return drop_connection(request)
+        if fault.kind == "html-as-mp4":
+            return web.Response(body=_HTML_PAGE, content_type="video/mp4")
+        if fault.kind.startswith("redirect"):
+            return web.Response(
+                status=302, headers={hdrs.LOCATION: _redirect_target(request, fault)}
+            )
         if fault.kind == "429":
             response = dialect.error(
                 429,
@@ -446,6 +576,23 @@ class FakeVideosApp:
         except (ValueError, TypeError, KeyError):
             return web.json_response({"detail": 'expected {"seconds": <number >= 0>}'}, status=400)
         return web.json_response({"offset": self.state.offset})
+
+    async def control_blob(self, request: web.Request) -> web.StreamResponse:
+        """GET /_fake/blob/{video_id}: a finished video, as a storage bucket would serve it."""
+        view = self.state.find(request.match_info["video_id"])
+        if view is None or view.phase != "completed":
+            return web.Response(status=404, text="NoSuchKey")
+        scenario = view.job.scenario
+        size = scenario.pad_bytes if scenario.pad_bytes is not None else self.settings.video_bytes
+        return await stream_video(request, size)
+
+    async def control_page(self, request: web.Request) -> web.StreamResponse:
+        """GET /_fake/page: a captive portal's HTML that claims to be a video."""
+        return web.Response(body=_HTML_PAGE, content_type="video/mp4")
+
+    async def control_loop(self, request: web.Request) -> web.StreamResponse:
+        """GET /_fake/loop: redirects to itself forever."""
+        return web.Response(status=302, headers={hdrs.LOCATION: "/_fake/loop"})
 
     async def control_restart(self, request: web.Request) -> web.StreamResponse:
         """POST /_fake/restart: forget every job."""

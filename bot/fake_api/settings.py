@@ -25,6 +25,17 @@ FaultKind = Literal[
     "slow",
     "create-then-reset",
     "create-then-hang",
+    # Hostile answers (a broken or malicious provider); see app.py for exactly what each sends.
+    "huge-body",  # 200 JSON video object padded to `size` bytes, streamed
+    "absurd-numbers",  # the video object with Infinity/NaN, 1e400 and year > 9999 numbers
+    "wrong-types",  # every field but `id` of the video object of the wrong type
+    "no-id",  # the video object without its `id`
+    "echo-key",  # errors (a failed job on retrieve) echo the Authorization header back
+    "html-as-mp4",  # content: an HTML page labelled video/mp4
+    "redirect",  # content: 302 to `location`, or to the fake's own copy of the video
+    "redirect-link-local",  # content: 302 to the cloud metadata address 169.254.169.254
+    "redirect-html",  # content: 302 to an HTML page on the fake labelled video/mp4
+    "redirect-loop",  # content: 302 to a URL that redirects to itself forever
 ]
 OptionalEndpoint = Literal["list", "delete", "remix", "extensions"]
 
@@ -42,6 +53,10 @@ class Fault(BaseModel):
     retry_after: float = Field(default=1.0, ge=0)
     # Seconds a "slow" request waits before answering, or a "create-then-hang" create holds on.
     delay: float = Field(default=5.0, ge=0)
+    # Bytes of a "huge-body" answer.
+    size: int = Field(default=300 * 1024 * 1024, ge=0)
+    # Where a "redirect" sends the client; `{video_id}` is filled in. None: the fake's own copy.
+    location: str | None = None
 
 
 class FakeSettings(BaseModel):

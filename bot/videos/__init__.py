@@ -2,6 +2,7 @@
 
 from bot.videos.client import CreateRequest, Poll, ReferenceImage, Timeouts, VideosClient
 from bot.videos.errors import (
+    AnswerTooLargeError,
     AuthenticationError,
     BadRequestError,
     CapabilityMissingError,
@@ -10,6 +11,7 @@ from bot.videos.errors import (
     ContentUnavailableError,
     CreateOutcomeUnknownError,
     EndpointNotVideosError,
+    InvalidAnswerError,
     JobFailedError,
     JobLostError,
     JobTimeoutError,
@@ -22,6 +24,7 @@ from bot.videos.models import JobError, JobState, Video, VideoPage, normalise_st
 from bot.videos.retry import RetryPolicy
 
 __all__ = [
+    "AnswerTooLargeError",
     "AuthenticationError",
     "BadRequestError",
     "CapabilityMissingError",
@@ -31,6 +34,7 @@ __all__ = [
     "CreateOutcomeUnknownError",
     "CreateRequest",
     "EndpointNotVideosError",
+    "InvalidAnswerError",
     "JobError",
     "JobFailedError",
     "JobLostError",

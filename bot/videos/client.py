@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
+import re
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +17,12 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 import yarl
+from aiohttp import hdrs
 from multidict import CIMultiDictProxy
 from pydantic import SecretStr, ValidationError
 
 from bot.videos.errors import (
+    AnswerTooLargeError,
     AuthenticationError,
     BadRequestError,
     CapabilityMissingError,
@@ -26,13 +31,14 @@ from bot.videos.errors import (
     ContentUnavailableError,
     CreateOutcomeUnknownError,
     EndpointNotVideosError,
+    InvalidAnswerError,
     JobLostError,
     NetworkError,
     RateLimitedError,
     ServerError,
     VideosError,
 )
-from bot.videos.models import Video, VideoPage
+from bot.videos.models import MAX_ID_LENGTH, JobState, Video, VideoPage
 from bot.videos.retry import RetryPolicy, poll_after, server_says_retry, server_wait
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,16 @@ _AUTH_WORDS = ("api key", "api_key", "apikey", "unauthorized", "unauthorised", "
 # Content types a server may label an MP4 with; anything textual is an error page instead.
 _VIDEO_TYPES = ("video/", "application/octet-stream", "binary/octet-stream", "application/mp4")
 _IMAGE_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
+# Status, JSON and error answers are small; a provider sending more is broken or hostile.
+MAX_ANSWER_BYTES = 1024 * 1024
+MAX_REDIRECTS = 5
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# MP4 (ISO BMFF) has an `ftyp` box first: its type sits at offset 4. WebM starts with EBML.
+_EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+_SNIFF_BYTES = 8
+_REDACTED = "[redacted]"
+_BEARER = re.compile(r"(?i)\bbearer\s+\S+")
+_KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -110,6 +126,8 @@ class _Fetch:
     partial: Path
     params: dict[str, str] | None
     accepted: tuple[str, ...]
+    # True for the main video: the body must start like an MP4 or WebM container.
+    container: bool
     max_bytes: int
     on_progress: Callable[[int, int | None], None] | None
 
@@ -124,7 +142,7 @@ class _Answer:
     def json(self) -> Any:
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python goes
             return None
 
 
@@ -175,7 +193,7 @@ class VideosClient:
         answer = await self._send(
             _Call("create", "POST", "/videos", idempotent=False, form=request.form)
         )
-        return self._video(answer, "create")
+        return self._video(answer, "create", creates=True)
 
     async def poll(self, video_id: str) -> Poll:
         """Read a job's status, with the server's poll-after hint."""
@@ -189,7 +207,7 @@ class VideosClient:
                 extra={"video_id": video_id},
             )
         )
-        return Poll(self._video(answer, "retrieve"), poll_after(answer.headers))
+        return Poll(self._video(answer, "retrieve", creates=False), poll_after(answer.headers))
 
     async def retrieve(self, video_id: str) -> Video:
         return (await self.poll(video_id)).video
@@ -204,9 +222,10 @@ class VideosClient:
         answer = await self._send(_Call("list", "GET", "/videos", idempotent=True, params=params))
         data = answer.json()
         try:
-            return VideoPage.model_validate(data)
+            page = VideoPage.model_validate(data)
         except ValidationError:
             raise EndpointNotVideosError(self.base_url, retired_openai=self.is_openai) from None
+        return page.model_copy(update={"data": [self._scrub_video(v) for v in page.data]})
 
     async def delete(self, video_id: str) -> None:
         """Delete a finished job's assets (optional capability)."""
@@ -223,7 +242,7 @@ class VideosClient:
                 json={"prompt": prompt},
             )
         )
-        return self._video(answer, "remix")
+        return self._video(answer, "remix", creates=True)
 
     async def extend(self, video_id: str, prompt: str, seconds: str) -> Video:
         """Continue a finished video (optional, billed like a create)."""
@@ -236,7 +255,7 @@ class VideosClient:
                 json={"video": {"id": video_id}, "prompt": prompt, "seconds": seconds},
             )
         )
-        return self._video(answer, "extensions")
+        return self._video(answer, "extensions", creates=True)
 
     async def download(
         self,
@@ -252,12 +271,13 @@ class VideosClient:
         The main video is asked for without `variant`: some servers read it as an index.
         """
         params = {"variant": variant} if variant else None
-        accepted = _IMAGE_TYPES if variant in ("thumbnail", "spritesheet") else _VIDEO_TYPES
+        image = variant in ("thumbnail", "spritesheet")
         fetch = _Fetch(
             video_id,
             dest.with_name(dest.name + ".part"),
             params,
-            accepted,
+            _IMAGE_TYPES if image else _VIDEO_TYPES,
+            not image,
             max_bytes,
             on_progress,
         )
@@ -335,13 +355,29 @@ class VideosClient:
                 headers=self._headers(),
                 timeout=timeout,
             ) as resp:
-                body = await resp.read()
+                body = await _read_bounded(resp)
+                if body is None:
+                    body = self._too_large(call, resp.status)
                 return _Answer(resp.status, resp.headers, body, resp.content_type)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # The request never left: safe to retry even a create.
             raise _NotSent(NetworkError(_describe(exc))) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _MaybeSent(NetworkError(_describe(exc))) from None
+
+    def _too_large(self, call: _Call, status: int) -> bytes:
+        """An answer over the cap: a usable one is an error, an error is judged by its status."""
+        log.warning(
+            "%s: HTTP %d answer over %d bytes; not read", call.name, status, MAX_ANSWER_BYTES
+        )
+        if not 200 <= status < 300:
+            return b""
+        if not call.idempotent:
+            # The job may well exist (and be billed); its id is lost in the flood.
+            raise CreateOutcomeUnknownError(f"{call.name}: {status} answer too large to read")
+        raise AnswerTooLargeError(
+            f"{call.name}: answer over {MAX_ANSWER_BYTES} bytes", status=status
+        )
 
     def _judge(self, call: _Call, answer: _Answer) -> tuple[VideosError, float | None, bool] | None:
         """None when the answer is usable; else (error, server wait, may retry)."""
@@ -382,15 +418,48 @@ class VideosClient:
             return CapabilityMissingError(call.name)
         return ServerError(f"{status}: {message}", status=status)
 
-    def _video(self, answer: _Answer, operation: str) -> Video:
+    def _video(self, answer: _Answer, operation: str, *, creates: bool) -> Video:
         data = answer.json()
+        if creates:
+            return self._scrub_video(self._created(data, answer.status, operation))
         try:
-            return Video.model_validate(data)
+            video = Video.model_validate(data)
         except ValidationError:
-            if operation == "create":
-                # A 2xx that is not a job: not a Videos server (an HTML page, a proxy's JSON).
-                raise EndpointNotVideosError(self.base_url, retired_openai=self.is_openai) from None
-            raise ServerError(f"{operation}: the answer is not a video object") from None
+            raise InvalidAnswerError(
+                f"{operation}: the answer is not a video object", status=answer.status
+            ) from None
+        return self._scrub_video(video)
+
+    def _created(self, data: Any, status: int, operation: str) -> Video:
+        """A create's answer: the job id first, since the provider has (and bills) that job."""
+        if not isinstance(data, dict):
+            # Not JSON at all (an HTML page): not a Videos server, so no job was started.
+            raise EndpointNotVideosError(self.base_url, retired_openai=self.is_openai)
+        job_id = data.get("id")
+        if isinstance(job_id, int) and not isinstance(job_id, bool):
+            job_id = str(job_id)
+        if not isinstance(job_id, str) or not job_id.strip() or len(job_id) > MAX_ID_LENGTH:
+            log.warning("%s: HTTP %d answer without a usable job id", operation, status)
+            raise CreateOutcomeUnknownError(f"{operation}: {status} answer without a job id")
+        raw_status = data.get("status")
+        if not isinstance(raw_status, str) or not raw_status.strip():
+            log.warning("%s: job %s answered without a status; taken as queued", operation, job_id)
+            raw_status = JobState.QUEUED.value
+        try:
+            return Video.model_validate({**data, "id": job_id, "status": raw_status})
+        except ValidationError:
+            log.warning("%s: job %s answered with a malformed object", operation, job_id)
+            return Video(id=job_id, status=JobState.QUEUED.value)
+
+    def _scrub_video(self, video: Video) -> Video:
+        """A failed job's message is shown to users: servers have echoed keys into it."""
+        error = video.error
+        if error is None or error.message is None:
+            return video
+        message = self._scrub(error.message)
+        if message == error.message:
+            return video
+        return video.model_copy(update={"error": error.model_copy(update={"message": message})})
 
     async def _stream_once(self, fetch: _Fetch) -> int:
         timeout = aiohttp.ClientTimeout(
@@ -399,31 +468,86 @@ class VideosClient:
             sock_read=self.timeouts.request,
         )
         url = self._url(f"/videos/{_quote(fetch.video_id)}/content")
+        if fetch.params:
+            url = url.update_query(fetch.params)
+        home = url.origin()
         # identity: a compressed body would not match Content-Length once aiohttp inflates it.
-        headers = {**self._headers(), "Accept": "*/*", "Accept-Encoding": "identity"}
+        api_headers = {**self._headers(), "Accept": "*/*", "Accept-Encoding": "identity"}
+        elsewhere = {k: v for k, v in api_headers.items() if k != "Authorization"}
+        base_private: bool | None = None
         try:
-            async with self._session.get(
-                url, params=fetch.params, headers=headers, timeout=timeout
-            ) as resp:
-                self._check_content_answer(resp, fetch.accepted, fetch.max_bytes)
-                if resp.status >= 300:
-                    body = await resp.read()
-                    self._raise_content_error(resp.status, resp.headers, body, resp.content_type)
-                expected = resp.content_length
-                written = 0
-                with fetch.partial.open("wb") as out:
-                    async for chunk in resp.content.iter_chunked(_CHUNK):
-                        written += len(chunk)
-                        if written > fetch.max_bytes:
-                            raise ContentError(f"content exceeds {fetch.max_bytes} bytes")
-                        out.write(chunk)
-                        if fetch.on_progress is not None:
-                            fetch.on_progress(written, expected)
-                if expected is not None and written != expected:
-                    raise _Retryable(ContentError("download ended early"), None)
-                return written
+            # Redirects are followed by hand, each target checked before any connection to it.
+            for _hop in range(MAX_REDIRECTS + 1):
+                headers = api_headers if url.origin() == home else elsewhere
+                async with self._session.get(
+                    url, headers=headers, timeout=timeout, allow_redirects=False
+                ) as resp:
+                    if resp.status not in _REDIRECT_STATUSES:
+                        return await self._receive(resp, fetch)
+                    target = _redirect_target(url, resp.headers.get(hdrs.LOCATION))
+                if base_private is None:
+                    base_private = await self._base_is_private()
+                await self._check_redirect(target, base_private)
+                url = target
+            raise ContentError(f"download: more than {MAX_REDIRECTS} redirects")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Retryable(NetworkError(f"download: {_describe(exc)}"), None) from None
+
+    async def _receive(self, resp: aiohttp.ClientResponse, fetch: _Fetch) -> int:
+        self._check_content_answer(resp, fetch.accepted, fetch.max_bytes)
+        if resp.status >= 300:
+            body = await _read_bounded(resp)
+            self._raise_content_error(resp.status, resp.headers, body or b"", resp.content_type)
+        expected = resp.content_length
+        written = 0
+        head = b""
+        with fetch.partial.open("wb") as out:
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                written += len(chunk)
+                if written > fetch.max_bytes:
+                    raise ContentError(f"content exceeds {fetch.max_bytes} bytes")
+                if fetch.container and len(head) < _SNIFF_BYTES:
+                    head = (head + chunk)[:_SNIFF_BYTES]
+                    if len(head) == _SNIFF_BYTES:
+                        _check_container(head)
+                out.write(chunk)
+                if fetch.on_progress is not None:
+                    fetch.on_progress(written, expected)
+        if expected is not None and written != expected:
+            raise _Retryable(ContentError("download ended early"), None)
+        if fetch.container and len(head) < _SNIFF_BYTES:
+            _check_container(head)
+        return written
+
+    async def _base_is_private(self) -> bool:
+        """Whether the configured server itself is on a loopback or private address."""
+        url = self._url("")
+        try:
+            addresses = await _resolve(url.raw_host or "", url.port)
+        except (OSError, TimeoutError):
+            return False
+        return any(_is_internal(address) for address in addresses)
+
+    async def _check_redirect(self, target: yarl.URL, base_private: bool) -> None:
+        """Refuse a redirect to anything but http(s) on an address the rules allow."""
+        if target.scheme not in ("http", "https"):
+            raise ContentError(f"download: refused a redirect to a {target.scheme!r} URL")
+        host = target.raw_host
+        if not host:
+            raise ContentError("download: refused a redirect without a host")
+        try:
+            async with asyncio.timeout(self.timeouts.connect):
+                addresses = await _resolve(host, target.port)
+        except (OSError, TimeoutError):
+            error = NetworkError("download: the redirect's host does not resolve")
+            raise _Retryable(error, None) from None
+        if not addresses:
+            raise ContentError("download: refused a redirect to a host without addresses")
+        for address in addresses:
+            why = redirect_refusal(address, base_private=base_private)
+            if why is not None:
+                log.warning("download: refused a redirect to %s (%s)", host, address)
+                raise ContentError(f"download: refused a redirect to {why} address {address}")
 
     def _check_content_answer(
         self, resp: aiohttp.ClientResponse, accepted: tuple[str, ...], max_bytes: int
@@ -451,10 +575,88 @@ class VideosClient:
         raise ContentError(f"{status}: {message}")
 
     def _scrub(self, text: str) -> str:
-        """Servers echo keys back in error text; never let one through."""
-        if self._key and len(self._key) >= 4:
-            text = text.replace(self._key, "[redacted]")
+        """Servers echo keys back in error text, whole or cut short; never let one through."""
+        key = self._key
+        if key and len(key) >= 4:
+            text = text.replace(key, _REDACTED)
+            if len(key) >= 12:
+                # A truncated echo ("Bearer sk-proj-abc...") still gives most of the key away.
+                text = re.sub(re.escape(key[:8]) + r"\S*", _REDACTED, text)
+        text = _BEARER.sub(f"Bearer {_REDACTED}", text)
+        text = _KEY_LIKE.sub(_REDACTED, text)
         return text[:500]
+
+
+def redirect_refusal(address: str, *, base_private: bool) -> str | None:
+    """Why a download may not be redirected to `address` (None: it may).
+
+    Link-local (cloud metadata lives there) and reserved addresses never; loopback and private
+    ones only when the configured server is itself on such an address.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "an unreadable"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_link_local:
+        return "a link-local"
+    if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+        return "a reserved"
+    if _is_internal(str(ip)) and not base_private:
+        return "a private"
+    return None
+
+
+def _is_internal(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback or ip.is_private or not ip.is_global
+
+
+async def _resolve(host: str, port: int | None) -> list[str]:
+    """The addresses a host name stands for (an address literal stands for itself)."""
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _redirect_target(current: yarl.URL, location: str | None) -> yarl.URL:
+    if not location:
+        raise ContentError("download: a redirect without a Location")
+    try:
+        return current.join(yarl.URL(location))
+    except ValueError:
+        raise ContentError("download: a redirect to an unreadable location") from None
+
+
+def _check_container(head: bytes) -> None:
+    """The main video must be an MP4 (`ftyp` box first) or a WebM (EBML header)."""
+    if head[4:8] == b"ftyp" or head.startswith(_EBML_MAGIC):
+        return
+    raise ContentError("download: the content is not a video (neither MP4 nor WebM)")
+
+
+async def _read_bounded(
+    resp: aiohttp.ClientResponse, limit: int = MAX_ANSWER_BYTES
+) -> bytes | None:
+    """The body, or None as soon as it proves larger than `limit` (the rest is never read)."""
+    if resp.content_length is not None and resp.content_length > limit:
+        return None
+    data = bytearray()
+    while chunk := await resp.content.read(limit + 1 - len(data)):
+        data += chunk
+        if len(data) > limit:
+            return None
+    return bytes(data)
 
 
 class _NotSent(Exception):  # noqa: N818 - internal signal

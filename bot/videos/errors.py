@@ -63,6 +63,21 @@ class ServerError(VideosError):
         super().__init__(detail)
 
 
+class InvalidAnswerError(ServerError):
+    """The server answered something the protocol does not allow (wrong types, missing fields)."""
+
+    user_message = "The video service sent something it should not. Try again later."
+
+    def __init__(self, detail: str = "", *, status: int = 200) -> None:
+        super().__init__(detail, status=status)
+
+
+class AnswerTooLargeError(InvalidAnswerError):
+    """An API answer (status, JSON or error body) larger than the client agrees to read."""
+
+    user_message = "The video service sent an answer too large to read. Try again later."
+
+
 class NetworkError(VideosError):
     """The server could not be reached, or the connection broke, after retries."""
 

@@ -10,7 +10,12 @@ import math
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# 9999-12-31T23:59:59Z: later timestamps do not fit a datetime and are treated as missing.
+MAX_TIMESTAMP = 253_402_300_799
+MAX_ID_LENGTH = 1024
+_MAX_SHORT_TEXT = 64
 
 
 class JobState(StrEnum):
@@ -58,6 +63,31 @@ _REFUSAL_CODES = frozenset(
 _REFUSAL_WORDS = ("moderation", "content policy", "safety system", "content filter", "blocked")
 
 
+def finite_number(value: Any) -> float | None:
+    """A JSON number (or numeric text) as a finite float; anything else is None, never raised.
+
+    Booleans are not numbers here, and neither are NaN, Infinity or integers too large for a
+    float (1e400 written out as digits).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _scalar_text(value: Any) -> str | None:
+    """Text, or a number written as text; containers, booleans and non-finite numbers: None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = finite_number(value)
+        return None if number is None else str(value)
+    return None
+
+
 def normalise_status(raw: str) -> JobState:
     """Map a server's status word to a JobState; unknown words count as still running."""
     return _STATUS_NAMES.get(raw.strip().lower(), JobState.RUNNING)
@@ -71,10 +101,10 @@ class JobError(BaseModel):
     code: str | None = None
     message: str | None = None
 
-    @field_validator("code", mode="before")
+    @field_validator("code", "message", mode="before")
     @classmethod
-    def _code_as_text(cls, value: Any) -> Any:
-        return None if value is None else str(value)
+    def _as_text(cls, value: Any) -> str | None:
+        return _scalar_text(value)
 
     @property
     def is_refusal(self) -> bool:
@@ -89,7 +119,7 @@ class Video(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, max_length=MAX_ID_LENGTH)
     status: str
     progress: int | None = None
     model: str | None = None
@@ -105,16 +135,13 @@ class Video(BaseModel):
     @field_validator("id", mode="before")
     @classmethod
     def _id_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("progress", mode="before")
     @classmethod
     def _progress_clamped(cls, value: Any) -> int | None:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            return None
-        if not math.isfinite(number):  # NaN, Infinity (1e400 parses as one): as if missing
+        number = finite_number(value)  # NaN, Infinity, 1e400, a dict: as if missing
+        if number is None:
             return None
         if 0 < number <= 1 and not float(number).is_integer():
             number *= 100  # a fraction, as some servers send
@@ -123,21 +150,20 @@ class Video(BaseModel):
     @field_validator("seconds", mode="before")
     @classmethod
     def _seconds_as_text(cls, value: Any) -> str | None:
-        if value is None:
-            return None
         if isinstance(value, float) and value.is_integer():
             return str(int(value))
-        text = str(value)
+        text = _scalar_text(value)
+        if text is None or len(text) > _MAX_SHORT_TEXT:
+            return None
         return text.removesuffix(".0")
 
     @field_validator("created_at", "completed_at", "expires_at", mode="before")
     @classmethod
     def _timestamp(cls, value: Any) -> int | None:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
+        number = finite_number(value)
+        if number is None or not 0 <= number <= MAX_TIMESTAMP:  # beyond year 9999: missing
             return None
-        return int(number) if math.isfinite(number) else None
+        return int(number)
 
     @field_validator("error", mode="before")
     @classmethod
@@ -148,12 +174,13 @@ class Video(BaseModel):
             return {"message": value}
         if isinstance(value, dict):
             return value
-        return {"message": str(value)}
+        text = _scalar_text(value)
+        return None if text is None else {"message": text}
 
     @field_validator("model", "prompt", "size", "remixed_from_video_id", mode="before")
     @classmethod
-    def _optional_text(cls, value: Any) -> Any:
-        return None if value is None else str(value)
+    def _optional_text(cls, value: Any) -> str | None:
+        return _scalar_text(value)
 
     @property
     def state(self) -> JobState:
@@ -172,3 +199,27 @@ class VideoPage(BaseModel):
     data: list[Video] = Field(default_factory=list)
     has_more: bool = False
     last_id: str | None = None
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _good_items(cls, value: Any) -> Any:
+        """Items that are not videos are dropped; the page itself must still be a list."""
+        if not isinstance(value, list):
+            return value
+        videos: list[Video] = []
+        for item in value:
+            try:
+                videos.append(Video.model_validate(item))
+            except ValidationError:
+                continue
+        return videos
+
+    @field_validator("has_more", mode="before")
+    @classmethod
+    def _strict_bool(cls, value: Any) -> bool:
+        return value if isinstance(value, bool) else False
+
+    @field_validator("last_id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> str | None:
+        return value if isinstance(value, str) else None

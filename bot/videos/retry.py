@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -30,23 +31,30 @@ class RetryPolicy:
 
 def server_wait(headers: CIMultiDictProxy[str]) -> float | None:
     """Seconds the server asked us to wait: `retry-after-ms`, then `Retry-After`."""
-    millis = headers.get("retry-after-ms")
+    millis = _seconds(headers.get("retry-after-ms"), 1000)
     if millis is not None:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
+        return millis
     after = headers.get("retry-after")
     if after is None:
         return None
-    try:
-        return max(0.0, float(after))
-    except ValueError:
-        pass
+    seconds = _seconds(after, 1)
+    if seconds is not None:
+        return seconds
     try:
         return max(0.0, parsedate_to_datetime(after).timestamp() - time())
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+
+
+def _seconds(value: str | None, per_second: float) -> float | None:
+    """A header's number in seconds; NaN, Infinity and unreadable text are None."""
+    if value is None:
+        return None
+    try:
+        number = float(value) / per_second
+    except (ValueError, OverflowError):
+        return None
+    return max(0.0, number) if math.isfinite(number) else None
 
 
 def server_says_retry(headers: CIMultiDictProxy[str]) -> bool | None:
@@ -59,10 +67,4 @@ def server_says_retry(headers: CIMultiDictProxy[str]) -> bool | None:
 
 def poll_after(headers: CIMultiDictProxy[str]) -> float | None:
     """The `openai-poll-after-ms` hint in seconds."""
-    value = headers.get("openai-poll-after-ms")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value) / 1000)
-    except ValueError:
-        return None
+    return _seconds(headers.get("openai-poll-after-ms"), 1000)
