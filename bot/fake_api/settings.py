@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Container
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 Dialect = Literal["openai", "sglang", "vllm_omni", "trtllm", "newapi", "litellm"]
 """Which real server the fake imitates (see dialects.py for what each one does differently)."""
@@ -59,6 +60,15 @@ class Fault(BaseModel):
     location: str | None = None
 
 
+# What a random fault may be, per endpoint: the everyday trouble of a real server.
+RANDOM_FAULTS: dict[str, tuple[FaultKind, ...]] = {
+    "create": ("429", "500", "503", "reset", "create-then-reset"),
+    "retrieve": ("429", "500", "503", "reset"),
+    "content": ("404", "429", "500", "503", "reset"),
+    "list": ("429", "500", "503"),
+}
+
+
 class FakeSettings(BaseModel):
     """Live configuration of a fake server; tests and PATCH /_fake/settings change it in place."""
 
@@ -76,6 +86,10 @@ class FakeSettings(BaseModel):
     # When set, every served MP4 is padded to this many bytes (a prompt's `[bytes=N]` wins).
     video_bytes: int | None = Field(default=None, ge=0)
     faults: list[Fault] = Field(default_factory=list)
+    # A share of requests (0..1) faulted at random, beyond the scripted `faults`: the kinds come
+    # from RANDOM_FAULTS for the request's endpoint; `fault_seed` makes a run repeatable.
+    fault_rate: float = Field(default=0.0, ge=0, le=1)
+    fault_seed: int = 0
     # Optional endpoints answered 404 whatever the dialect, as servers without them do.
     disabled_endpoints: set[OptionalEndpoint] = Field(default_factory=set)
 
@@ -87,7 +101,8 @@ class FakeSettings(BaseModel):
             setattr(self, name, getattr(merged, name))
 
     def take_fault(self, endpoint: str, kinds: Container[FaultKind]) -> Fault | None:
-        """Use up one application of the first fault of `kinds` aimed at `endpoint`."""
+        """Use up one application of the first fault of `kinds` aimed at `endpoint`, or draw a
+        random one at `fault_rate`."""
         for fault in self.faults:
             if fault.kind in kinds and fault.endpoint in {endpoint, "any"}:
                 if fault.count <= 1:
@@ -95,4 +110,13 @@ class FakeSettings(BaseModel):
                 else:
                     fault.count -= 1
                 return fault
-        return None
+        if self.fault_rate <= 0:
+            return None
+        if self._rng is None:
+            self._rng = random.Random(self.fault_seed)  # noqa: S311 - test traffic, not secrets
+        candidates = [k for k in RANDOM_FAULTS.get(endpoint, ()) if k in kinds]
+        if not candidates or self._rng.random() >= self.fault_rate:
+            return None
+        return Fault(endpoint=endpoint, kind=self._rng.choice(candidates), retry_after=0.2)
+
+    _rng: random.Random | None = PrivateAttr(default=None)

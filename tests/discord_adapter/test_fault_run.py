@@ -1,0 +1,102 @@
+"""A run of jobs through a hostile world: about one request in ten to the provider fails in
+every way it can, Discord rate-limits without warning, and the key is echoed where it should
+not be. Every job must end delivered exactly once or honestly reported, nothing created twice,
+the money equal to what the provider may bill, and no secret anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.domain import Billing, JobState, billing
+from bot.fake_api import FakeSettings
+from tests.discord_adapter.harness import running_harness
+from tests.discord_adapter.test_video_command import finished
+
+KEY = "sk-proj-secret-key-1234567890abcdef"
+JOBS = 30
+# Final states a job may honestly end in under these faults (never an unexplained failure).
+HONEST = {
+    JobState.DELIVERED,
+    JobState.FAILED,  # the provider refused the create, or provably never made it
+    JobState.UNKNOWN,
+    JobState.EXPIRED,
+}
+
+
+async def test_thirty_jobs_through_ten_percent_faults(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake = FakeSettings(default_duration=1.0, api_key=KEY, fault_rate=0.1, fault_seed=11)
+    async with running_harness(
+        tmp_path,
+        fake_settings=fake,
+        openai_api_key=KEY,
+        content_wait=30,
+        max_concurrent_jobs=JOBS,
+    ) as h:
+        h.discord.rate_limit_webhook(per_token=5, per_seconds=1.0, announce=False)
+        members = [h.discord.add_member(h.guild, name=f"m{n}") for n in range(JOBS)]
+        interactions = [
+            await h.video(f"scene number {n} [duration=1]", member=member)
+            for n, member in enumerate(members)
+        ]
+        for it in interactions:
+            await it.wait_for(finished, timeout=120)
+        records = []
+        async with asyncio.timeout(60):
+            while True:
+                records = await h.bot.service.store.recent(JOBS)
+                if len(records) == JOBS and all(r.state.is_final for r in records):
+                    break
+                await asyncio.sleep(0.05)
+        made = Counter(job.prompt for job in h.videos.state.jobs.values())
+        uploads = Counter(
+            r.path.split("/")[3] for r in h.discord.requests if r.files and r.status == 200
+        )
+        discord_traffic = str([(r.json, r.payload_json) for r in h.discord.requests])
+
+    faulted = h.videos.stats.requests
+    assert any(r.status is not None and r.status >= 400 for r in faulted)  # faults happened
+    by_prompt = {r.prompt: r for r in records}
+    assert max(made.values()) == 1  # never created twice
+    expected_cost = Decimal(0)
+    for prompt, record in by_prompt.items():
+        assert record.state in HONEST, (prompt, record.state, record.last_error)
+        if record.state is JobState.DELIVERED:
+            assert record.provider_video_id is not None
+        if made[prompt] and record.state is not JobState.FAILED:
+            expected_cost += Decimal(record.cost)
+        if record.state is JobState.FAILED:
+            assert billing(record.state, record.provider_video_id) is Billing.REFUNDED
+    assert max(uploads.values()) == 1  # never delivered twice
+    delivered = [r for r in records if r.state is JobState.DELIVERED]
+    assert len(delivered) == sum(uploads.values())
+    assert len(delivered) >= JOBS * 0.8
+    usage = await _usage(tmp_path)
+    assert usage == expected_cost
+
+    # No secret anywhere: Discord, the log, the store.
+    assert KEY not in discord_traffic
+    assert KEY[:12] not in caplog.text
+    with sqlite3.connect(tmp_path / "video-bot.sqlite3") as conn:
+        dump = "\n".join(conn.iterdump())
+    assert KEY not in dump
+
+
+async def _usage(data_dir: Path) -> Decimal:
+    from bot.store import open_database
+    from bot.store.usage import UsageStore
+
+    database = await open_database(f"sqlite+aiosqlite:///{data_dir / 'video-bot.sqlite3'}")
+    try:
+        return (await UsageStore(database).usage(since=0)).cost
+    finally:
+        await database.close()
