@@ -113,7 +113,7 @@ class FakeSettings(BaseModel):
         if self.fault_rate <= 0:
             return None
         if self._rng is None:
-            self._rng = random.Random(self.fault_seed)  # noqa: S311 - test traffic, not secrets
+            self._rng = random.Random(self.fault_seed)
         candidates = [k for k in RANDOM_FAULTS.get(endpoint, ()) if k in kinds]
         if not candidates or self._rng.random() >= self.fault_rate:
             return None
