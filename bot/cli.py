@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.redaction import default_redactor, install_log_redaction
 
 log = logging.getLogger("bot")
 
@@ -62,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Credential shapes are hidden from the first line on; the configured secrets join once
+    # the settings are read.
+    install_log_redaction()
     try:
         return _dispatch(args)
     except ConfigError as exc:
@@ -76,6 +80,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "fake-api":
         return _fake_api(args)
     settings = load_settings()
+    install_log_redaction(settings)
     logging.getLogger().setLevel(settings.log_level)
     if command == "generate":
         return _generate(settings, args)
@@ -91,6 +96,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _fake_api(args: argparse.Namespace) -> int:
     from bot.fake_api import FakeSettings, serve_forever
 
+    default_redactor.register(args.api_key)
     try:
         settings = FakeSettings(
             dialect=args.dialect, default_duration=args.duration, api_key=args.api_key

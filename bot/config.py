@@ -15,8 +15,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.domain import OperatorLimits
+from bot.redaction import strip_url_credentials, url_credentials
 
 OPENAI_RETIRED_HOST = "api.openai.com"
+_CREDENTIALS_IN_URL = "must not contain credentials; put the key in OPENAI_API_KEY"
+_SECRET_FIELDS = frozenset({"openai_api_key", "discord_token", "database_url"})
 
 
 class ConfigError(Exception):
@@ -108,6 +111,10 @@ class Settings(BaseSettings):
     def _base_url_is_http(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        if url_credentials(value) or "@" in value.split("/", 3)[2]:
+            # aiohttp cannot combine them with the Authorization header, and they would be
+            # shown wherever the URL is: refused, without echoing them.
+            raise ValueError(_CREDENTIALS_IN_URL)
         return value.rstrip("/")
 
     @property
@@ -143,9 +150,15 @@ def load_settings(**overrides: object) -> Settings:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
+        name = _variable_name(first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if message == _CREDENTIALS_IN_URL:
+            raise ConfigError(f"{name} {message}") from None
         shown = first.get("input")
-        got = "" if isinstance(shown, dict) or shown is None else f" (got {str(shown)[:40]!r})"
-        raise ConfigError(f"{_variable_name(first['loc'])}: {first['msg']}{got}") from None
+        field = str(first["loc"][0]) if first["loc"] else ""
+        hidden = isinstance(shown, dict) or shown is None or field in _SECRET_FIELDS
+        got = "" if hidden else f" (got {strip_url_credentials(str(shown))[:40]!r})"
+        raise ConfigError(f"{name}: {first['msg']}{got}") from None
     if settings.poll_min_interval > settings.poll_max_interval:
         raise ConfigError("VIDEO_BOT_POLL_MIN_INTERVAL must not exceed VIDEO_BOT_POLL_MAX_INTERVAL")
     settings.catalogue()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from bot.config import Settings
 from bot.engine import make_client, open_session
 from bot.invite import application_id_from_token, invite_url
+from bot.redaction import redact, strip_url_credentials
 from bot.videos import (
     AuthenticationError,
     CapabilityMissingError,
@@ -28,26 +29,27 @@ _PROBE_ID = "video_doctor_probe_does_not_exist"
 
 @dataclass
 class Report:
-    """Lines to print and whether everything needed works."""
+    """Lines to print and whether everything needed works; secrets in them are redacted."""
 
     lines: list[str] = field(default_factory=list)
     ok: bool = True
 
     def good(self, text: str) -> None:
-        self.lines.append(f"ok    {text}")
+        self.lines.append(redact(f"ok    {text}"))
 
     def bad(self, text: str) -> None:
-        self.lines.append(f"FAIL  {text}")
+        self.lines.append(redact(f"FAIL  {text}"))
         self.ok = False
 
     def note(self, text: str) -> None:
-        self.lines.append(f"      {text}")
+        self.lines.append(redact(f"      {text}"))
 
 
 def describe_configuration(settings: Settings, report: Report) -> None:
     catalogue = settings.catalogue()
     key = "set" if settings.openai_api_key else "not set (no Authorization header)"
-    report.good(f"configuration: OPENAI_BASE_URL={settings.openai_base_url}, OPENAI_API_KEY {key}")
+    shown = strip_url_credentials(settings.openai_base_url)
+    report.good(f"configuration: OPENAI_BASE_URL={shown}, OPENAI_API_KEY {key}")
     report.good(
         f"catalogue: {len(catalogue.models)} model(s), default {catalogue.default.name} "
         f"({catalogue.default.size_default}, {catalogue.default.seconds_default} s)"
@@ -71,7 +73,8 @@ async def check_endpoint(settings: Settings, report: Report) -> None:
         except EndpointNotVideosError as exc:
             report.bad(f"endpoint: {exc.hint}")
         except NetworkError as exc:
-            report.bad(f"endpoint: cannot reach {settings.openai_base_url} ({exc})")
+            shown = strip_url_credentials(settings.openai_base_url)
+            report.bad(f"endpoint: cannot reach {shown} ({exc})")
         except VideosError as exc:
             report.bad(f"endpoint: unexpected answer: {exc}")
         else:

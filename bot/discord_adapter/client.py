@@ -18,6 +18,7 @@ from bot.discord_adapter.reply import KIND, ReplyAddress
 from bot.discord_adapter.tree import VideoCommandTree
 from bot.domain import ReplyHandle, ReplySink
 from bot.engine import make_client, open_session
+from bot.redaction import default_redactor
 from bot.service import VideoService
 from bot.store import Database, open_database
 
@@ -66,6 +67,8 @@ class VideoBot(commands.Bot):
 
     def presenter_for(self, handle: ReplyHandle) -> ReplySink:
         """Rebuild a reply's presenter from its stored handle (new or resumed job)."""
+        if handle.secret:
+            default_redactor.register(handle.secret)  # an interaction token: never in a log
         return DiscordPresenter(
             self,
             ReplyAddress.from_handle(handle),

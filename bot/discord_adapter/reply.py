@@ -19,6 +19,7 @@ import discord
 from bot.discord_adapter.render import timestamp
 from bot.discord_adapter.tree import send_ephemeral
 from bot.domain import JobView, LimitReached, ReplyHandle
+from bot.redaction import default_redactor
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class InteractionReply:
         assert self._deferral is not None  # noqa: S101 - just made
         message_id = await self._deferral
         interaction = self._interaction
+        default_redactor.register(interaction.token)  # stored as the handle's secret
         return ReplyAddress(
             channel_id=interaction.channel_id or 0,
             message_id=message_id,

@@ -277,8 +277,14 @@ class Workflow:
     async def _end(
         self, job: _Job, state: JobState, message: str, *, refused: bool = False
     ) -> None:
-        """Record a final state first, then tell the requester."""
-        ref = f"{message} (ref {job.record.id})"
+        """Record a final state first, then tell the requester.
+
+        The message may quote the provider, which may echo a key: it is redacted before it is
+        stored or shown.
+        """
+        from bot.redaction import redact
+
+        ref = f"{redact(message)} (ref {job.record.id})"
         await self._move(job, state, expect=[job.record.state], last_error=ref)
         job.view = job.view.evolve(phase=Phase.FAILED, error=ref, refused=refused, eta_at=None)
         # The member must learn the outcome: a passing failure to say so is tried again.

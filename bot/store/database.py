@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -19,6 +20,47 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from bot.store.migrations import migrate
 
 log = logging.getLogger(__name__)
+
+
+class _DriverCallFilter(logging.Filter):
+    """aiosqlite logs each call it runs, arguments and all (tokens, whole reference images).
+
+    Its DEBUG lines keep the name of the call and lose the arguments; SQLAlchemy's own lines
+    (with `hide_parameters=True`) say which statement ran.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(_call_name(a) for a in args)
+        return True
+
+
+class _RowFilter(logging.Filter):
+    """SQLAlchemy logs every row read at DEBUG; rows hold tokens and images: hidden too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Row %r":
+            record.args = ("[row hidden]",)
+        return True
+
+
+def _call_name(value: object) -> object:
+    if isinstance(value, functools.partial):
+        value = value.func
+    if callable(value):
+        return f"<{getattr(value, '__qualname__', type(value).__name__)}>"
+    if isinstance(value, BaseException):
+        return value
+    return "<value>"
+
+
+def _quiet_the_logs() -> None:
+    """Values never reach a log line; `hide_parameters=True` on the engines does the rest."""
+    for name, kind in (("aiosqlite", _DriverCallFilter), ("sqlalchemy.engine.Engine", _RowFilter)):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, kind) for f in logger.filters):
+            logger.addFilter(kind())
 
 
 class StoreError(Exception):
@@ -75,17 +117,22 @@ async def open_database(url: str, *, migrate_schema: bool = True) -> Database:
     except ArgumentError:
         raise StoreError("DATABASE_URL is not a valid database URL") from None
     is_sqlite = parsed.get_backend_name() == "sqlite"
+    _quiet_the_logs()
     if is_sqlite and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     writer: AsyncEngine | None = None
     if is_sqlite:
         # Readers run side by side (WAL); the one writer connection is used in turn.
-        engine = create_async_engine(parsed, pool_size=8, max_overflow=24, pool_timeout=120)
-        writer = create_async_engine(parsed, pool_size=1, max_overflow=0, pool_timeout=600)
+        engine = create_async_engine(
+            parsed, pool_size=8, max_overflow=24, pool_timeout=120, hide_parameters=True
+        )
+        writer = create_async_engine(
+            parsed, pool_size=1, max_overflow=0, pool_timeout=600, hide_parameters=True
+        )
         for each in (engine, writer):
             event.listen(each.sync_engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_async_engine(parsed, pool_pre_ping=True)
+        engine = create_async_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     try:
         async with (writer or engine).begin() as conn:
             if migrate_schema:
