@@ -423,8 +423,10 @@ class VideoService:
         await self.workflow.close(grace)
 
     async def tidy(self) -> int:
-        """Remove the files no job needs: orphans, and undeliverable ones past KEEP_DAYS."""
+        """Remove what no job needs any more: orphan files, undeliverable videos and reference
+        images past KEEP_DAYS (a member's picture is kept only as long as the job's files)."""
         keep_until = self._clock() - self.settings.keep_days * 86400
+        await self._store.drop_references(keep_until)
         kept: set[str] = set()
         for job_id, finished_at in await self._store.finished_with_files([JobState.UNDELIVERABLE]):
             if finished_at >= keep_until:

@@ -92,6 +92,19 @@ class JobStore:
             row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
         return None if row is None else JobRecord.from_row(row)
 
+    async def drop_references(self, finished_before: float) -> int:
+        """Forget the reference images of jobs that ended before `finished_before`."""
+        statement = (
+            update(jobs)
+            .where(jobs.c.reference.is_not(None))
+            .where(jobs.c.finished_at.is_not(None))
+            .where(jobs.c.finished_at < finished_before)
+            .values(reference=None)
+        )
+        async with self._database.write() as conn:
+            result = await conn.execute(statement)
+        return int(result.rowcount or 0)
+
     async def reference(self, job_id: str) -> bytes | None:
         """The job's fitted reference image, if it has one."""
         query = select(jobs.c.reference).where(jobs.c.id == job_id)

@@ -96,3 +96,32 @@ def test_the_sweep_removes_old_files_no_job_refers_to(tmp_path: Path) -> None:
     assert sorted(p.name for p in files.directory.iterdir()) == ["kept.mp4", "young.mp4"]
     files.remove("kept")
     assert [p.name for p in files.directory.iterdir()] == ["young.mp4"]
+
+
+async def test_reference_images_are_forgotten_keep_days_after_the_job(tmp_path: Path) -> None:
+    from bot.store import JobRecord, JobStore, open_database
+
+    database = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
+    store = JobStore(database)
+    now = time.time()
+    for job_id, finished in (("old", now - 8 * 86400), ("recent", now - 86400)):
+        await store.add(
+            JobRecord(
+                id=job_id,
+                state=JobState.DELIVERED,
+                prompt="p",
+                model="sora-2",
+                size="720x1280",
+                seconds=4,
+                cost="0.40",
+                requester_id=1,
+                created_at=finished,
+                updated_at=finished,
+                finished_at=finished,
+                reference=b"picture",
+            )
+        )
+    assert await store.drop_references(now - 7 * 86400) == 1
+    assert await store.reference("old") is None
+    assert await store.reference("recent") == b"picture"
+    await database.close()
