@@ -1,7 +1,8 @@
 """A run of jobs through a hostile world: about one request in ten to the provider fails in
-every way it can, Discord rate-limits without warning, and the key is echoed where it should
-not be. Every job must end delivered exactly once or honestly reported, nothing created twice,
-the money equal to what the provider may bill, and no secret anywhere."""
+every way it can; Discord rate-limits without warning, answers 5xx, lets the interaction tokens
+expire (50027) and drops the gateway (a RESUME, then a new session); the key is echoed where it
+should not be. Every job must end delivered exactly once or honestly reported, nothing created
+twice, the money equal to what the provider may bill, and no secret anywhere."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from tests.discord_adapter.harness import running_harness
 from tests.discord_adapter.test_video_command import finished
 
 KEY = "sk-proj-secret-key-1234567890abcdef"
+WEBHOOK_MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
+CHANNEL_MESSAGE = "/channels/{channel_id}/messages/{message_id}"
 JOBS = 30
 # Final states a job may honestly end in under these faults (never an unexplained failure).
 HONEST = {
@@ -45,11 +48,18 @@ async def test_thirty_jobs_through_ten_percent_faults(
         h.discord.rate_limit_webhook(per_token=5, per_seconds=1.0, announce=False)
         members = [h.discord.add_member(h.guild, name=f"m{n}") for n in range(JOBS)]
         interactions = [
-            await h.video(f"scene number {n} [duration=1]", member=member)
+            await h.video(f"scene number {n} [duration={1 + n % 3}]", member=member)
             for n, member in enumerate(members)
         ]
+        h.discord.fail_requests("PATCH", WEBHOOK_MESSAGE, status=500, times=3)
+        h.discord.fail_requests("PATCH", CHANNEL_MESSAGE, status=503, times=3)
+        await h.discord.request_reconnect()  # the gateway drops; discord.py RESUMEs
+        await asyncio.sleep(0.5)
+        h.discord.advance(16 * 60)  # every interaction token dies: 50027, then the channel
+        await h.discord.invalidate_session()  # and a new session
         for it in interactions:
             await it.wait_for(finished, timeout=120)
+        await h.discord.wait_ready(timeout=30, sessions=2)  # the bot identified anew
         records = []
         async with asyncio.timeout(60):
             while True:
@@ -58,13 +68,19 @@ async def test_thirty_jobs_through_ten_percent_faults(
                     break
                 await asyncio.sleep(0.05)
         made = Counter(job.prompt for job in h.videos.state.jobs.values())
-        uploads = Counter(
-            r.path.split("/")[3] for r in h.discord.requests if r.files and r.status == 200
+        uploads = Counter(  # by message id: through the token or, once it died, the channel
+            r.path.rsplit("/", 1)[-1] for r in h.discord.requests if r.files and r.status == 200
         )
         discord_traffic = str([(r.json, r.payload_json) for r in h.discord.requests])
+        uploaded = [r for r in h.discord.requests if r.files and r.status == 200]
+        token_failures = sum(1 for r in h.discord.requests if r.error_code == 50027)
+        sessions = h.discord.ready_count
 
     faulted = h.videos.stats.requests
     assert any(r.status is not None and r.status >= 400 for r in faulted)  # faults happened
+    assert token_failures > 0  # the tokens did expire on the way
+    assert sessions >= 2
+    assert any(r.route == CHANNEL_MESSAGE for r in uploaded)
     by_prompt = {r.prompt: r for r in records}
     assert max(made.values()) == 1  # never created twice
     expected_cost = Decimal(0)

@@ -578,6 +578,15 @@ class FakeDiscord:
                 {"op": gateway.OP_RECONNECT, "d": None, "s": None, "t": None}
             )
 
+    async def invalidate_session(self) -> None:
+        """Send op 9 INVALID_SESSION, not resumable: discord.py IDENTIFYs a new session."""
+        session = self._live_session()
+        await self._flush_dispatches()
+        if session.connection is not None:
+            await session.connection.send(
+                {"op": gateway.OP_INVALID_SESSION, "d": False, "s": None, "t": None}
+            )
+
     # -- time -----------------------------------------------------------------------------------
 
     def advance(self, seconds: float) -> None:
