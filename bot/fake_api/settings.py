@@ -60,11 +60,13 @@ class Fault(BaseModel):
     location: str | None = None
 
 
-# What a random fault may be, per endpoint: the everyday trouble of a real server.
+# What a random fault may be, per endpoint: the everyday trouble of a real server ...
+# and the hostile kind: absurd numbers, wrong types, the key echoed back, a page posing as the
+# video, a redirect to a cloud metadata address.
 RANDOM_FAULTS: dict[str, tuple[FaultKind, ...]] = {
     "create": ("429", "500", "503", "reset", "create-then-reset"),
-    "retrieve": ("429", "500", "503", "reset"),
-    "content": ("404", "429", "500", "503", "reset"),
+    "retrieve": ("429", "500", "503", "reset", "absurd-numbers", "wrong-types", "echo-key"),
+    "content": ("404", "429", "500", "503", "reset", "html-as-mp4", "redirect-link-local"),
     "list": ("429", "500", "503"),
 }
 

@@ -518,5 +518,11 @@ async def _safely(show: Callable[[JobView], Awaitable[None]], view: JobView) -> 
         raise
     except ReplyGone:
         log.info("job %s: its reply is gone", view.ref)
-    except Exception:
-        log.exception("showing job %s failed", view.ref)
+    except Exception as exc:
+        # A progress edit that fails is retried by the next one: a line, not a traceback.
+        log.warning(
+            "showing job %s failed: %s",
+            view.ref,
+            type(exc).__name__,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )

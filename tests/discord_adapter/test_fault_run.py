@@ -95,7 +95,12 @@ async def test_thirty_jobs_through_ten_percent_faults(
     assert max(uploads.values()) == 1  # never delivered twice
     delivered = [r for r in records if r.state is JobState.DELIVERED]
     assert len(delivered) == sum(uploads.values())
-    assert len(delivered) >= JOBS * 0.8
+    # Hostile answers end some jobs for good (a key echoed in a failure, a page posing as the
+    # video): honestly reported, with a reason. The everyday faults alone never do.
+    assert len(delivered) >= JOBS // 2
+    for record in records:
+        if record.state is not JobState.DELIVERED:
+            assert record.last_error, record
     usage = await _usage(tmp_path)
     assert usage == expected_cost
 
