@@ -10,6 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_ROOT_USER_ACTION=ignore \
     VIDEO_BOT_DATA_DIR=/data
 
+# Debian's ffmpeg fits videos over a server's upload limit (VIDEO_BOT_FFMPEG can point
+# elsewhere).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
+
 # An unprivileged user; /data is created here so a fresh named volume inherits its owner.
 RUN groupadd --system --gid 10001 bot \
     && useradd --system --uid 10001 --gid bot --no-log-init \

@@ -6,6 +6,7 @@ everything that is ours carries the `VIDEO_BOT_` prefix.
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -71,6 +72,10 @@ class Settings(BaseSettings):
     keep_days: float = Field(default=7.0, ge=0, le=365)
 
     edit_interval: float = Field(default=3.0, ge=0.5, le=300)
+    # Re-encoding videos over a reply's upload limit: the ffmpeg to use (default: the system's,
+    # else the one the imageio-ffmpeg package ships) and how many encodes run at once.
+    ffmpeg: str | None = None
+    encode_workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=64)
     max_concurrent_jobs: int = Field(default=50, ge=1, le=10000)
     max_jobs_per_user: int = Field(default=2, ge=1, le=1000)
     max_queued: int = Field(default=10_000, ge=1, le=1_000_000)

@@ -18,6 +18,7 @@ from bot.discord_adapter.reply import KIND, ReplyAddress
 from bot.discord_adapter.tree import VideoCommandTree
 from bot.domain import ReplyHandle, ReplySink
 from bot.engine import make_client, open_session
+from bot.fitting import VideoFitter
 from bot.redaction import default_redactor
 from bot.service import VideoService
 from bot.store import Database, open_database
@@ -58,6 +59,7 @@ class VideoBot(commands.Bot):
         self._session: aiohttp.ClientSession | None = None
         self._database: Database | None = database
         self._service: VideoService | None = None
+        self._fitter = VideoFitter(settings.ffmpeg, workers=settings.encode_workers)
 
     @property
     def service(self) -> VideoService:
@@ -74,6 +76,7 @@ class VideoBot(commands.Bot):
             ReplyAddress.from_handle(handle),
             edit_interval=self.settings.edit_interval,
             demo=self.demo,
+            fitter=self._fitter,
         )
 
     async def setup_hook(self) -> None:

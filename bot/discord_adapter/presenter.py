@@ -15,6 +15,8 @@ from bot.discord_adapter import render
 from bot.discord_adapter.buttons import controls
 from bot.discord_adapter.reply import ReplyAddress
 from bot.domain import Delivery, JobView, ReplyGone, shown_position
+from bot.encoding import EncodeError
+from bot.fitting import VideoFitter
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +57,11 @@ class DiscordPresenter:
         *,
         edit_interval: float,
         demo: bool,
+        fitter: VideoFitter | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
+        self._fitter = fitter
         self._address = address
         self._message_id = address.message_id
         self._channel_id = address.channel_id
@@ -89,6 +93,8 @@ class DiscordPresenter:
     async def deliver(self, view: JobView, delivery: Delivery) -> None:
         self._cancel_pending()
         if delivery.size > self._upload_limit:
+            delivery = await self._fitted(view, delivery)
+        if delivery.size > self._upload_limit:
             await self._edit(
                 embed=render.too_large_embed(
                     view, delivery.size, self._upload_limit, demo=self._demo
@@ -116,6 +122,29 @@ class DiscordPresenter:
             )
             return
         await self._add_link(message)
+
+    async def _fitted(self, view: JobView, delivery: Delivery) -> Delivery:
+        """The video re-encoded to fit the upload limit, or as it was when that fails."""
+        fitter = self._fitter
+        if fitter is None or not fitter.available:
+            return delivery
+        fitted = delivery.path.with_name(f"{delivery.path.stem}.fit.mp4")
+        if not fitted.exists():  # a retried delivery reuses the file fitted before
+
+            async def progress(percent: int) -> None:
+                embed = render.fitting_embed(view, percent, self._upload_limit, demo=self._demo)
+                try:
+                    await self._edit(embed=embed, view=None)
+                except discord.HTTPException:
+                    log.info("a fitting progress edit failed", exc_info=True)
+
+            await progress(0)
+            try:
+                await fitter.fit(delivery.path, self._upload_limit, fitted, on_progress=progress)
+            except EncodeError as exc:
+                log.warning("job %s: the video could not be fitted: %s", view.ref, exc)
+                return delivery
+        return Delivery(fitted, fitted.stat().st_size)
 
     async def fail(self, view: JobView) -> None:
         self._cancel_pending()

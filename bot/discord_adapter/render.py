@@ -92,6 +92,19 @@ def progress_embed(view: JobView, *, demo: bool) -> discord.Embed:
     return embed
 
 
+def fitting_embed(view: JobView, percent: int, limit: int, *, demo: bool) -> discord.Embed:
+    embed = _base(view, "Making your video", _BLURPLE, demo=demo)
+    embed.add_field(
+        name="Status",
+        value=(
+            f"Fitting the video to Discord's {file_size(limit)} limit — {percent} %\n"
+            f"`{bar(percent, 20)}`"
+        ),
+        inline=False,
+    )
+    return embed
+
+
 def delivered_embed(view: JobView, size: int, *, demo: bool) -> discord.Embed:
     embed = _base(view, READY_TITLE, _GREEN, demo=demo)
     embed.add_field(name="File", value=file_size(size), inline=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 from pathlib import Path
 from typing import Any
 
+import imageio_ffmpeg
 import pytest
 from aiohttp import web
 from PIL import Image
@@ -219,15 +221,41 @@ async def test_failures_are_explained_with_a_reference_id(
     assert harness.creates == 1
 
 
-async def test_a_video_over_the_upload_limit_says_so(harness: Harness) -> None:
+async def test_a_video_over_the_upload_limit_is_fitted_to_it_and_plays(harness: Harness) -> None:
     it = await harness.video("a long one [bytes=3000000] [duration=1]", upload_limit=1_000_000)
-    message = await it.wait_for(finished, timeout=20)
-    text = embed_text(message)
-    assert "too large" in embed(message)["title"]
-    assert "2.9 MiB" in text
-    assert "1.0 MiB" in text
-    assert message.attachments == []
+    message = await it.wait_for(finished, timeout=60)
+    assert embed(message)["title"] == "Your video is ready"
+    assert any("Fitting the video to Discord" in str(e.payload) for e in it.edits)
+    (attachment,) = message.attachments
+    assert len(attachment.data) <= 1_000_000
+    assert attachment.data[4:8] == b"ftyp"
+    player = await asyncio.create_subprocess_exec(
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-v",
+        "error",
+        "-i",
+        "pipe:0",
+        "-f",
+        "null",
+        "-",
+        stdin=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, errors = await player.communicate(attachment.data)
+    assert player.returncode == 0, errors  # it plays: ffmpeg decodes every frame
     assert not [r for r in harness.discord.requests if r.status == 413]
+
+
+async def test_without_ffmpeg_a_video_over_the_limit_says_how_large_it_is(tmp_path: Path) -> None:
+    async with running_harness(tmp_path, ffmpeg=str(tmp_path / "no-such-ffmpeg")) as harness:
+        it = await harness.video("a long one [bytes=3000000] [duration=1]", upload_limit=1_000_000)
+        message = await it.wait_for(finished, timeout=20)
+        text = embed_text(message)
+        assert "too large" in embed(message)["title"]
+        assert "2.9 MiB" in text
+        assert "1.0 MiB" in text
+        assert message.attachments == []
+        assert not [r for r in harness.discord.requests if r.status == 413]
 
 
 async def test_rate_limits_at_the_provider_are_waited_out(harness: Harness) -> None:
