@@ -6,8 +6,10 @@ The real bot between the fakes, with faults of the provider, of Discord and of t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,31 @@ from tests.discord_adapter.test_video_command import embed, embed_text, finished
 from tests.fakes.discord import FakeInteraction
 
 WEBHOOK_MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
+
+
+@contextlib.asynccontextmanager
+async def store_locked(path: Path) -> AsyncIterator[None]:
+    """Another process holds the SQLite write lock for as long as the block runs."""
+    release = threading.Event()
+    locked = threading.Event()
+
+    def hold_the_lock() -> None:
+        conn = sqlite3.connect(path, timeout=30)
+        conn.isolation_level = None
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(60)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    try:
+        await asyncio.to_thread(locked.wait, 10)
+        yield
+    finally:
+        release.set()
+        await asyncio.to_thread(holder.join)
 
 
 def delivered_video(h: Harness, it: FakeInteraction) -> bool:
@@ -81,27 +108,9 @@ async def test_a_store_locked_for_a_while_delays_delivery_but_loses_nothing(
     async with running_harness(tmp_path, edit_interval=0.5) as h:
         it = await h.video("through the lock [duration=600]")
         await it.wait_for(lambda i: shows(i, "Generating") or shows(i, "Queued at"), timeout=10)
-        release = threading.Event()
-        locked = threading.Event()
-
-        def hold_the_lock() -> None:
-            conn = sqlite3.connect(tmp_path / "video-bot.sqlite3", timeout=30)
-            conn.isolation_level = None
-            conn.execute("BEGIN IMMEDIATE")
-            locked.set()
-            release.wait(30)
-            conn.execute("ROLLBACK")
-            conn.close()
-
-        holder = threading.Thread(target=hold_the_lock)
-        holder.start()
-        try:
-            await asyncio.to_thread(locked.wait, 10)
+        async with store_locked(tmp_path / "video-bot.sqlite3"):
             h.videos.advance(600)  # finished: every next step writes to the locked store
             await it.wait_for(lambda i: shows(i, "Delivery delayed"), timeout=40)
-        finally:
-            release.set()
-            await asyncio.to_thread(holder.join)
         await it.wait_for(lambda i: delivered_video(h, i), timeout=60)
         assert (await h.final_record(within=20)).state is JobState.DELIVERED
         assert h.creates == 1
@@ -209,30 +218,13 @@ async def test_a_store_failure_after_the_upload_never_undoes_the_delivered_video
 ) -> None:
     async with running_harness(tmp_path) as h:
         h.discord.hold_responses("PATCH", WEBHOOK_MESSAGE, 1.0, with_files=True)
-        release = threading.Event()
-        locked = threading.Event()
-
-        def hold_the_lock() -> None:
-            conn = sqlite3.connect(tmp_path / "video-bot.sqlite3", timeout=30)
-            conn.isolation_level = None
-            conn.execute("BEGIN IMMEDIATE")
-            locked.set()
-            release.wait(30)
-            conn.execute("ROLLBACK")
-            conn.close()
-
         it = await h.video("delivered, then trouble [duration=1]")
         await h.discord.wait_for(
             lambda: [r for r in h.discord.requests if r.files and r.status == 200], timeout=30
         )
-        holder = threading.Thread(target=hold_the_lock)
-        holder.start()  # while the upload's answer is held: recording DELIVERED will fail
-        try:
-            await asyncio.to_thread(locked.wait, 10)
+        # While the upload's answer is held back, recording DELIVERED fails.
+        async with store_locked(tmp_path / "video-bot.sqlite3"):
             await asyncio.sleep(7)  # past the store's 5 s busy timeout
-        finally:
-            release.set()
-            await asyncio.to_thread(holder.join)
         record = await h.final_record(within=30)
         assert record.state is JobState.DELIVERED
         assert delivered_video(h, it)  # the video is still in the reply
