@@ -26,6 +26,8 @@ TOKEN_MARGIN = 60.0
 INVALID_WEBHOOK_TOKEN = 50027
 UNKNOWN_WEBHOOK = 10015
 ENTITY_TOO_LARGE = 40005
+# Smaller fits tried after Discord refused an upload as too large.
+REFITS = 2
 
 
 def _signature(view: JobView) -> tuple[object, ...]:
@@ -92,43 +94,48 @@ class DiscordPresenter:
 
     async def deliver(self, view: JobView, delivery: Delivery) -> None:
         self._cancel_pending()
-        if delivery.size > self._upload_limit:
-            delivery = await self._fitted(view, delivery)
-        if delivery.size > self._upload_limit:
-            await self._edit(
-                embed=render.too_large_embed(
-                    view, delivery.size, self._upload_limit, demo=self._demo
-                ),
-                attachments=[],
-                view=None,
-            )
+        original = delivery
+        limit = self._upload_limit
+        # Over the limit: fit it. Discord refusing the upload anyway (413, 40005: the real limit
+        # is lower than announced) means fit smaller and try again: never a silent loss.
+        for attempt in range(1 + REFITS):
+            if delivery.size > limit:
+                fitted = await self._fitted(view, original, limit, attempt)
+                if fitted is None:
+                    break
+                delivery = fitted
+            file = discord.File(delivery.path, filename=_filename(view.request.prompt))
+            try:
+                message = await self._edit(
+                    embed=render.delivered_embed(view, delivery.size, demo=self._demo),
+                    attachments=[file],
+                    view=None,
+                )
+            except discord.HTTPException as exc:
+                if exc.status != 413 and exc.code != ENTITY_TOO_LARGE:
+                    raise
+                log.info(
+                    "job %s: Discord refused %d bytes; fitting smaller", view.ref, delivery.size
+                )
+                limit = int(min(delivery.size, limit) * 0.7)
+                continue
+            await self._add_link(message)
             return
-        file = discord.File(delivery.path, filename=_filename(view.request.prompt))
-        try:
-            message = await self._edit(
-                embed=render.delivered_embed(view, delivery.size, demo=self._demo),
-                attachments=[file],
-                view=None,
-            )
-        except discord.HTTPException as exc:
-            if exc.status != 413 and exc.code != ENTITY_TOO_LARGE:
-                raise
-            await self._edit(
-                embed=render.too_large_embed(
-                    view, delivery.size, self._upload_limit, demo=self._demo
-                ),
-                attachments=[],
-                view=None,
-            )
-            return
-        await self._add_link(message)
+        await self._edit(
+            embed=render.too_large_embed(view, original.size, self._upload_limit, demo=self._demo),
+            attachments=[],
+            view=None,
+        )
 
-    async def _fitted(self, view: JobView, delivery: Delivery) -> Delivery:
-        """The video re-encoded to fit the upload limit, or as it was when that fails."""
+    async def _fitted(
+        self, view: JobView, original: Delivery, limit: int, attempt: int
+    ) -> Delivery | None:
+        """The original re-encoded to at most `limit` bytes, or None when that is impossible."""
         fitter = self._fitter
         if fitter is None or not fitter.available:
-            return delivery
-        fitted = delivery.path.with_name(f"{delivery.path.stem}.fit.mp4")
+            return None
+        suffix = "fit" if attempt == 0 else f"fit{attempt}"
+        fitted = original.path.with_name(f"{view.ref}.{suffix}.mp4")
         if not fitted.exists():  # a retried delivery reuses the file fitted before
 
             async def progress(percent: int) -> None:
@@ -140,10 +147,10 @@ class DiscordPresenter:
 
             await progress(0)
             try:
-                await fitter.fit(delivery.path, self._upload_limit, fitted, on_progress=progress)
+                await fitter.fit(original.path, limit, fitted, on_progress=progress)
             except EncodeError as exc:
                 log.warning("job %s: the video could not be fitted: %s", view.ref, exc)
-                return delivery
+                return None
         return Delivery(fitted, fitted.stat().st_size)
 
     async def fail(self, view: JobView) -> None:

@@ -18,6 +18,7 @@ from tests.discord_adapter.harness import Harness, running_harness
 from tests.fakes.discord import FakeInteraction, FakeMessage
 
 EPHEMERAL = 64
+WEBHOOK_MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
 
 
 def embed(message: FakeMessage) -> dict[str, Any]:
@@ -244,6 +245,26 @@ async def test_a_video_over_the_upload_limit_is_fitted_to_it_and_plays(harness: 
     _, errors = await player.communicate(attachment.data)
     assert player.returncode == 0, errors  # it plays: ffmpeg decodes every frame
     assert not [r for r in harness.discord.requests if r.status == 413]
+
+
+async def test_an_upload_refused_as_too_large_is_fitted_smaller_and_sent_again(
+    harness: Harness,
+) -> None:
+    # Discord's real limit can be lower than the interaction said: a 413 / 40005 at upload
+    # means a smaller fit and another try, never a lost video.
+    harness.discord.fail_requests(
+        "PATCH", WEBHOOK_MESSAGE, status=413, code=40005, with_files=True, times=1
+    )
+    it = await harness.video("a long one [bytes=3000000] [duration=1]", upload_limit=1_000_000)
+    message = await it.wait_for(finished, timeout=60)
+    assert embed(message)["title"] == "Your video is ready"
+    refused = [r for r in harness.discord.requests if r.files and r.status == 413]
+    accepted = [r for r in harness.discord.requests if r.files and r.status == 200]
+    assert len(refused) == 1
+    assert len(accepted) == 1
+    assert len(accepted[0].files[0].data) < len(refused[0].files[0].data)
+    (attachment,) = message.attachments
+    assert attachment.data[4:8] == b"ftyp"
 
 
 async def test_without_ffmpeg_a_video_over_the_limit_says_how_large_it_is(tmp_path: Path) -> None:
