@@ -18,6 +18,9 @@ FORBIDDEN = {
     "bot/service.py": ("bot.discord_adapter", "discord", "cogs"),
     "bot/generate.py": ("bot.discord_adapter", "discord"),
     "bot/videos": ("bot.store", "bot.jobs", "bot.service", "discord"),
+    "bot/web.py": ("bot.discord_adapter", "discord"),
+    "bot/links.py": ("bot.discord_adapter", "discord"),
+    "bot/encoding.py": ("bot.discord_adapter", "discord"),
 }
 
 
