@@ -42,12 +42,15 @@ WORKDIR /home/bot
 USER 10001:10001
 VOLUME ["/data"]
 
-# Cheap and local on purpose (no call to Discord or the Videos API): the installed package
-# imports and the data directory accepts a write. An unnamed temporary file leaves nothing
-# behind. It does not prove the Discord session is up: discord.py reconnects by itself, and a
-# rejected token ends the process (which `restart:` policies then see).
-HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, tempfile, bot.cli; tempfile.TemporaryFile(dir=os.environ.get('VIDEO_BOT_DATA_DIR', '/data')).close()"]
+# The bot's own web server: /healthz (the loop, the store, the gateway) and /metrics.
+ENV VIDEO_BOT_WEB_PORT=8080 \
+    VIDEO_BOT_WEB_HOST=0.0.0.0
+EXPOSE 8080
+
+# Asks the running bot itself: 200 when its event loop, its store and its Discord gateway
+# answer, 503 naming the part that does not (no call to Discord or the Videos API from here).
+HEALTHCHECK --interval=60s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('VIDEO_BOT_WEB_PORT', '8080') + '/healthz', timeout=8)"]
 
 ENTRYPOINT ["video-bot"]
 CMD ["run"]

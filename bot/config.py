@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     # Re-encoding videos over a reply's upload limit: the ffmpeg to use (default: the system's,
     # else the one the imageio-ffmpeg package ships) and how many encodes run at once.
     ffmpeg: str | None = None
+    # The bot's own web server (health, metrics; links to originals to come): off unless a
+    # port is set. The Docker image sets 8080 on 0.0.0.0.
+    web_port: int | None = Field(default=None, ge=1, le=65535)
+    web_host: str = "127.0.0.1"
+    link_secret: SecretStr | None = None
+    metrics_token: SecretStr | None = None
     encode_workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=64)
     max_concurrent_jobs: int = Field(default=50, ge=1, le=10000)
     max_jobs_per_user: int = Field(default=2, ge=1, le=1000)

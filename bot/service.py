@@ -356,6 +356,17 @@ class VideoService:
     async def job(self, job_id: str) -> JobRecord | None:
         return await self._store.get(job_id)
 
+    async def store_answers(self) -> bool:
+        """Whether the store answers a read (for health checks)."""
+        try:
+            await asyncio.wait_for(self._store.ping(), timeout=3)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("the store does not answer", exc_info=True)
+            return False
+        return True
+
     # -- life cycle ---------------------------------------------------------------------------
 
     async def start(self, *, resume: bool = True, spread: float | None = None) -> int:

@@ -19,9 +19,12 @@ from bot.discord_adapter.tree import VideoCommandTree
 from bot.domain import ReplyHandle, ReplySink
 from bot.engine import make_client, open_session
 from bot.fitting import VideoFitter
+from bot.links import LinkSigner, load_or_create_secret
+from bot.metrics import service_registry
 from bot.redaction import default_redactor
 from bot.service import VideoService
 from bot.store import Database, open_database
+from bot.web import WebServer, make_app
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ class VideoBot(commands.Bot):
         self._database: Database | None = database
         self._service: VideoService | None = None
         self._fitter = VideoFitter(settings.ffmpeg, workers=settings.encode_workers)
+        self._web: WebServer | None = None
 
     @property
     def service(self) -> VideoService:
@@ -97,12 +101,41 @@ class VideoBot(commands.Bot):
         if self._serve:
             await sync_if_changed(self.tree, self.settings.data_dir)
             await self._service.start()
+            await self._start_web()
+
+    async def _start_web(self) -> None:
+        """`/healthz` and `/metrics` on the bot's own web server, when a port is configured."""
+        settings = self.settings
+        if settings.web_port is None:
+            return
+        secret = settings.link_secret.get_secret_value() if settings.link_secret else None
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        app = make_app(
+            files=lambda _job_id: None,  # links to originals are not served yet
+            signer=LinkSigner(load_or_create_secret(settings.data_dir, secret)),
+            health=self._health,
+            registry=service_registry(self.service),
+            metrics_token=token,
+        )
+        self._web = WebServer(app)
+        await self._web.start(settings.web_host, settings.web_port)
+        log.info("web server on %s:%d (/healthz, /metrics)", settings.web_host, settings.web_port)
+
+    async def _health(self) -> dict[str, bool]:
+        """The loop answers (this runs), the store answers, the gateway is connected."""
+        return {
+            "loop": True,
+            "store": await self.service.store_answers(),
+            "gateway": self.is_ready() and not self.is_closed(),
+        }
 
     async def on_ready(self) -> None:
         log.info("logged in as %s in %d guild(s)", self.user, len(self.guilds))
 
     async def close(self) -> None:
         """Let running jobs settle and stop, then close Discord and the HTTP session."""
+        if self._web is not None:
+            await self._web.stop()
         if self._service is not None:
             await self._service.close()
         await super().close()

@@ -209,6 +209,11 @@ class JobStore:
             rows = (await conn.execute(query)).all()
         return [JobRecord.from_row(r) for r in rows]
 
+    async def ping(self) -> None:
+        """A trivial read: raises when the store cannot be reached."""
+        async with self._engine.connect() as conn:
+            await conn.execute(select(1))
+
     async def count_by_state(self) -> dict[str, int]:
         query = select(jobs.c.state, func.count()).group_by(jobs.c.state)
         async with self._engine.connect() as conn:

@@ -1,0 +1,34 @@
+"""The bot's own web server, running inside the real bot: health and metrics (the 503 answers
+are tested on the server itself, tests/engine/test_web.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.discord_adapter.harness import running_harness
+from tests.discord_adapter.test_video_command import finished
+
+
+async def test_health_and_metrics_are_served_by_the_bot(
+    tmp_path: Path, unused_tcp_port: int
+) -> None:
+    async with running_harness(
+        tmp_path, web_port=unused_tcp_port, metrics_token="scrape-me-please"
+    ) as h:
+        it = await h.video("a kite [duration=1]")
+        await it.wait_for(finished, timeout=20)
+        base = f"http://127.0.0.1:{unused_tcp_port}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as resp:
+                assert resp.status == 200
+            async with http.get(f"{base}/metrics") as resp:
+                assert resp.status == 401  # the token is required
+            headers = {"Authorization": "Bearer scrape-me-please"}
+            async with http.get(f"{base}/metrics", headers=headers) as resp:
+                assert resp.status == 200
+                text = await resp.text()
+            names = {m.name for m in text_string_to_metric_families(text)}
+            assert {"video_bot_queue_waiting", "video_bot_jobs_running"} <= names
