@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from bot.encoding import (
     SourceInfo,
     find_ffmpeg,
     fit_to_limit,
+    grab_frame,
     parse_info,
     plan_encode,
     probe,
@@ -338,5 +340,163 @@ async def test_a_failing_progress_callback_aborts_cleanly(
         await fit_to_limit(
             ffmpeg(), inputs["big"], 2_000_000, tmp_path / "out.mp4", on_progress=callback
         )
+    assert all(proc.returncode is not None for proc in spawned)
+    assert names(tmp_path) == []
+
+
+# --- thumbnails ----------------------------------------------------------------------------------
+
+
+def jpeg_size(path: Path) -> tuple[int, int]:
+    """The (width, height) of a baseline or progressive JPEG, from its start-of-frame segment."""
+    data = path.read_bytes()
+    assert data[:2] == b"\xff\xd8", "not a JPEG"
+    at = 2
+    while at + 4 <= len(data):
+        assert data[at] == 0xFF, f"bad JPEG segment at {at}"
+        marker = data[at + 1]
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if marker in {0xC0, 0xC1, 0xC2}:
+            height = int.from_bytes(data[at + 5 : at + 7], "big")
+            width = int.from_bytes(data[at + 7 : at + 9], "big")
+            return width, height
+        at += 2 + length
+    raise AssertionError("no start-of-frame segment")
+
+
+def run_ffmpeg(*args: str) -> None:
+    subprocess.run(
+        [ffmpeg(), "-v", "error", "-y", *args], check=True, capture_output=True, timeout=60
+    )
+
+
+async def test_grab_frame_writes_a_small_jpeg(inputs: dict[str, Path], tmp_path: Path) -> None:
+    dest = tmp_path / "thumb.jpg"
+    assert await grab_frame(ffmpeg(), inputs["big"], dest) == dest
+    assert dest.read_bytes()[:2] == b"\xff\xd8"
+    assert jpeg_size(dest) == (640, 360)
+    assert names(tmp_path) == ["thumb.jpg"]
+    # It replaces an older picture.
+    assert await grab_frame(ffmpeg(), inputs["big"], dest, at=0, width=320) == dest
+    assert jpeg_size(dest) == (320, 180)
+    assert names(tmp_path) == ["thumb.jpg"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # Never scaled up; odd sides made even.
+        ("odd", (320, 240)),
+        # Portrait: the width is the bound; 640 * 1280 / 720 = 1137.8, rounded down to even.
+        ("portrait", (640, 1136)),
+        ("silent", (640, 360)),
+    ],
+)
+async def test_grab_frame_keeps_the_aspect_ratio(
+    inputs: dict[str, Path], tmp_path: Path, name: str, expected: tuple[int, int]
+) -> None:
+    dest = await grab_frame(ffmpeg(), inputs[name], tmp_path / "thumb.jpg")
+    width, height = jpeg_size(dest)
+    assert (width, height) == expected
+    assert width <= 640
+    assert width % 2 == 0
+    assert height % 2 == 0
+
+
+async def test_grab_frame_uses_the_display_aspect_ratio(tmp_path: Path) -> None:
+    # 320x240 stored with pixels twice as wide as tall: shown as 640x240.
+    source = tmp_path / "anamorphic.mp4"
+    run_ffmpeg(
+        *("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10,setsar=2", "-t", "1"),
+        *("-c:v", "libx264", "-preset", "ultrafast", str(source)),
+    )
+    dest = await grab_frame(ffmpeg(), source, tmp_path / "thumb.jpg", width=320)
+    assert jpeg_size(dest) == (320, 120)
+
+
+@pytest.mark.parametrize("at", [0.0, 1.0, 3.99, 4.0, 100.0, -5.0])
+async def test_grab_frame_clamps_the_moment(
+    inputs: dict[str, Path], tmp_path: Path, at: float
+) -> None:
+    dest = await grab_frame(ffmpeg(), inputs["big"], tmp_path / "thumb.jpg", at=at)
+    assert jpeg_size(dest) == (640, 360)
+
+
+async def test_grab_frame_falls_back_to_the_first_frame(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The container lasts 3 s (the audio) but the picture stops after 1 s: at 2.5 s there is no
+    # frame to take, so the first one is used.
+    source = tmp_path / "short-picture.mp4"
+    run_ffmpeg(
+        *("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10:duration=1"),
+        *("-f", "lavfi", "-i", "sine=frequency=440:duration=3"),
+        *("-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(source)),
+    )
+    assert await probe_duration(ffmpeg(), source) == pytest.approx(3.0, abs=0.1)
+    with caplog.at_level(logging.INFO, logger="bot.encoding"):
+        dest = await grab_frame(ffmpeg(), source, tmp_path / "thumb.jpg", at=2.5)
+    assert jpeg_size(dest) == (320, 240)
+    assert any("at 2.500 s" in record.getMessage() for record in caplog.records)
+    assert names(tmp_path) == ["short-picture.mp4", "thumb.jpg"]
+
+
+async def test_grab_frame_of_a_non_video_raises_and_leaves_nothing(
+    tmp_path: Path, spawned: list[asyncio.subprocess.Process]
+) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 100)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(EncodeError) as caught:
+        await grab_frame(ffmpeg(), text, out / "thumb.jpg")
+    assert str(tmp_path) not in str(caught.value)
+    assert names(out) == []
+    assert all(proc.returncode is not None for proc in spawned)
+
+
+async def test_grab_frame_of_sound_only_raises(tmp_path: Path) -> None:
+    source = tmp_path / "tone.m4a"
+    run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=440", "-t", "1", "-c:a", "aac", str(source))
+    dest = tmp_path / "thumb.jpg"
+    dest.write_bytes(b"previous")
+    with pytest.raises(EncodeError, match="no picture"):
+        await grab_frame(ffmpeg(), source, dest)
+    assert dest.read_bytes() == b"previous"
+    assert names(tmp_path) == ["thumb.jpg", "tone.m4a"]
+
+
+async def test_grab_frame_rejects_nonsense_arguments(
+    inputs: dict[str, Path], tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="width"):
+        await grab_frame(ffmpeg(), inputs["big"], tmp_path / "thumb.jpg", width=0)
+    with pytest.raises(ValueError, match="finite"):
+        await grab_frame(ffmpeg(), inputs["big"], tmp_path / "thumb.jpg", at=float("nan"))
+    assert names(tmp_path) == []
+
+
+async def test_grab_frame_timeout_kills_ffmpeg_and_cleans_up(
+    inputs: dict[str, Path], tmp_path: Path, spawned: list[asyncio.subprocess.Process]
+) -> None:
+    with pytest.raises(EncodeError, match="too long"):
+        await grab_frame(ffmpeg(), inputs["big"], tmp_path / "thumb.jpg", timeout=0.001)
+    assert all(proc.returncode is not None for proc in spawned)
+    assert names(tmp_path) == []
+
+
+async def test_grab_frame_cancellation_kills_ffmpeg_and_cleans_up(
+    inputs: dict[str, Path], tmp_path: Path, spawned: list[asyncio.subprocess.Process]
+) -> None:
+    task = asyncio.create_task(grab_frame(ffmpeg(), inputs["big"], tmp_path / "thumb.jpg"))
+    # Cancel while the first ffmpeg (the probe) runs.
+    for _ in range(500):
+        if spawned:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert spawned
     assert all(proc.returncode is not None for proc in spawned)
     assert names(tmp_path) == []
