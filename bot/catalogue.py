@@ -54,6 +54,9 @@ class ModelSpec(BaseModel):
     send_size: bool = True
     send_seconds: bool = True
     price_per_second: Decimal = Field(default=Decimal("0"), ge=0, le=1000)
+    # The server has a `thumbnail` variant of the content; without one (or when it fails) the
+    # bot takes a frame of the video with ffmpeg.
+    thumbnail: bool = True
     price_per_second_by_size: dict[str, Decimal] = Field(default_factory=dict)
 
     @field_validator("sizes")

@@ -68,17 +68,20 @@ class Settings(BaseSettings):
     job_deadline: float = Field(default=3600.0, gt=0, le=7 * 86400)
     # How long a finished video's file may stay unavailable (404/409, 5xx) before giving up.
     content_wait: float = Field(default=300.0, gt=0, le=86400)
-    # Files of videos that could not be delivered are kept this long for the operator.
+    # Originals of delivered videos (served by the web server's links) and files of videos that
+    # could not be delivered are kept this long, and the originals within KEEP_MAX_GB.
     keep_days: float = Field(default=7.0, ge=0, le=365)
+    keep_max_gb: float = Field(default=5.0, ge=0, le=100_000)
 
     edit_interval: float = Field(default=3.0, ge=0.5, le=300)
     # Re-encoding videos over a reply's upload limit: the ffmpeg to use (default: the system's,
     # else the one the imageio-ffmpeg package ships) and how many encodes run at once.
     ffmpeg: str | None = None
-    # The bot's own web server (health, metrics; links to originals to come): off unless a
-    # port is set. The Docker image sets 8080 on 0.0.0.0.
+    # The bot's own web server (health, metrics, links to originals): off unless a port is
+    # set. The Docker image sets 8080 on 0.0.0.0. Links need the address members reach.
     web_port: int | None = Field(default=None, ge=1, le=65535)
     web_host: str = "127.0.0.1"
+    public_url: str | None = None
     link_secret: SecretStr | None = None
     metrics_token: SecretStr | None = None
     encode_workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=64)
@@ -127,6 +130,23 @@ class Settings(BaseSettings):
             # shown wherever the URL is: refused, without echoing them.
             raise ValueError(_CREDENTIALS_IN_URL)
         return value.rstrip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_http(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError(
+                "must be an http:// or https:// address without query, e.g. "
+                "https://videos.example.org"
+            )
+        return value.rstrip("/")
+
+    @property
+    def links_enabled(self) -> bool:
+        """Links to originals: the web server runs and members can reach it."""
+        return self.web_port is not None and self.public_url is not None
 
     @property
     def effective_database_url(self) -> str:

@@ -369,6 +369,7 @@ class JobView:
     refused: bool = False
     queue_position: int | None = None  # while waiting for a slot: 1 is next
     delayed: bool = False  # a step of the bot's own keeps failing; it is being retried
+    thumbnail: Path | None = None  # a still of the finished video, once it is downloaded
 
     def evolve(self, **changes: Any) -> JobView:
         return replace(self, **changes)
@@ -390,11 +391,26 @@ def shown_position(position: int) -> int:
 
 
 @dataclass(frozen=True)
+class Original:
+    """Where the original of a delivered video can still be had, and until when.
+
+    `link` is a signed URL on the bot's own web server when members can reach it; without one
+    the file waits on the bot's host (`video-bot jobs` shows it) for the operator.
+    """
+
+    size: int
+    kept_until: float
+    link: str | None = None
+
+
+@dataclass(frozen=True)
 class Delivery:
     """A downloaded video ready to post."""
 
     path: Path
     size: int
+    thumbnail: Path | None = None
+    original: Original | None = None
 
 
 class ReplyGone(Exception):  # noqa: N818 - a verdict on the reply, not a crash

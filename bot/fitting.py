@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bot.encoding import EncodeError, find_ffmpeg, fit_to_limit
+from bot.encoding import EncodeError, find_ffmpeg, fit_to_limit, grab_frame
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +21,19 @@ log = logging.getLogger(__name__)
 class VideoFitter:
     """Re-encodes videos that are too large for their reply, `workers` at a time."""
 
-    def __init__(self, ffmpeg: str | None, *, workers: int, timeout: float = 900.0) -> None:
+    def __init__(
+        self,
+        ffmpeg: str | None,
+        *,
+        workers: int,
+        timeout: float = 900.0,
+        observe: Callable[[float, bool], None] | None = None,
+    ) -> None:
         self.ffmpeg = find_ffmpeg(ffmpeg)
         self._slots = asyncio.Semaphore(max(1, workers))
         self._timeout = timeout
+        # Told the seconds and the outcome of every encode (the metrics).
+        self._observe = observe
         if self.ffmpeg is None:
             log.warning("no ffmpeg found: videos over the upload limit cannot be fitted")
 
@@ -45,6 +55,20 @@ class VideoFitter:
         if self.ffmpeg is None:
             raise EncodeError("no ffmpeg is available to make the video smaller")
         async with self._slots:
-            return await fit_to_limit(
-                self.ffmpeg, source, limit, dest, on_progress=on_progress, timeout=self._timeout
-            )
+            started = time.monotonic()
+            ok = False
+            try:
+                size = await fit_to_limit(
+                    self.ffmpeg, source, limit, dest, on_progress=on_progress, timeout=self._timeout
+                )
+                ok = True
+            finally:
+                if self._observe is not None:
+                    self._observe(time.monotonic() - started, ok)
+            return size
+
+    async def grab_frame(self, source: Path, dest: Path) -> None:
+        """A JPEG still of `source` for a thumbnail (cheap: not counted against the slots)."""
+        if self.ffmpeg is None:
+            raise EncodeError("no ffmpeg is available to take a frame")
+        await grab_frame(self.ffmpeg, source, dest)

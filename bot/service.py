@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from bot.catalogue import Catalogue, RequestRejected
@@ -29,6 +31,7 @@ from bot.domain import (
     JobState,
     JobView,
     MemberUsage,
+    Original,
     Phase,
     ReplyHandle,
     ReplySink,
@@ -38,17 +41,20 @@ from bot.domain import (
     validate_request,
 )
 from bot.engine import make_planner
+from bot.fitting import VideoFitter
 from bot.guardrails.queue import JobQueue
 from bot.guardrails.spending import SpendGate
 from bot.images import ImageRejected, check_upload, fit_reference_off_loop
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.files import JobFiles
 from bot.jobs.workflow import Workflow
+from bot.links import LinkSigner, load_or_create_secret
 from bot.store import Database, JobRecord, JobStore
 from bot.store.guilds import GuildStore
 from bot.store.jobs import StaleTransitionError
 from bot.store.usage import UsageStore
 from bot.videos import VideosClient
+from bot.web import link_for
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,8 @@ STOPPED_MESSAGE = (
     "still counts against your limits; the bot will not post it."
 )
 JANITOR_INTERVAL = 3600.0
+GIB = 1024**3
+_JOB_ID = re.compile(r"[0-9a-f]{8,32}")
 
 
 def new_ref() -> str:
@@ -116,9 +124,16 @@ class VideoService:
         *,
         sinks: Mapping[str, SinkBuilder],
         catalogue: Catalogue | None = None,
+        fitter: VideoFitter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.fitter = fitter or VideoFitter(settings.ffmpeg, workers=settings.encode_workers)
+        # Links to originals: only when the web server runs and members can reach it.
+        self.link_signer: LinkSigner | None = None
+        if settings.web_port is not None:
+            secret = settings.link_secret.get_secret_value() if settings.link_secret else None
+            self.link_signer = LinkSigner(load_or_create_secret(settings.data_dir, secret))
         self.catalogue = catalogue or settings.catalogue()
         self.operator = settings.operator_limits()
         self._database = database
@@ -141,6 +156,8 @@ class VideoService:
             deadline=settings.job_deadline,
             max_download_bytes=settings.max_download_bytes,
             content_wait=settings.content_wait,
+            grab_frame=self.fitter.grab_frame if self.fitter.available else None,
+            original=self.original_for,
             on_end=self._ended,
             wall_clock=clock,
         )
@@ -154,6 +171,9 @@ class VideoService:
         )
         self._closing = False
         self._janitor: asyncio.Task[None] | None = None
+        self._trimming: asyncio.Task[None] | None = None
+        self._store_probe: asyncio.Task[None] | None = None
+        self._trim_again = False
 
     @property
     def accepting(self) -> bool:
@@ -356,14 +376,21 @@ class VideoService:
     async def job(self, job_id: str) -> JobRecord | None:
         return await self._store.get(job_id)
 
-    async def store_answers(self) -> bool:
-        """Whether the store answers a read (for health checks)."""
-        try:
-            await asyncio.wait_for(self._store.ping(), timeout=3)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("the store does not answer", exc_info=True)
+    async def store_answers(self, within: float = 3.0) -> bool:
+        """Whether the store answers a read and a write within `within` seconds (health).
+
+        A probe stuck behind a lock is left to finish on its own rather than cancelled (a
+        cancelled SQLite call still waits for its thread); while it is stuck, the answer is no.
+        """
+        probe = self._store_probe
+        if probe is None or probe.done():
+            probe = self._store_probe = asyncio.create_task(self._store.ping(), name="store-ping")
+        done, _ = await asyncio.wait({probe}, timeout=within)
+        if not done:
+            log.warning("the store does not answer within %.0f s", within)
+            return False
+        if probe.cancelled() or probe.exception() is not None:
+            log.warning("the store does not answer: %s", probe.exception())
             return False
         return True
 
@@ -432,13 +459,19 @@ class VideoService:
                 await self._janitor
             self._janitor = None
         await self.workflow.close(grace)
+        for task in (self._trimming, self._store_probe):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     async def tidy(self) -> int:
-        """Remove what no job needs any more: orphan files, undeliverable videos and reference
-        images past KEEP_DAYS (a member's picture is kept only as long as the job's files)."""
+        """Remove what no job needs any more: orphan files, originals past KEEP_DAYS or beyond
+        KEEP_MAX_GB, undeliverable videos and reference images past KEEP_DAYS (a member's
+        picture is kept only as long as the job's files)."""
         keep_until = self._clock() - self.settings.keep_days * 86400
         await self._store.drop_references(keep_until)
-        kept: set[str] = set()
+        kept = set(await self.trim_originals())
         for job_id, finished_at in await self._store.finished_with_files([JobState.UNDELIVERABLE]):
             if finished_at >= keep_until:
                 kept.add(job_id)
@@ -450,6 +483,59 @@ class VideoService:
             after = (records[-1].created_at, records[-1].id)
         kept.update(self._sinks)
         return self.files.sweep(kept)
+
+    async def trim_originals(self) -> list[str]:
+        """Keep the originals of delivered videos KEEP_DAYS and within KEEP_MAX_GB, removing
+        the oldest first; returns the jobs whose original stays."""
+        keep_until = self._clock() - self.settings.keep_days * 86400
+        budget = int(self.settings.keep_max_gb * GIB)
+        delivered = await self._store.finished_with_files([JobState.DELIVERED], since=keep_until)
+        kept: list[str] = []
+        used = 0
+        for job_id, _finished_at in sorted(delivered, key=lambda row: row[1], reverse=True):
+            size = self.files.size(job_id)
+            if size == 0:
+                continue
+            if used + size > budget:
+                self.files.remove(job_id)
+                continue
+            used += size
+            kept.append(job_id)
+        return kept
+
+    def original_file(self, job_id: str) -> Path | None:
+        """The kept original of a job (what a signed link serves), or None once it is gone."""
+        if not _JOB_ID.fullmatch(job_id):
+            return None
+        path = self.files.video(job_id)
+        return path if path.is_file() else None
+
+    def original_for(self, job_id: str, size: int) -> Original | None:
+        """Where the original of a job being delivered can be had afterwards."""
+        if self.settings.keep_days <= 0 or self.settings.keep_max_gb <= 0:
+            return None
+        kept_until = self._clock() + self.settings.keep_days * 86400
+        link = None
+        if self.link_signer is not None and self.settings.public_url is not None:
+            link = link_for(self.settings.public_url, self.link_signer, job_id, int(kept_until))
+        return Original(size=size, kept_until=kept_until, link=link)
+
+    def _trim_soon(self) -> None:
+        """After a delivery: hold the originals to KEEP_MAX_GB now, not at the next tidy."""
+        if self._trimming is not None and not self._trimming.done():
+            self._trim_again = True
+            return
+        self._trimming = asyncio.create_task(self._trim_until_settled(), name="trim-originals")
+
+    async def _trim_until_settled(self) -> None:
+        while True:
+            self._trim_again = False
+            try:
+                await self.trim_originals()
+            except Exception:
+                log.warning("trimming the kept originals failed", exc_info=True)
+            if not self._trim_again:
+                return
 
     async def _tidy_once(self) -> None:
         try:
@@ -483,6 +569,8 @@ class VideoService:
     def _ended(self, job_id: str) -> None:
         self.dispatcher.release(job_id)
         self._sinks.pop(job_id, None)
+        if not self._closing:
+            self._trim_soon()
 
     async def _show_position(self, record: JobRecord, position: int) -> None:
         view = self.workflow.view(record).evolve(queue_position=position)

@@ -29,6 +29,7 @@ HEALTH: web.AppKey[Callable[[], Awaitable[dict[str, bool]]]] = web.AppKey("healt
 REGISTRY: web.AppKey[prometheus_client.CollectorRegistry] = web.AppKey("registry")
 METRICS_TOKEN: web.AppKey[str | None] = web.AppKey("metrics_token")
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+BEFORE_METRICS: web.AppKey[Callable[[], Awaitable[None]] | None] = web.AppKey("before_metrics")
 
 TAMPERED = "This link is not valid. Ask the bot for a new one.\n"
 EXPIRED = "This link has expired. Ask the bot for a new one.\n"
@@ -91,6 +92,13 @@ async def _metrics(request: web.Request) -> web.Response:
             return web.Response(
                 status=401, text="unauthorized\n", headers={"WWW-Authenticate": "Bearer"}
             )
+    before = request.app[BEFORE_METRICS]
+    if before is not None:
+        try:
+            await before()
+        except Exception:
+            # The registry still has the live figures and the last snapshot: serve those.
+            log.exception("refreshing the metrics before a scrape failed")
     body = prometheus_client.generate_latest(request.app[REGISTRY])
     return web.Response(body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
 
@@ -103,8 +111,13 @@ def make_app(
     registry: prometheus_client.CollectorRegistry,
     metrics_token: str | None,
     clock: Callable[[], float] = time.time,
+    before_metrics: Callable[[], Awaitable[None]] | None = None,
 ) -> web.Application:
-    """The application: GET|HEAD /v/{job_id}.mp4, GET /healthz, GET /metrics."""
+    """The application: GET|HEAD /v/{job_id}.mp4, GET /healthz, GET /metrics.
+
+    `before_metrics`, when given, is awaited before each authorised /metrics scrape (to read
+    the figures that live in the store, e.g. `Metrics.refresh`).
+    """
     app = web.Application()
     app[FILES] = files
     app[SIGNER] = signer
@@ -112,6 +125,7 @@ def make_app(
     app[REGISTRY] = registry
     app[METRICS_TOKEN] = metrics_token
     app[CLOCK] = clock
+    app[BEFORE_METRICS] = before_metrics
     app.router.add_get("/v/{job_id:[^/]+}.mp4", _video)  # add_get also answers HEAD
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)

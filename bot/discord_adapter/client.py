@@ -19,8 +19,7 @@ from bot.discord_adapter.tree import VideoCommandTree
 from bot.domain import ReplyHandle, ReplySink
 from bot.engine import make_client, open_session
 from bot.fitting import VideoFitter
-from bot.links import LinkSigner, load_or_create_secret
-from bot.metrics import service_registry
+from bot.metrics import Metrics
 from bot.redaction import default_redactor
 from bot.service import VideoService
 from bot.store import Database, open_database
@@ -45,6 +44,9 @@ class VideoBot(commands.Bot):
     ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True
+        metrics = Metrics()
+        # Every request to Discord (edits, 429s) is counted; discord.py takes the trace here.
+        options.setdefault("http_trace", metrics.discord_trace())
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -62,7 +64,10 @@ class VideoBot(commands.Bot):
         self._session: aiohttp.ClientSession | None = None
         self._database: Database | None = database
         self._service: VideoService | None = None
-        self._fitter = VideoFitter(settings.ffmpeg, workers=settings.encode_workers)
+        self.metrics = metrics
+        self._fitter = VideoFitter(
+            settings.ffmpeg, workers=settings.encode_workers, observe=metrics.video_fitted
+        )
         self._web: WebServer | None = None
 
     @property
@@ -87,13 +92,21 @@ class VideoBot(commands.Bot):
         # The store first: a database that cannot be written stops start-up before any work.
         if self._database is None:
             self._database = await open_database(self.settings.effective_database_url)
-        self._session = open_session()
+        self._session = open_session([self.metrics.provider_trace()])
         self._service = VideoService(
             self.settings,
             self._database,
             make_client(self._session, self.settings),
             sinks={KIND: self.presenter_for},
             catalogue=self.catalogue,
+            fitter=self._fitter,
+        )
+        service = self._service
+        self.metrics.watch(
+            waiting=lambda: len(service.queue),
+            running=lambda: service.workflow.running,
+            slots=lambda: service.dispatcher.max_running,
+            totals=service.store.totals_by_state,
         )
         self.add_dynamic_items(JobButton)
         for extension in EXTENSIONS:
@@ -104,22 +117,29 @@ class VideoBot(commands.Bot):
             await self._start_web()
 
     async def _start_web(self) -> None:
-        """`/healthz` and `/metrics` on the bot's own web server, when a port is configured."""
+        """Links to originals, `/healthz` and `/metrics` on the bot's own web server, when a
+        port is configured."""
         settings = self.settings
-        if settings.web_port is None:
+        signer = self.service.link_signer
+        if settings.web_port is None or signer is None:
             return
-        secret = settings.link_secret.get_secret_value() if settings.link_secret else None
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         app = make_app(
-            files=lambda _job_id: None,  # links to originals are not served yet
-            signer=LinkSigner(load_or_create_secret(settings.data_dir, secret)),
+            files=self.service.original_file,
+            signer=signer,
             health=self._health,
-            registry=service_registry(self.service),
+            registry=self.metrics.registry,
             metrics_token=token,
+            before_metrics=self.metrics.refresh,
         )
         self._web = WebServer(app)
         await self._web.start(settings.web_host, settings.web_port)
-        log.info("web server on %s:%d (/healthz, /metrics)", settings.web_host, settings.web_port)
+        log.info(
+            "web server on %s:%d (/healthz, /metrics%s)",
+            settings.web_host,
+            settings.web_port,
+            ", links to originals" if settings.links_enabled else "",
+        )
 
     async def _health(self) -> dict[str, bool]:
         """The loop answers (this runs), the store answers, the gateway is connected."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import discord
 
+from bot.delivery import DeliveryPlan, plan_delivery
 from bot.discord_adapter import render
 from bot.discord_adapter.buttons import controls
 from bot.discord_adapter.reply import ReplyAddress
@@ -26,8 +29,6 @@ TOKEN_MARGIN = 60.0
 INVALID_WEBHOOK_TOKEN = 50027
 UNKNOWN_WEBHOOK = 10015
 ENTITY_TOO_LARGE = 40005
-# Smaller fits tried after Discord refused an upload as too large.
-REFITS = 2
 
 
 def _signature(view: JobView) -> tuple[object, ...]:
@@ -36,7 +37,26 @@ def _signature(view: JobView) -> tuple[object, ...]:
     step = None if view.progress is None else view.progress // 5
     eta = None if view.eta_at is None else round(view.eta_at / 15)
     place = None if view.queue_position is None else shown_position(view.queue_position)
-    return (view.phase, step, eta, place, view.delayed)
+    return (view.phase, step, eta, place, view.delayed, view.thumbnail)
+
+
+def _video_attachment(message: discord.Message) -> discord.Attachment | None:
+    """The uploaded video among a message's attachments (a thumbnail may sit beside it)."""
+    for attachment in message.attachments:
+        if attachment.filename.endswith(".mp4") or (attachment.content_type or "").startswith(
+            "video/"
+        ):
+            return attachment
+    return None
+
+
+def _link_view(url: str | None, label: str) -> discord.ui.View | None:
+    """A row with one link button, or no components at all."""
+    if url is None:
+        return None
+    view = discord.ui.View(timeout=None)
+    view.add_item(discord.ui.Button(label=label, url=url))
+    return view
 
 
 def _filename(prompt: str) -> str:
@@ -73,6 +93,7 @@ class DiscordPresenter:
         self._clock = clock
         self._token_dead = False
         self._gone = False  # the reply was deleted or became unreachable: for good
+        self._thumbnail: str | None = None  # the attachment name once the still is uploaded
         self._last_signature: tuple[object, ...] | None = None
         self._last_edit = -float("inf")
         self._pending: JobView | None = None
@@ -94,54 +115,68 @@ class DiscordPresenter:
 
     async def deliver(self, view: JobView, delivery: Delivery) -> None:
         self._cancel_pending()
-        original = delivery
-        limit = self._upload_limit
-        # Over the limit: fit it. Discord refusing the upload anyway (413, 40005: the real limit
-        # is lower than announced) means fit smaller and try again: never a silent loss.
-        for attempt in range(1 + REFITS):
-            if delivery.size > limit:
-                fitted = await self._fitted(view, original, limit, attempt)
+        first = plan_delivery(delivery.size, self._upload_limit, delivery.original)
+        plan: DeliveryPlan | None = first
+        thumbnail = delivery.thumbnail
+        # Discord refusing an upload anyway (413, 40005: its real limit is lower than it
+        # announced) means fit smaller and try again: never a silent loss.
+        while plan is not None:
+            upload = delivery
+            if plan.fit_to is not None:
+                fitted = await self._fitted(view, delivery, plan.fit_to)
                 if fitted is None:
                     break
-                delivery = fitted
-            file = discord.File(delivery.path, filename=_filename(view.request.prompt))
+                upload = fitted
+            files, name = self._files(view, upload, thumbnail)
+            embed = render.delivered_embed(view, upload.size, plan, demo=self._demo, thumbnail=name)
             try:
                 message = await self._edit(
-                    embed=render.delivered_embed(view, delivery.size, demo=self._demo),
-                    attachments=[file],
-                    view=None,
+                    embed=embed, attachments=files, view=_link_view(plan.link, "Open original")
                 )
             except discord.HTTPException as exc:
                 if exc.status != 413 and exc.code != ENTITY_TOO_LARGE:
                     raise
-                log.info(
-                    "job %s: Discord refused %d bytes; fitting smaller", view.ref, delivery.size
-                )
-                limit = int(min(delivery.size, limit) * 0.7)
+                log.info("job %s: Discord refused %d bytes; fitting smaller", view.ref, upload.size)
+                plan = plan.after_refusal(upload.size)
                 continue
-            await self._add_link(message)
+            if plan.link is None:
+                await self._add_link(message)
             return
+        files, name = self._files(view, None, thumbnail)
         await self._edit(
-            embed=render.too_large_embed(view, original.size, self._upload_limit, demo=self._demo),
-            attachments=[],
-            view=None,
+            embed=render.too_large_embed(view, first, demo=self._demo, thumbnail=name),
+            attachments=files,
+            view=_link_view(first.link, "Open original"),
         )
 
-    async def _fitted(
-        self, view: JobView, original: Delivery, limit: int, attempt: int
-    ) -> Delivery | None:
+    @staticmethod
+    def _files(
+        view: JobView, upload: Delivery | None, thumbnail: Path | None
+    ) -> tuple[list[discord.File], str | None]:
+        """The attachments of the final card, and the thumbnail's name its embed refers to."""
+        files = []
+        if upload is not None:
+            files.append(discord.File(upload.path, filename=_filename(view.request.prompt)))
+        name = None
+        if thumbnail is not None and thumbnail.is_file():
+            name = render.thumbnail_name(thumbnail)
+            files.append(discord.File(thumbnail, filename=name))
+        return files, name
+
+    async def _fitted(self, view: JobView, original: Delivery, limit: int) -> Delivery | None:
         """The original re-encoded to at most `limit` bytes, or None when that is impossible."""
         fitter = self._fitter
         if fitter is None or not fitter.available:
             return None
-        suffix = "fit" if attempt == 0 else f"fit{attempt}"
-        fitted = original.path.with_name(f"{view.ref}.{suffix}.mp4")
+        fitted = original.path.with_name(f"{view.ref}.fit{limit}.mp4")
         if not fitted.exists():  # a retried delivery reuses the file fitted before
 
             async def progress(percent: int) -> None:
-                embed = render.fitting_embed(view, percent, self._upload_limit, demo=self._demo)
+                embed = functools.partial(
+                    render.fitting_embed, percent=percent, limit=self._upload_limit
+                )
                 try:
-                    await self._edit(embed=embed, view=None)
+                    await self._edit_card(view, embed, view=None)
                 except discord.HTTPException:
                     log.info("a fitting progress edit failed", exc_info=True)
 
@@ -168,13 +203,30 @@ class DiscordPresenter:
         except (discord.NotFound, discord.Forbidden) as exc:
             raise ReplyGone(f"reply {self._message_id}: {exc.status} {exc.code}") from None
         titles = [e.title or "" for e in message.embeds]
-        return bool(message.attachments) or any(t.startswith(render.READY_TITLE) for t in titles)
+        return _video_attachment(message) is not None or any(
+            t.startswith(render.READY_TITLE) for t in titles
+        )
 
     # -- edits ------------------------------------------------------------------------------
 
     async def _show_now(self, view: JobView) -> None:
         self._last_signature = _signature(view)
-        await self._edit(embed=render.progress_embed(view, demo=self._demo), view=controls(view))
+        await self._edit_card(view, render.progress_embed, view=controls(view))
+
+    async def _edit_card(
+        self, job: JobView, embed: Callable[..., discord.Embed], **fields: Any
+    ) -> None:
+        """Edit the progress card; its thumbnail goes up once, later edits refer to it."""
+        thumbnail = job.thumbnail
+        if self._thumbnail is None and thumbnail is not None and thumbnail.is_file():
+            name = render.thumbnail_name(thumbnail)
+            files = [discord.File(thumbnail, filename=name)]
+            await self._edit(
+                embed=embed(job, demo=self._demo, thumbnail=name), attachments=files, **fields
+            )
+            self._thumbnail = name
+            return
+        await self._edit(embed=embed(job, demo=self._demo, thumbnail=self._thumbnail), **fields)
 
     async def _flush_later(self, wait: float) -> None:
         await asyncio.sleep(wait)
@@ -192,12 +244,11 @@ class DiscordPresenter:
 
     async def _add_link(self, message: discord.Message | None) -> None:
         """A link button to the uploaded file, so it can be opened outside the player."""
-        if message is None or not message.attachments:
+        video = _video_attachment(message) if message is not None else None
+        if video is None:
             return
-        view = discord.ui.View(timeout=None)
-        view.add_item(discord.ui.Button(label="Open video", url=message.attachments[0].url))
         try:
-            await self._edit(view=view)
+            await self._edit(view=_link_view(video.url, "Open video"))
         except (discord.HTTPException, ReplyGone):
             # The video is delivered; nothing after that may undo or fail it.
             log.warning("adding the link button failed", exc_info=True)
@@ -221,35 +272,44 @@ class DiscordPresenter:
         return webhook, self._message_id
 
     async def _edit(self, **fields: Any) -> discord.Message | None:
-        """Edit the reply: through the interaction token while it lives, then the channel."""
+        """Edit the reply, one edit at a time."""
         async with self._lock:
             if self._gone:
                 raise ReplyGone(f"reply {self._message_id} is gone")
             self._last_edit = self._clock()
-            live = self._live_webhook()
-            if live is not None:
-                webhook, message_id = live
-                try:
-                    return await webhook.edit_message(message_id, **fields)
-                except discord.HTTPException as exc:
-                    token_unusable = exc.code in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK)
-                    if not token_unusable and exc.status != 401:
-                        if exc.status == 404:
-                            self._gone = True
-                            raise ReplyGone(f"reply {message_id}: {exc.code}") from None
-                        raise
-                    log.info("interaction token unusable; editing through the channel now")
-                    self._token_dead = True
-            if self._message_id is None:
-                log.warning("token expired and the reply's message id is unknown; edit dropped")
-                return None
-            channel = self._client.get_partial_messageable(self._channel_id)
             try:
-                edited: discord.Message = await channel.get_partial_message(self._message_id).edit(
-                    **fields
-                )
-            except (discord.NotFound, discord.Forbidden) as exc:
-                # Deleted, or the bot lost access to the channel or the server: for good.
-                self._gone = True
-                raise ReplyGone(f"reply {self._message_id}: {exc.status} {exc.code}") from None
-            return edited
+                return await self._send_edit(fields)
+            finally:
+                # The interval counts from the end of an edit: an upload that takes a while
+                # does not bring the next edit closer to it.
+                self._last_edit = self._clock()
+
+    async def _send_edit(self, fields: dict[str, Any]) -> discord.Message | None:
+        """One edit, through the interaction token while it lives, else the channel."""
+        live = self._live_webhook()
+        if live is not None:
+            webhook, message_id = live
+            try:
+                return await webhook.edit_message(message_id, **fields)
+            except discord.HTTPException as exc:
+                token_unusable = exc.code in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK)
+                if not token_unusable and exc.status != 401:
+                    if exc.status == 404:
+                        self._gone = True
+                        raise ReplyGone(f"reply {message_id}: {exc.code}") from None
+                    raise
+                log.info("interaction token unusable; editing through the channel now")
+                self._token_dead = True
+        if self._message_id is None:
+            log.warning("token expired and the reply's message id is unknown; edit dropped")
+            return None
+        channel = self._client.get_partial_messageable(self._channel_id)
+        try:
+            edited: discord.Message = await channel.get_partial_message(self._message_id).edit(
+                **fields
+            )
+        except (discord.NotFound, discord.Forbidden) as exc:
+            # Deleted, or the bot lost access to the channel or the server: for good.
+            self._gone = True
+            raise ReplyGone(f"reply {self._message_id}: {exc.status} {exc.code}") from None
+        return edited

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import discord
 
+from bot.delivery import DeliveryPlan
 from bot.domain import JobState, JobView, Phase, shown_position
 from bot.progress_bar import bar
 
@@ -55,11 +57,25 @@ def timestamp(unix: float, style: str = "R") -> str:
     return f"<t:{int(unix)}:{style}>"
 
 
-def _base(view: JobView, title: str, colour: discord.Colour, *, demo: bool) -> discord.Embed:
+def thumbnail_name(path: Path) -> str:
+    """The attachment name of a job's thumbnail, which its embeds refer to."""
+    return f"thumbnail{path.suffix}"
+
+
+def _base(
+    view: JobView,
+    title: str,
+    colour: discord.Colour,
+    *,
+    demo: bool,
+    thumbnail: str | None = None,
+) -> discord.Embed:
     request = view.request
     embed = discord.Embed(
         title=title, description=">>> " + quoted_prompt(request.prompt), colour=colour
     )
+    if thumbnail is not None:
+        embed.set_thumbnail(url=f"attachment://{thumbnail}")
     embed.add_field(
         name="Settings",
         value=f"{request.spec.display_name} · {request.size} · {request.seconds} s",
@@ -73,8 +89,8 @@ def _base(view: JobView, title: str, colour: discord.Colour, *, demo: bool) -> d
     return embed
 
 
-def progress_embed(view: JobView, *, demo: bool) -> discord.Embed:
-    embed = _base(view, "Making your video", _BLURPLE, demo=demo)
+def progress_embed(view: JobView, *, demo: bool, thumbnail: str | None = None) -> discord.Embed:
+    embed = _base(view, "Making your video", _BLURPLE, demo=demo, thumbnail=thumbnail)
     label = _PHASE_LABELS[view.phase]
     if view.phase is Phase.WAITING and view.queue_position is not None:
         place = shown_position(view.queue_position)
@@ -92,8 +108,10 @@ def progress_embed(view: JobView, *, demo: bool) -> discord.Embed:
     return embed
 
 
-def fitting_embed(view: JobView, percent: int, limit: int, *, demo: bool) -> discord.Embed:
-    embed = _base(view, "Making your video", _BLURPLE, demo=demo)
+def fitting_embed(
+    view: JobView, percent: int, limit: int, *, demo: bool, thumbnail: str | None = None
+) -> discord.Embed:
+    embed = _base(view, "Making your video", _BLURPLE, demo=demo, thumbnail=thumbnail)
     embed.add_field(
         name="Status",
         value=(
@@ -105,23 +123,60 @@ def fitting_embed(view: JobView, percent: int, limit: int, *, demo: bool) -> dis
     return embed
 
 
-def delivered_embed(view: JobView, size: int, *, demo: bool) -> discord.Embed:
-    embed = _base(view, READY_TITLE, _GREEN, demo=demo)
-    embed.add_field(name="File", value=file_size(size), inline=True)
+def delivered_embed(
+    view: JobView,
+    size: int,
+    plan: DeliveryPlan,
+    *,
+    demo: bool,
+    thumbnail: str | None = None,
+) -> discord.Embed:
+    embed = _base(view, READY_TITLE, _GREEN, demo=demo, thumbnail=thumbnail)
+    shown = file_size(size)
+    if plan.fitted:
+        shown += f", fitted to this server's {file_size(plan.upload_limit)} upload limit"
+    embed.add_field(name="File", value=shown, inline=True)
+    _original_field(embed, view, plan)
     return embed
 
 
-def too_large_embed(view: JobView, size: int, limit: int, *, demo: bool) -> discord.Embed:
-    embed = _base(view, f"{READY_TITLE}, but too large to upload here", _ORANGE, demo=demo)
+def too_large_embed(
+    view: JobView, plan: DeliveryPlan, *, demo: bool, thumbnail: str | None = None
+) -> discord.Embed:
+    """The video could not be made small enough: the original is all there is."""
+    title = f"{READY_TITLE}, but too large to upload here"
+    embed = _base(view, title, _ORANGE, demo=demo, thumbnail=thumbnail)
     embed.add_field(
         name="Why no file",
         value=(
-            f"The video is {size / 1048576:.1f} MiB and this server accepts uploads up to "
-            f"{limit / 1048576:.1f} MiB."
+            f"The video is {file_size(plan.original_size)} and this server accepts uploads up "
+            f"to {file_size(plan.upload_limit)}; it could not be made small enough."
         ),
         inline=False,
     )
+    _original_field(embed, view, plan, always=True)
     return embed
+
+
+def _original_field(
+    embed: discord.Embed, view: JobView, plan: DeliveryPlan, *, always: bool = False
+) -> None:
+    """Where the original can be had: its link, or the bot's host (for the operator)."""
+    original = plan.original
+    if original is None:
+        return
+    size = file_size(original.size)
+    if original.link is not None:
+        # The link itself is the reply's "Open original" button.
+        value = f"{size} · Open original: the link expires {timestamp(original.kept_until)}"
+    elif plan.say_where_kept or always:
+        value = (
+            f"{size}, kept on the bot's host until {timestamp(original.kept_until, 'f')}: "
+            f"the bot's operator finds it with `video-bot jobs` (job `{view.ref}`)."
+        )
+    else:
+        return
+    embed.add_field(name="Original", value=value, inline=False)
 
 
 def failed_embed(view: JobView, *, demo: bool) -> discord.Embed:

@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from bot.catalogue import Catalogue, ModelSpec, RequestRejected
@@ -25,6 +26,7 @@ from bot.domain import (
     Delivery,
     JobState,
     JobView,
+    Original,
     Phase,
     ReplyGone,
     ReplySink,
@@ -60,6 +62,14 @@ log = logging.getLogger(__name__)
 
 PlannerFactory = Callable[[float | None], PollPlanner]
 SinkFactory = Callable[[JobRecord], ReplySink]
+# Writes a still of the video (first path) as a JPEG (second path).
+FrameGrabber = Callable[[Path, Path], Awaitable[object]]
+# Where a delivered job's original can be had (a link, or kept on the host), if it is kept.
+OriginalFinder = Callable[[str, int], Original | None]
+
+# A thumbnail is a nicety: one try at the provider, and never a long wait for it.
+THUMBNAIL_WAIT = 10.0
+THUMBNAIL_MAX_BYTES = 5 * 1024 * 1024
 
 EXPIRED_MESSAGE = (
     "The video was generated, but the video service's download link expired before the bot "
@@ -130,6 +140,8 @@ class Workflow:
         deadline: float,
         max_download_bytes: int,
         content_wait: float = 300.0,
+        grab_frame: FrameGrabber | None = None,
+        original: OriginalFinder = lambda _job_id, _size: None,
         on_end: Callable[[str], None] = lambda _job_id: None,
         backoff: Backoff | None = None,
         delayed_after: int = 2,
@@ -144,6 +156,8 @@ class Workflow:
         self._deadline = deadline
         self._max_download_bytes = max_download_bytes
         self._content_wait = content_wait
+        self._grab_frame = grab_frame
+        self._original = original
         self._on_end = on_end
         self._backoff = backoff or Backoff()
         self._delayed_after = delayed_after
@@ -253,8 +267,15 @@ class Workflow:
                     job.view = job.view.evolve(delayed=True)
                     await self._show(job)
                 await asyncio.sleep(self._backoff.delay(job.failures))
-        if job.record.state is not JobState.UNDELIVERABLE:
-            self._files.remove(job.record.id)
+        self._discard_files(job.record)
+
+    def _discard_files(self, record: JobRecord) -> None:
+        """After a job's end: the original of a delivered video stays for its link (the janitor
+        removes it after KEEP_DAYS or beyond KEEP_MAX_GB); an undeliverable job keeps all."""
+        if record.state is JobState.DELIVERED:
+            self._files.keep_original(record.id)
+        elif record.state is not JobState.UNDELIVERABLE:
+            self._files.remove(record.id)
 
     async def _reload(self, job: _Job) -> bool:
         fresh = await self._store.get(job.record.id)
@@ -262,8 +283,8 @@ class Workflow:
         if fresh is None:
             return False
         job.record = fresh
-        if fresh.state.is_final and fresh.state is not JobState.UNDELIVERABLE:
-            self._files.remove(fresh.id)
+        if fresh.state.is_final:
+            self._discard_files(fresh)
         return not fresh.state.is_final
 
     async def _move(
@@ -460,8 +481,53 @@ class Workflow:
             except ContentError as exc:
                 await self._end(job, JobState.EXPIRED, exc.user_message)
                 return
+        await self._thumbnail(job)
         await self._move(job, JobState.DELIVERING, expect=[JobState.DOWNLOADING])
         job.delivering_here = True
+
+    async def _thumbnail(self, job: _Job) -> None:
+        """A still for the reply: the provider's thumbnail, else a frame taken with ffmpeg.
+
+        Best effort and bounded: the video is what matters.
+        """
+        record = job.record
+        thumbnail = self._files.thumbnail(record.id)
+        if thumbnail is None:
+            thumbnail = await self._make_thumbnail(record)
+        if thumbnail is not None:
+            job.view = job.view.evolve(thumbnail=thumbnail)
+            await self._show(job)
+
+    async def _make_thumbnail(self, record: JobRecord) -> Path | None:
+        try:
+            provider_has_one = self._catalogue.get(record.model).thumbnail
+        except RequestRejected:  # the operator removed the model since
+            provider_has_one = False
+        if provider_has_one and record.provider_video_id is not None:
+            dest = self._files.thumbnail_path(record.id, ".webp")
+            try:
+                async with asyncio.timeout(THUMBNAIL_WAIT):
+                    await self._client.download(
+                        record.provider_video_id,
+                        dest,
+                        variant="thumbnail",
+                        max_bytes=THUMBNAIL_MAX_BYTES,
+                        retries=0,
+                    )
+            except (VideosError, TimeoutError) as exc:
+                log.info("job %s: no thumbnail from the provider (%s)", record.id, exc)
+            else:
+                return dest
+        if self._grab_frame is None:
+            return None
+        dest = self._files.thumbnail_path(record.id, ".jpg")
+        try:
+            async with asyncio.timeout(THUMBNAIL_WAIT):
+                await self._grab_frame(self._files.video(record.id), dest)
+        except Exception as exc:  # noqa: BLE001 - no thumbnail is never a reason to fail a job
+            log.info("job %s: no frame for a thumbnail (%s)", record.id, exc)
+            return None
+        return dest if dest.is_file() else None
 
     async def _deliver(self, job: _Job) -> None:
         """DELIVERING: post the video once; after any doubt, read the reply back first."""
@@ -476,8 +542,11 @@ class Workflow:
             if not path.exists():  # removed by hand since: fetch it again
                 await self._move(job, JobState.DOWNLOADING, expect=[JobState.DELIVERING])
                 return
-            job.view = job.view.evolve(phase=Phase.DELIVERING, delayed=False)
-            await job.sink.deliver(job.view, Delivery(path, path.stat().st_size))
+            size = path.stat().st_size
+            thumbnail = self._files.thumbnail(record.id)
+            job.view = job.view.evolve(phase=Phase.DELIVERING, delayed=False, thumbnail=thumbnail)
+            delivery = Delivery(path, size, thumbnail, self._original(record.id, size))
+            await job.sink.deliver(job.view, delivery)
         except ReplyGone:
             log.warning("job %s: the reply is gone; keeping the file", record.id)
             await self._move(

@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
 from bot.domain import UNFINISHED_STATES, JobState, ReplyHandle
 from bot.store.database import Database
-from bot.store.schema import jobs
+from bot.store.schema import jobs, schema_version
 
 # Everything but the reference image: the listings and the queue never need its bytes.
 _WITHOUT_REFERENCE = [c for c in jobs.c if c.name != "reference"]
@@ -183,11 +184,16 @@ class JobStore:
             rows = (await conn.execute(query)).all()
         return [JobRecord.from_row(r) for r in rows]
 
-    async def finished_with_files(self, states: Iterable[JobState]) -> list[tuple[str, float]]:
-        """(id, finished_at) of final jobs in `states`: the ones whose files may be kept."""
+    async def finished_with_files(
+        self, states: Iterable[JobState], *, since: float | None = None
+    ) -> list[tuple[str, float]]:
+        """(id, finished_at) of final jobs in `states` (finished at `since` or later): the ones
+        whose files may be kept."""
         query = select(jobs.c.id, jobs.c.finished_at).where(
             jobs.c.state.in_([s.value for s in states])
         )
+        if since is not None:
+            query = query.where(jobs.c.finished_at >= since)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [(str(r.id), float(r.finished_at or 0)) for r in rows]
@@ -210,9 +216,13 @@ class JobStore:
         return [JobRecord.from_row(r) for r in rows]
 
     async def ping(self) -> None:
-        """A trivial read: raises when the store cannot be reached."""
+        """A read of the jobs table and a write that changes nothing: raises when the store
+        cannot be reached, read or written (a bare `SELECT 1` would not even open SQLite's
+        file; a lock held by another process only shows on a write)."""
         async with self._engine.connect() as conn:
-            await conn.execute(select(1))
+            await conn.execute(select(jobs.c.id).limit(1))
+        async with self._database.write() as conn:
+            await conn.execute(update(schema_version).values(version=schema_version.c.version))
 
     async def count_by_state(self) -> dict[str, int]:
         query = select(jobs.c.state, func.count()).group_by(jobs.c.state)
@@ -226,3 +236,29 @@ class JobStore:
             return
         async with self._database.write() as conn:
             await conn.execute(jobs.insert(), [r.values() for r in records])
+
+    async def totals_by_state(self) -> dict[JobState, tuple[int, Decimal]]:
+        """How many jobs each state holds and their summed estimated cost (for /metrics).
+
+        The cost is a Decimal kept as text, which SQL cannot add exactly: the query groups by
+        state and cost (a handful of distinct prices) and the sums are made here. States this
+        version does not know are skipped; a cost that is not a finite number counts as 0.
+        """
+        query = select(jobs.c.state, jobs.c.cost, func.count()).group_by(jobs.c.state, jobs.c.cost)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        totals: dict[JobState, tuple[int, Decimal]] = {}
+        for state_text, cost_text, count in rows:
+            try:
+                state = JobState(state_text)
+            except ValueError:
+                continue
+            try:
+                cost = Decimal(cost_text)
+            except (InvalidOperation, TypeError, ValueError):
+                cost = Decimal(0)
+            if not cost.is_finite():
+                cost = Decimal(0)
+            jobs_so_far, spend_so_far = totals.get(state, (0, Decimal(0)))
+            totals[state] = (jobs_so_far + int(count), spend_so_far + cost * int(count))
+        return totals

@@ -265,10 +265,12 @@ class VideosClient:
         variant: str | None = None,
         max_bytes: int = 1024 * 1024 * 1024,
         on_progress: Callable[[int, int | None], None] | None = None,
+        retries: int | None = None,
     ) -> int:
         """Stream the content to `dest` (via a temporary file) and return its size in bytes.
 
         The main video is asked for without `variant`: some servers read it as an index.
+        `retries` overrides the client's retry policy (0: one attempt, for a nicety).
         """
         params = {"variant": variant} if variant else None
         image = variant in ("thumbnail", "spritesheet")
@@ -282,18 +284,21 @@ class VideosClient:
             on_progress,
         )
         try:
-            return await self._download_with_retries(fetch, dest)
+            return await self._download_with_retries(fetch, dest, retries)
         finally:
             # Whatever happened (an error, a cancel during a back-off), no half file remains.
             fetch.partial.unlink(missing_ok=True)
 
-    async def _download_with_retries(self, fetch: _Fetch, dest: Path) -> int:
+    async def _download_with_retries(
+        self, fetch: _Fetch, dest: Path, retries: int | None = None
+    ) -> int:
         attempt = 0
+        max_retries = self.retry.max_retries if retries is None else retries
         while True:
             try:
                 size = await self._stream_once(fetch)
             except _Retryable as exc:
-                if attempt >= self.retry.max_retries:
+                if attempt >= max_retries:
                     raise exc.error from None
                 wait = exc.wait if exc.wait is not None else self.retry.backoff(attempt)
             else:

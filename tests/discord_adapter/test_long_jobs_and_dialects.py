@@ -30,7 +30,7 @@ async def test_a_job_past_15_minutes_moves_to_the_channel_before_the_token_dies(
                 lambda i: (m := finished(i)) and m.components and m, timeout=20
             )
     assert embed(message)["title"] == "Your video is ready"
-    assert [a.data for a in message.attachments] == [harness.videos.asset_bytes()]
+    assert [a.data for a in message.videos] == [harness.videos.asset_bytes()]
     late = [e for e in it.edits if e.at - it.created_at > 15 * 60]
     assert late
     assert all(e.via == "channel" for e in late)
@@ -50,7 +50,7 @@ async def test_a_token_that_dies_early_is_abandoned_after_its_first_50027(tmp_pa
         await it.wait_for(lambda i: any(e.via == "channel" for e in i.edits), timeout=10)
         harness.videos.advance(10 * 60)
         message = await it.wait_for(lambda i: (m := finished(i)) and m.components and m, timeout=20)
-    assert [a.data for a in message.attachments] == [harness.videos.asset_bytes()]
+    assert [a.data for a in message.videos] == [harness.videos.asset_bytes()]
     assert it.count_50027 == 1
 
 
@@ -77,7 +77,10 @@ async def test_every_dialect_delivers(tmp_path: Path, dialect: str) -> None:
         it = await harness.video("a lighthouse in fog")
         message = await it.wait_for(finished, timeout=30)
         assert embed(message)["title"] == "Your video is ready"
-        assert [a.data for a in message.attachments] == [harness.videos.asset_bytes()]
+        video, still = message.attachments
+        assert video.data == harness.videos.asset_bytes()
+        # The provider's thumbnail where it has one, else a frame of the video.
+        assert still.filename in ("thumbnail.webp", "thumbnail.jpg")
         assert harness.creates == 1
         harness.discord.assert_spec_clean()
 

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.discord_adapter.harness import running_harness
 from tests.discord_adapter.test_video_command import finished
+from tests.discord_adapter.test_workflow_faults import store_locked
 
 
 async def test_health_and_metrics_are_served_by_the_bot(
@@ -32,3 +33,23 @@ async def test_health_and_metrics_are_served_by_the_bot(
                 text = await resp.text()
             names = {m.name for m in text_string_to_metric_families(text)}
             assert {"video_bot_queue_waiting", "video_bot_jobs_running"} <= names
+
+
+async def test_health_turns_503_naming_the_store_while_it_cannot_be_read(
+    tmp_path: Path, unused_tcp_port: int
+) -> None:
+    async with running_harness(tmp_path, web_port=unused_tcp_port) as h:
+        await h.bot.wait_until_ready()
+        url = f"http://127.0.0.1:{unused_tcp_port}/healthz"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url) as resp:
+                assert resp.status == 200
+            # Another process holds the database's write lock (a migration, a backup tool).
+            async with store_locked(tmp_path / "video-bot.sqlite3"):
+                async with http.get(url) as resp:
+                    assert resp.status == 503
+                    body = await resp.json()
+                assert body["failing"] == ["store"]
+                assert body["checks"] == {"loop": True, "store": False, "gateway": True}
+            async with http.get(url) as resp:
+                assert resp.status == 200

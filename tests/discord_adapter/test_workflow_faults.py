@@ -53,7 +53,7 @@ def delivered_video(h: Harness, it: FakeInteraction) -> bool:
     message = it.final_message
     return (
         message is not None
-        and [a.data for a in message.attachments] == [h.videos.asset_bytes()]
+        and [a.data for a in message.videos] == [h.videos.asset_bytes()]
         and embed(message)["title"] == "Your video is ready"
     )
 
@@ -86,7 +86,12 @@ async def test_content_not_ready_right_after_completion_is_fetched_again(tmp_pat
         it = await h.video("a slow file [duration=1]")
         await it.wait_for(lambda i: delivered_video(h, i), timeout=30)
         assert (await h.final_record()).state is JobState.DELIVERED
-        assert h.videos.stats.count("GET /v1/videos/{video_id}/content") == 3
+        videos = [
+            r
+            for r in h.videos.stats.requests
+            if r.route == "/v1/videos/{video_id}/content" and "variant" not in r.query
+        ]
+        assert len(videos) == 3  # two 404s, then the file
 
 
 async def test_a_failed_upload_is_retried_and_never_refunded(tmp_path: Path) -> None:

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bot.catalogue import Catalogue, RequestRejected, default_catalogue
+from bot.delivery import plan_delivery
 from bot.discord_adapter import render
-from bot.domain import JobView, Phase, Requester, validate_request
+from bot.domain import JobView, Original, Phase, Requester, validate_request
 from bot.videos import Video
 
 json_scalars = (
@@ -140,7 +141,11 @@ def test_any_command_options_are_refused_clearly_or_render_within_discord_limits
     if phase is Phase.FAILED:
         embed = render.failed_embed(view.evolve(error="x" * 3000), demo=True)
     elif phase is Phase.DELIVERED:
-        embed = render.delivered_embed(view, 123_456, demo=True)
+        # The longest card: a fitted copy, its original linked (a long public URL).
+        link = "https://" + "v" * 200 + ".example/v/0123456789abcdef.mp4?exp=1&sig=" + "s" * 43
+        original = Original(size=9 * 1024**3, kept_until=time.time() + 86400, link=link)
+        plan = plan_delivery(original.size, 10 * 1024**2, original)
+        embed = render.delivered_embed(view, 123_456, plan, demo=True, thumbnail="thumbnail.jpg")
     else:
         embed = render.progress_embed(view.evolve(queue_position=12_345, progress=50), demo=True)
     _fits_discord(embed)

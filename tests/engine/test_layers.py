@@ -21,6 +21,8 @@ FORBIDDEN = {
     "bot/web.py": ("bot.discord_adapter", "discord"),
     "bot/links.py": ("bot.discord_adapter", "discord"),
     "bot/encoding.py": ("bot.discord_adapter", "discord"),
+    "bot/metrics.py": ("bot.service", "bot.discord_adapter", "discord"),
+    "bot/delivery.py": ("bot.store", "bot.jobs", "bot.service", "bot.discord_adapter", "discord"),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -9,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.links import LinkSigner, load_or_create_secret
@@ -38,6 +39,7 @@ async def start(videos: dict[str, Path]) -> AsyncIterator[Start]:
         checks: dict[str, bool] | None = None,
         registry: CollectorRegistry | None = None,
         metrics_token: str | None = None,
+        before_metrics: Callable[[], Awaitable[None]] | None = None,
     ) -> WebServer:
         async def health() -> dict[str, bool]:
             return checks if checks is not None else {"loop": True, "store": True}
@@ -49,6 +51,7 @@ async def start(videos: dict[str, Path]) -> AsyncIterator[Start]:
             registry=registry or CollectorRegistry(),
             metrics_token=metrics_token,
             clock=lambda: NOW,
+            before_metrics=before_metrics,
         )
         server = WebServer(app)
         await server.start("127.0.0.1", 0)
@@ -201,6 +204,75 @@ async def test_metrics_with_a_token_needs_the_bearer(
     server = await start(metrics_token="s3cret")
     async with http.get(server.url + "/metrics", headers=headers) as resp:
         assert resp.status == status
+
+
+async def test_before_metrics_is_awaited_before_each_scrape(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    registry = CollectorRegistry()
+    refreshed = Gauge("refreshes", "Times before_metrics ran.", registry=registry)
+    calls = 0
+
+    async def before() -> None:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0)  # really awaited, not just called
+        refreshed.set(calls)
+
+    server = await start(registry=registry, metrics_token="s3cret", before_metrics=before)
+    headers = {"Authorization": "Bearer s3cret"}
+    for expected in (1, 2):
+        async with http.get(server.url + "/metrics", headers=headers) as resp:
+            assert resp.status == 200
+            text = await resp.text()
+        (family,) = [f for f in text_string_to_metric_families(text) if f.name == "refreshes"]
+        assert family.samples[0].value == expected  # what it set is in the same scrape
+    # Refused scrapes and the other routes do not run it.
+    async with http.get(server.url + "/metrics") as resp:
+        assert resp.status == 401
+    async with http.get(server.url + "/healthz") as resp:
+        assert resp.status == 200
+    assert calls == 2
+
+
+async def test_a_failing_before_metrics_still_serves_the_registry(
+    start: Start, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = CollectorRegistry()
+    Counter("videos_delivered", "Videos delivered.", registry=registry).inc(2)
+
+    async def before() -> None:
+        raise RuntimeError("the store is gone")
+
+    server = await start(registry=registry, before_metrics=before)
+    async with http.get(server.url + "/metrics") as resp:
+        assert resp.status == 200
+        text = await resp.text()
+    assert "videos_delivered_total 2.0" in text
+    assert "refreshing the metrics" in caplog.text
+
+
+async def test_healthz_answers_503_when_the_check_itself_fails(
+    http: aiohttp.ClientSession, videos: dict[str, Path]
+) -> None:
+    async def health() -> dict[str, bool]:
+        raise RuntimeError("the check broke")
+
+    app = make_app(
+        files=videos.get,
+        signer=SIGNER,
+        health=health,
+        registry=CollectorRegistry(),
+        metrics_token=None,
+    )
+    server = WebServer(app)
+    await server.start("127.0.0.1", 0)
+    try:
+        async with http.get(server.url + "/healthz") as resp:
+            assert resp.status == 503
+            assert (await resp.json())["failing"] == ["health"]
+    finally:
+        await server.stop()
 
 
 async def test_the_server_stops_and_reports_no_url(start: Start) -> None:

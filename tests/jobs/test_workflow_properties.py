@@ -513,15 +513,21 @@ def check(run: Run) -> None:
         f"usage {usage.cost} != {expected_cost}, the cost of the videos the provider made"
     )
 
-    # Files: an undeliverable job keeps its video for the operator; no half download remains.
-    # A delivered job's file outlives it only when the bot stopped right after the delivery
-    # (the janitor sweeps such orphans after an hour).
-    kept = {f"{r.id}.mp4" for r in run.records.values() if r.state is JobState.UNDELIVERABLE}
-    delivered = {f"{r.id}.mp4" for r in run.records.values() if r.state is JobState.DELIVERED}
+    # Files: an undeliverable job keeps all its files for the operator, a delivered one its
+    # original (for its link, VIDEO_BOT_KEEP_DAYS); no half download remains. Anything else of
+    # a finished job outlives it only when the bot stopped right after (the janitor sweeps such
+    # orphans after an hour).
+    undeliverable = {r.id for r in run.records.values() if r.state is JobState.UNDELIVERABLE}
+    delivered = {r.id for r in run.records.values() if r.state is JobState.DELIVERED}
+    kept = {f"{job_id}.mp4" for job_id in undeliverable}
     assert kept <= run.files, f"undeliverable videos not kept: {sorted(kept - run.files)}"
-    stray = run.files - kept
-    assert stray <= delivered, f"stray files: {sorted(stray - delivered)}"
-    assert not stray or run.scenario.restarts, f"files left without a restart: {sorted(stray)}"
+    originals = {f"{job_id}.mp4" for job_id in delivered}
+    stray = {
+        name for name in run.files - kept - originals if name.split(".", 1)[0] not in undeliverable
+    }
+    assert not any(name.endswith(".part") for name in stray), f"half downloads: {sorted(stray)}"
+    states = {name: run.records[name.split(".", 1)[0]].state.value for name in stray}
+    assert not stray or run.scenario.restarts, f"files left without a restart: {states}"
 
 
 @settings(

@@ -98,7 +98,11 @@ class World:
 
     def uploads(self) -> list[object]:
         """Every successful request that carried a file: a delivery of a video."""
-        return [r for r in self.discord.requests if r.files and r.status == 200]
+        return [
+            r
+            for r in self.discord.requests
+            if r.status == 200 and any(f.filename.endswith(".mp4") for f in r.files)
+        ]
 
 
 @pytest.fixture

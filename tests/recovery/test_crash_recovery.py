@@ -90,12 +90,15 @@ async def test_killed_in_any_state_the_job_is_finished_exactly_once(
     assert len(uploads) == 1
     assert uploads[0].files[0].data == world.videos.asset_bytes()
     assert it.original is not None
-    assert [a.data for a in it.original.attachments] == [world.videos.asset_bytes()]
+    assert it.original.attachments[0].data == world.videos.asset_bytes()
+    # Beside the video, only its thumbnail.
+    assert [a.filename for a in it.original.attachments[1:]] == ["thumbnail.webp"]
     assert "Traceback" not in world.log()
     world.discord.assert_spec_clean()
     assert await world.stop() == 0
+    # Nothing left behind but the original, kept for its link (VIDEO_BOT_KEEP_DAYS).
     downloads = world.data_dir / "downloads"
-    assert not downloads.exists() or list(downloads.iterdir()) == []  # nothing left behind
+    assert [p.suffix for p in downloads.iterdir()] == [".mp4"]
 
 
 async def test_a_job_waiting_for_a_slot_is_started_after_a_restart(world: World) -> None:
@@ -134,7 +137,9 @@ async def test_after_the_token_expired_the_restarted_bot_edits_through_the_chann
     assert all(e.via == "channel" for e in late)
     assert it.count_50027 <= 1  # the child's clock is not the fake's: at most one try
     assert it.original is not None
-    assert [a.data for a in it.original.attachments] == [world.videos.asset_bytes()]
+    assert it.original.attachments[0].data == world.videos.asset_bytes()
+    # Beside the video, only its thumbnail.
+    assert [a.filename for a in it.original.attachments[1:]] == ["thumbnail.webp"]
 
 
 async def test_a_job_the_provider_lost_during_the_restart_is_reported_lost(world: World) -> None:

@@ -306,6 +306,15 @@ class FakeMessage:
     edits: list[MessageEdit] = field(default_factory=list)
 
     @property
+    def videos(self) -> list[FakeAttachment]:
+        """The attached videos (a thumbnail or other image may sit beside them)."""
+        return [
+            a
+            for a in self.attachments
+            if (a.content_type or "").startswith("video/") or a.filename.endswith(".mp4")
+        ]
+
+    @property
     def ephemeral(self) -> bool:
         return bool(self.flags & rules.FLAG_EPHEMERAL)
 

@@ -135,12 +135,15 @@ class _Fault:
     code: int
     with_files: bool
     remaining: int
+    files_over: int = 0
 
     def matches(self, record: RecordedRequest) -> bool:
+        uploaded = sum(len(f.data) for f in record.files)
         return (
             record.method == self.method
             and record.route == self.route
             and (bool(record.files) or not self.with_files)
+            and uploaded >= self.files_over
         )
 
 
@@ -642,12 +645,14 @@ class FakeDiscord:
         times: int = 1,
         with_files: bool = False,
         code: int = 0,
+        files_over: int = 0,
     ) -> None:
         """Answer the next ``times`` matching requests with an error, without applying them.
 
         ``method`` and ``route`` name one of ``ROUTES`` (e.g. ``"PATCH"``,
         ``"/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"``; anything else is
-        a ValueError); with ``with_files`` only requests that upload a file match. A
+        a ValueError); with ``with_files`` only requests that upload a file match, with
+        ``files_over`` only those uploading at least that many bytes (a 413 is about size). A
         matching request (one that passed the bot-token check) is answered ``status`` with
         ``{"message": ..., "code": code}`` (the code's own message if the fake knows it,
         else e.g. "503: Service Unavailable") before its handler runs: no message, edit,
@@ -674,7 +679,7 @@ class FakeDiscord:
             raise ValueError(f"status {status}: give a 4xx/5xx other than 429")
         if times == 0 or times < -1:
             raise ValueError("times: a positive count, or -1 for until clear_faults()")
-        self._faults.append(_Fault(method, route, status, code, with_files, times))
+        self._faults.append(_Fault(method, route, status, code, with_files, times, files_over))
 
     def clear_faults(self) -> None:
         """Forget every ``fail_requests`` rule, used up or not."""
