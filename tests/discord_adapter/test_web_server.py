@@ -31,8 +31,18 @@ async def test_health_and_metrics_are_served_by_the_bot(
             async with http.get(f"{base}/metrics", headers=headers) as resp:
                 assert resp.status == 200
                 text = await resp.text()
-            names = {m.name for m in text_string_to_metric_families(text)}
-            assert {"video_bot_queue_waiting", "video_bot_jobs_running"} <= names
+            samples = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+            assert samples[("video_bot_queue_waiting", ())] == 0
+            assert samples[("video_bot_jobs", (("state", "delivered"),))] == 1
+            assert samples[("video_bot_estimated_spend_usd", (("billing", "charged"),))] == 0.4
+            creates = (("endpoint", "create"), ("method", "POST"), ("status", "200"))
+            assert samples[("video_bot_provider_requests_total", creates)] == 1
+            assert samples[("video_bot_status_reads_total", ())] >= 1
+            assert samples[("video_bot_discord_edits_total", ())] >= 2
 
 
 async def test_health_turns_503_naming_the_store_while_it_cannot_be_read(
