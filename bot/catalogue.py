@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 _T = TypeVar("_T")
 
 SecondsFormat = Literal["string", "int", "float"]
+# How a reference image reaches the server: a multipart file part, or a URL in a JSON body.
+ReferenceMode = Literal["upload", "image_url"]
 
 _SIZE_PATTERN = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
 # No video server makes frames larger than this on a side; a bigger "size" is a typo.
@@ -25,6 +27,9 @@ MAX_SIDE = 4096
 # Discord offers at most 25 choices for an option (and 25 entries in a select menu): more would
 # silently be impossible to choose, so the catalogue refuses them.
 MAX_CHOICES = 25
+# The spec's `seconds` enum for an extension segment; its description allows up to 20.
+DEFAULT_EXTENSION_SECONDS = (4, 8, 12)
+MAX_EXTENSION_SECONDS = 20
 
 
 class CatalogueError(ValueError):
@@ -58,6 +63,19 @@ class ModelSpec(BaseModel):
     # bot takes a frame of the video with ffmpeg.
     thumbnail: bool = True
     price_per_second_by_size: dict[str, Decimal] = Field(default_factory=dict)
+    # Optional operations the server offers for this model (`video-bot doctor` checks them).
+    # `POST /videos/{id}/remix`: a new video from a finished one with a new prompt.
+    remix: bool = True
+    # `POST /videos/extensions`: a finished video continued by one of `extension_seconds`.
+    extensions: bool = True
+    extension_seconds: tuple[int, ...] = Field(
+        default=DEFAULT_EXTENSION_SECONDS, min_length=1, max_length=MAX_CHOICES
+    )
+    # "upload": the reference image as a multipart file part (works everywhere);
+    # "image_url": its URL as `input_reference: {image_url}` in a JSON body.
+    reference: ReferenceMode = "upload"
+    # `DELETE /videos/{id}`: the server deletes a finished video's assets.
+    delete: bool = True
 
     @field_validator("sizes")
     @classmethod
@@ -83,6 +101,15 @@ class ModelSpec(BaseModel):
     def _seconds_positive(cls, seconds: tuple[int, ...]) -> tuple[int, ...]:
         if any(s <= 0 or s > 600 for s in seconds):
             raise ValueError("seconds must be between 1 and 600")
+        return seconds
+
+    @field_validator("extension_seconds")
+    @classmethod
+    def _extension_seconds_in_range(cls, seconds: tuple[int, ...]) -> tuple[int, ...]:
+        if any(s <= 0 or s > MAX_EXTENSION_SECONDS for s in seconds):
+            raise ValueError(f"extension_seconds must be between 1 and {MAX_EXTENSION_SECONDS}")
+        if len(set(seconds)) != len(seconds):
+            raise ValueError("extension_seconds must not repeat a value")
         return seconds
 
     @model_validator(mode="after")
@@ -209,7 +236,11 @@ _SORA_SECONDS = (4, 8, 12)
 
 
 def default_catalogue() -> Catalogue:
-    """The seed's Sora 2 catalogue with OpenAI's published prices."""
+    """The seed's Sora 2 catalogue with OpenAI's published prices.
+
+    Every optional capability (thumbnail, remix, extensions by 4/8/12 s, delete) is on, and
+    references go up as files: that is what OpenAI served.
+    """
     sora = {"sizes": _SORA_720, "seconds": _SORA_SECONDS, "price_per_second": Decimal("0.10")}
     pro = {
         "sizes": _SORA_ALL,

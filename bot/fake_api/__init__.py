@@ -6,7 +6,7 @@ client in bot.videos on purpose: it is an independent peer that the client is te
 
 from .app import FakeVideosServer, serve_forever
 from .settings import DIALECTS, Dialect, FakeSettings, Fault, FaultEndpoint, FaultKind
-from .state import PROMPT_KEYWORDS, FakeState, FileInfo, Keyword, RecordedRequest, Stats
+from .state import PROMPT_KEYWORDS, FakeState, FileInfo, Job, Keyword, RecordedRequest, Stats
 
 __all__ = [
     "DIALECTS",
@@ -19,6 +19,7 @@ __all__ = [
     "FaultEndpoint",
     "FaultKind",
     "FileInfo",
+    "Job",
     "Keyword",
     "RecordedRequest",
     "Stats",

@@ -22,7 +22,16 @@ from pydantic import ValidationError
 from .dialects import CreateRequest, Endpoint, OpenAIDialect, Problem, rules_for
 from .media import CHUNK_SIZE, asset, image_response, stream_video
 from .settings import FakeSettings, Fault, FaultKind
-from .state import PROMPT_KEYWORDS, FakeState, FileInfo, RecordedRequest, RequestBody, Stats, Upload
+from .state import (
+    PROMPT_KEYWORDS,
+    FakeState,
+    FileInfo,
+    Job,
+    RecordedRequest,
+    RequestBody,
+    Stats,
+    Upload,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -280,6 +289,7 @@ class FakeVideosApp:
         # URLs, so a client calling an endpoint the fake lacks shows up in the log.
         app.router.add_route("*", "/v1/{tail:.*}", self._pipeline(None, self.unknown))
         app.router.add_get("/_fake/stats", self.control_stats)
+        app.router.add_get("/_fake/jobs", self.control_jobs)
         app.router.add_get("/_fake/requests", self.control_requests)
         app.router.add_get("/_fake/settings", self.control_settings)
         app.router.add_patch("/_fake/settings", self.control_patch_settings)
@@ -387,6 +397,7 @@ class FakeVideosApp:
         parsed: CreateRequest,
         *,
         remixed_from: str | None = None,
+        extended_from: str | None = None,
         faultable: bool = False,
     ) -> web.StreamResponse:
         """Register a job (it is billed from here on), then answer unless a fault says not."""
@@ -400,6 +411,8 @@ class FakeVideosApp:
             default_duration=self.settings.default_duration,
             remixed_from=remixed_from,
             reference=parsed.reference,
+            reference_url=parsed.reference_url,
+            extended_from=extended_from,
         )
         if faultable:
             fault = self.settings.take_fault("create", AFTER_CREATE)
@@ -481,14 +494,18 @@ class FakeVideosApp:
         """GET /v1/videos/{video_id}/content?variant=..."""
         dialect = self.dialect
         video_id = request.match_info["video_id"]
+        variant = dialect.variant(request.query.get("variant"))
+        if isinstance(variant, web.StreamResponse) and dialect.variant_checked_first:
+            return variant
         view = self.state.find(video_id)
         if view is None:
             return dialect.not_found(video_id)
-        variant = dialect.variant(request.query.get("variant"))
         if isinstance(variant, web.StreamResponse):
             return variant
         if view.phase != "completed":
             return dialect.content_unavailable(view)
+        if view.expired:
+            return dialect.content_expired(view)
         scenario = view.job.scenario
         if scenario.download_fail:
             return dialect.error(500, "Failed to fetch the video content.")
@@ -498,7 +515,11 @@ class FakeVideosApp:
         return await stream_video(request, size)
 
     async def remix(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
-        """POST /v1/videos/{video_id}/remix {prompt}: a new job based on a completed one."""
+        """POST /v1/videos/{video_id}/remix {prompt}: a new job based on a completed one.
+
+        An unknown source is 404, one not completed (or expired) 400; the new job records its
+        source as `remixed_from` (`remixed_from_video_id` in the video object).
+        """
         dialect = self.dialect
         video_id = request.match_info["video_id"]
         source = self.state.find(video_id)
@@ -507,14 +528,18 @@ class FakeVideosApp:
         prompt = dialect.parse_remix(body)
         if isinstance(prompt, Problem):
             return dialect.reject(prompt)
-        if source.phase != "completed":
-            return dialect.error(400, "Only completed videos can be remixed.", code="invalid_state")
+        if source.phase != "completed" or source.expired:
+            return dialect.source_unusable(source, "remixed")
         job = source.job
         parsed = CreateRequest(job.model, prompt, job.size, job.seconds)
         return await self._start(request, parsed, remixed_from=job.id)
 
     async def extend(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
-        """POST /v1/videos/extensions {video: {id}, prompt, seconds}: seconds add up."""
+        """POST /v1/videos/extensions {video: {id}, prompt, seconds}: seconds add up.
+
+        `seconds` is one of the spec's values; an unknown source is 404, one not completed (or
+        expired) 400; the new job records its source as `extended_from`.
+        """
         dialect = self.dialect
         parsed = dialect.parse_extension(body)
         if isinstance(parsed, Problem):
@@ -522,11 +547,12 @@ class FakeVideosApp:
         source = self.state.find(parsed.source_id)
         if source is None:
             return dialect.not_found(parsed.source_id)
-        if source.phase != "completed":
-            return dialect.reject(Problem("video", "Only completed videos can be extended."))
+        if source.phase != "completed" or source.expired:
+            return dialect.source_unusable(source, "extended")
         job = source.job
         total = job.seconds + parsed.seconds
-        return await self._start(request, CreateRequest(job.model, parsed.prompt, job.size, total))
+        extension = CreateRequest(job.model, parsed.prompt, job.size, total)
+        return await self._start(request, extension, extended_from=job.id)
 
     async def unknown(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
         """Any other /v1 URL."""
@@ -541,7 +567,26 @@ class FakeVideosApp:
                 "counts": dict(stats.counts),
                 "creates": stats.creates,
                 "jobs": len(self.state.jobs),
+                "image_urls": list(stats.image_urls),
             }
+        )
+
+    async def control_jobs(self, request: web.Request) -> web.StreamResponse:
+        """GET /_fake/jobs: every job the fake knows, with what it was made from."""
+        return web.json_response(
+            [
+                {
+                    "id": job.id,
+                    "model": job.model,
+                    "prompt": job.prompt,
+                    "size": job.size,
+                    "seconds": job.seconds,
+                    "reference_url": job.reference_url,
+                    "remixed_from": job.remixed_from,
+                    "extended_from": job.extended_from,
+                }
+                for job in self.state.jobs.values()
+            ]
         )
 
     async def control_requests(self, request: web.Request) -> web.StreamResponse:
@@ -613,7 +658,7 @@ class FakeVideosServer:
         shutdown_timeout: float = 1.0,
     ) -> None:
         self.settings = settings if settings is not None else FakeSettings()
-        self.state = FakeState()
+        self.state = FakeState(self.settings)
         self.host = host
         self.port = port
         self._access_log = access_log
@@ -652,6 +697,10 @@ class FakeVideosServer:
     def restart(self) -> None:
         """Forget all jobs, as a restarted server would: known ids now answer 404."""
         self.state.restart()
+
+    def job(self, video_id: str) -> Job | None:
+        """A job as the fake keeps it (`reference_url`, `remixed_from`, `extended_from`...)."""
+        return self.state.jobs.get(video_id)
 
     def asset_bytes(self) -> bytes:
         """The MP4 the server serves, before any padding."""

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Literal
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -58,6 +59,8 @@ class CreateRequest:
     size: str
     seconds: float
     reference: FileInfo | None = None
+    # `input_reference: {"image_url": ...}`: recorded on the job, never fetched.
+    reference_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class Problem:
     code: str | None = "invalid_value"
     # Pydantic's error type, for the FastAPI-based servers that answer 422 lists.
     kind: str = "value_error"
+    # Not a validation answer but a server that breaks on the request (LiteLLM's 500s).
+    status: int = 400
 
 
 def _quoted_list(values: tuple[str, ...]) -> str:
@@ -150,8 +155,12 @@ def _check_image(upload: Upload, param: str) -> FileInfo | Problem:
     return info
 
 
-def _check_image_ref(value: Any, param: str) -> Problem | None:
-    """A JSON reference object: exactly one of image_url or file_id, as strings."""
+def _check_image_ref(value: Any, param: str) -> dict[str, str] | Problem:
+    """A JSON reference object: exactly one of image_url or file_id, as strings.
+
+    An `image_url` must be an http(s) URL, or the base64 `data:image/...` URL the spec also
+    allows; the fake fetches none of them.
+    """
     if not isinstance(value, dict) or set(value) - {"image_url", "file_id"}:
         return Problem(
             param,
@@ -162,7 +171,37 @@ def _check_image_ref(value: Any, param: str) -> Problem | None:
         return Problem(
             param, f"Invalid '{param}': provide exactly one of 'image_url' or 'file_id'."
         )
-    return None
+    url = value.get("image_url")
+    if url is not None and not _fetchable_url(url):
+        return Problem(
+            f"{param}.image_url",
+            f"Invalid '{param}.image_url': expected an http or https URL "
+            "(or a base64-encoded data URL).",
+            "invalid_url",
+        )
+    return dict(value)
+
+
+def _fetchable_url(url: str) -> bool:
+    """http(s) with a host, or a `data:image/...;base64,` URL; nothing else (file:, ftp:...)."""
+    if url.startswith("data:"):
+        header, comma, data = url.partition(",")
+        return bool(comma and data) and header.startswith("data:image/") and "base64" in header
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable()
+
+
+def _reference_url(raw: Any, param: str = "input_reference") -> str | Problem | None:
+    """The image URL of a JSON reference (a JSON text part in multipart), None for a file_id."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raw = None
+    checked = _check_image_ref(raw, param)
+    if isinstance(checked, Problem):
+        return checked
+    return checked.get("image_url")
 
 
 def _first_unknown(params: Mapping[str, Any], known: frozenset[str]) -> str | None:
@@ -201,6 +240,7 @@ def _openai_create(body: RequestBody) -> CreateRequest | Problem:
             f"{_quoted_list(SORA_2_SIZES)}.",
         )
     reference: FileInfo | None = None
+    reference_url: str | None = None
     raw_reference = params.get("input_reference")
     if isinstance(raw_reference, Upload):
         checked_image = _check_image(raw_reference, "input_reference")
@@ -213,16 +253,12 @@ def _openai_create(body: RequestBody) -> CreateRequest | Problem:
             )
         reference = checked_image
     elif raw_reference is not None:
-        # In multipart an object arrives as a JSON text part.
-        if isinstance(raw_reference, str):
-            try:
-                raw_reference = json.loads(raw_reference)
-            except ValueError:
-                raw_reference = None
-        problem = _check_image_ref(raw_reference, "input_reference")
-        if problem is not None:
-            return problem
-    return CreateRequest(model, prompt, size, float(seconds), reference)
+        # JSON's {image_url} or {file_id}; in multipart the object arrives as a JSON text part.
+        checked_url = _reference_url(raw_reference)
+        if isinstance(checked_url, Problem):
+            return checked_url
+        reference_url = checked_url
+    return CreateRequest(model, prompt, size, float(seconds), reference, reference_url)
 
 
 def _unreadable_body(kind: BodyKind) -> Problem:
@@ -286,6 +322,7 @@ def _lenient_create(
     if isinstance(seconds, Problem):
         return seconds
     reference: FileInfo | None = None
+    reference_url: str | None = None
     raw_reference = params.get("input_reference")
     if isinstance(raw_reference, Upload):
         # These servers resize the image themselves: any readable image will do.
@@ -293,7 +330,13 @@ def _lenient_create(
         if isinstance(checked, Problem):
             return checked
         reference = checked
-    return CreateRequest(model, prompt, size, seconds, reference)
+    elif raw_reference is not None:
+        # Those that take JSON fetch an `image_url` themselves (the fake only records it).
+        checked_url = _reference_url(raw_reference)
+        if isinstance(checked_url, Problem):
+            return checked_url
+        reference_url = checked_url
+    return CreateRequest(model, prompt, size, seconds, reference, reference_url)
 
 
 def _detail(status: int, detail: Any) -> web.Response:
@@ -319,10 +362,16 @@ class OpenAIDialect:
         # Only a create response can see it (a `[lost]` job with zero duration).
         "lost": "queued",
     }
-    # Optional endpoints this server lacks, and the status it answers them with.
+    # Optional endpoints this server lacks, and the status it answers them with: the switch
+    # that turns remix, extensions, delete or list off per dialect (FIELD-NOTES 2.12, 6).
     unsupported: ClassVar[Mapping[Endpoint, int]] = {}
     content_not_ready_status: ClassVar[int] = 404
     content_failed_status: ClassVar[int] = 422
+    # Content whose `expire_after` has passed.
+    content_expired_status: ClassVar[int] = 410
+    # Whether a bad `variant` is refused before the video is looked up (a declared query
+    # parameter), so a missing video with variant=thumbnail already shows what is served.
+    variant_checked_first: ClassVar[bool] = True
 
     # --- identity -------------------------------------------------------------------------
     def new_id(self) -> str:
@@ -346,7 +395,11 @@ class OpenAIDialect:
 
     def reject(self, problem: Problem) -> web.Response:
         """A request that failed validation."""
-        return self.error(400, problem.message, param=problem.param, code=problem.code)
+        return self.error(problem.status, problem.message, param=problem.param, code=problem.code)
+
+    def supports(self, endpoint: Endpoint) -> bool:
+        """Whether this server has an (optional) endpoint at all."""
+        return endpoint not in self.unsupported
 
     def unauthorized(self) -> web.Response:
         """A missing or wrong API key."""
@@ -482,6 +535,32 @@ class OpenAIDialect:
             )
         )
 
+    def content_expired(self, view: JobView) -> web.Response:
+        """Content asked for after `expires_at`."""
+        return self.error(
+            self.content_expired_status,
+            f"Video with id '{view.job.id}' has expired; its content is no longer available.",
+            param="video_id",
+            code="video_expired",
+        )
+
+    def source_unusable(self, view: JobView, action: str) -> web.Response:
+        """A remix or extension of a video that is not completed, or has expired."""
+        if view.phase == "completed" and view.expired:
+            return self.error(
+                400,
+                f"Video with id '{view.job.id}' has expired; it can no longer be {action}.",
+                param="video_id",
+                code="video_expired",
+            )
+        return self.error(
+            400,
+            f"Only completed videos can be {action}; video '{view.job.id}' is "
+            f"{self.statuses[view.phase]}.",
+            param="video_id",
+            code="invalid_state",
+        )
+
     def content_unavailable(self, view: JobView) -> web.Response:
         """Content asked for before completion, or of a failed job."""
         if view.phase == "failed":
@@ -502,6 +581,38 @@ class LiteLLMDialect(OpenAIDialect):
 
     name: ClassVar[Dialect] = "litellm"
     content_failed_status: ClassVar[int] = 500
+    # Serves create, list, retrieve, content, remix and extensions, but no DELETE: FastAPI
+    # answers 405 since GET /videos/{video_id} exists (FIELD-NOTES 6).
+    unsupported: ClassVar[Mapping[Endpoint, int]] = {"delete": 405}
+
+    def route_missing(self, method: str, path: str) -> web.Response:
+        """FastAPI's default 404 (the proxy is a FastAPI app)."""
+        return _detail(404, "Not Found")
+
+    def method_not_allowed(self, method: str, path: str) -> web.Response:
+        """FastAPI's default 405."""
+        return _detail(405, "Method Not Allowed")
+
+    def parse_create(self, body: RequestBody, settings: FakeSettings) -> CreateRequest | Problem:
+        """As strict as the upstream, but a JSON `input_reference` object breaks the proxy
+        (FIELD-NOTES 2.1): only a multipart file part gets through."""
+        reference = body.params().get("input_reference")
+        if reference is not None and not isinstance(reference, Upload):
+            return Problem(
+                "input_reference",
+                "litellm.InternalServerError: could not forward input_reference: "
+                "expected an uploaded file",
+                "500",
+                status=500,
+            )
+        return super().parse_create(body, settings)
+
+    def reject(self, problem: Problem) -> web.Response:
+        """Validation answers come from the upstream; the proxy's own failures are 500s."""
+        if problem.status >= 500:
+            envelope = {"message": problem.message, "type": "None", "param": None, "code": "500"}
+            return web.json_response({"error": envelope}, status=problem.status)
+        return super().reject(problem)
 
     def new_id(self) -> str:
         """LiteLLM packs provider and upstream id into ~230 base64 characters."""
@@ -547,6 +658,9 @@ class SGLangDialect(OpenAIDialect):
     authenticates: ClassVar[bool] = False
     unsupported: ClassVar[Mapping[Endpoint, int]] = {"list": 405, "remix": 404, "extensions": 404}
     content_not_ready_status: ClassVar[int] = 400
+    content_expired_status: ClassVar[int] = 404
+    # `variant` is an index into the video's outputs: it needs the video first.
+    variant_checked_first: ClassVar[bool] = False
 
     def new_id(self) -> str:
         """A bare UUID."""
@@ -606,6 +720,7 @@ class VllmOmniDialect(OpenAIDialect):
     unsupported: ClassVar[Mapping[Endpoint, int]] = {"list": 404, "remix": 404, "extensions": 404}
     content_not_ready_status: ClassVar[int] = 400
     content_failed_status: ClassVar[int] = 500
+    content_expired_status: ClassVar[int] = 404
     _ERROR_TYPES: ClassVar[Mapping[int, str]] = {
         400: "BadRequestError",
         404: "NotFoundError",
@@ -692,6 +807,7 @@ class TrtllmDialect(OpenAIDialect):
     }
     content_not_ready_status: ClassVar[int] = 404
     content_failed_status: ClassVar[int] = 422
+    content_expired_status: ClassVar[int] = 404
     FIELDS: ClassVar[frozenset[str]] = frozenset(
         {
             "prompt",

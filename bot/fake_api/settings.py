@@ -94,6 +94,10 @@ class FakeSettings(BaseModel):
     fault_seed: int = 0
     # Optional endpoints answered 404 whatever the dialect, as servers without them do.
     disabled_endpoints: set[OptionalEndpoint] = Field(default_factory=set)
+    # Seconds of fake time a completed video's content stays downloadable: `expires_at` says
+    # when, and after it content answers 410 (404 on the self-hosted servers) and the video can
+    # no longer be remixed or extended. None: kept forever (`expires_at` shows one hour).
+    expire_after: float | None = Field(default=None, ge=0)
 
     def merge(self, patch: dict[str, Any]) -> None:
         """Apply a JSON merge patch in place (lists and sets are replaced, not extended)."""

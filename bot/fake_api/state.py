@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
 import re
 import time
 from collections import Counter
@@ -12,13 +13,16 @@ from typing import Any, Final, Literal
 
 from PIL import Image
 
+from .settings import FakeSettings
+
 Phase = Literal["queued", "in_progress", "completed", "failed", "lost"]
 """A job's state in OpenAI's words; each dialect renames it. `lost` jobs answer 404."""
 
 # The share of a job's duration spent queued, and the point at which a `[fail]` job fails.
 QUEUED_SHARE: Final = 0.1
 FAIL_AT_SHARE: Final = 0.5
-# OpenAI lets a finished video be downloaded for as little as an hour.
+# OpenAI lets a finished video be downloaded for as little as an hour: the `expires_at` shown
+# when the `expire_after` setting is None (and nothing is withheld).
 EXPIRY_SECONDS: Final = 3600
 
 
@@ -169,6 +173,9 @@ class Stats:
     requests: list[RecordedRequest] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     creates: int = 0
+    # Every `input_reference: {"image_url": ...}` a started job was given, in order (the fake
+    # fetches none of them).
+    image_urls: list[str] = field(default_factory=list)
 
     def count(self, key: str) -> int:
         """Requests so far for a key like "GET /v1/videos/{video_id}/content"."""
@@ -196,9 +203,17 @@ class Job:
     seq: int
     remixed_from: str | None = None
     reference: FileInfo | None = None
+    # The URL of an `input_reference: {"image_url": ...}` (recorded, never fetched).
+    reference_url: str | None = None
+    # The video an extension continues (`remixed_from` is a remix's source).
+    extended_from: str | None = None
 
-    def at(self, now: float) -> JobView:
-        """The job as it looks at fake monotonic time `now`."""
+    def at(self, now: float, expire_after: float | None = None) -> JobView:
+        """The job as it looks at fake monotonic time `now`.
+
+        `expire_after`: seconds after completion when the content goes; None keeps it forever
+        (while `expires_at` still shows OpenAI's one hour).
+        """
         elapsed = max(0.0, now - self.started)
         span = self.duration
         if self.scenario.lost and elapsed >= QUEUED_SHARE * span:
@@ -209,7 +224,11 @@ class Job:
             failed_at = self.created_at + round(FAIL_AT_SHARE * span)
             return JobView(self, "failed", 100 * FAIL_AT_SHARE, failed_at, FAILURE)
         if elapsed >= span:
-            return JobView(self, "completed", 100.0, self.created_at + round(span))
+            finished_at = self.created_at + round(span)
+            if expire_after is None:
+                return JobView(self, "completed", 100.0, finished_at)
+            expired = elapsed >= span + expire_after
+            return JobView(self, "completed", 100.0, finished_at, None, expire_after, expired)
         if elapsed < QUEUED_SHARE * span:
             return JobView(self, "queued", 0.0)
         return JobView(self, "in_progress", 100 * elapsed / span)
@@ -224,19 +243,24 @@ class JobView:
     progress: float
     finished_at: int | None = None
     error: JobError | None = None
+    # Seconds the content is kept after completion, and whether that time is up.
+    lifetime: float = EXPIRY_SECONDS
+    expired: bool = False
 
     @property
     def expires_at(self) -> int | None:
         """When the download expires; only completed videos have one."""
         if self.phase != "completed" or self.finished_at is None:
             return None
-        return self.finished_at + EXPIRY_SECONDS
+        return self.finished_at + math.ceil(self.lifetime)
 
 
 class FakeState:
     """Jobs, the fake clock and the request statistics of one fake server."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: FakeSettings | None = None) -> None:
+        # The live settings whose `expire_after` decides when finished videos expire.
+        self.settings = settings
         self.jobs: dict[str, Job] = {}
         self.stats = Stats()
         # Fake time = real monotonic time + offset, so jobs also progress while a user waits.
@@ -272,6 +296,8 @@ class FakeState:
         default_duration: float,
         remixed_from: str | None = None,
         reference: FileInfo | None = None,
+        reference_url: str | None = None,
+        extended_from: str | None = None,
     ) -> Job:
         """Register (and bill) a new job."""
         scenario = Scenario.from_prompt(prompt)
@@ -289,21 +315,31 @@ class FakeState:
             seq=next(self._seq),
             remixed_from=remixed_from,
             reference=reference,
+            reference_url=reference_url,
+            extended_from=extended_from,
         )
         self.jobs[job_id] = job
         self.stats.creates += 1
+        if reference_url is not None:
+            self.stats.image_urls.append(reference_url)
         return job
+
+    @property
+    def expire_after(self) -> float | None:
+        """Seconds a finished video's content is kept (None: forever)."""
+        return None if self.settings is None else self.settings.expire_after
 
     def find(self, job_id: str) -> JobView | None:
         """The job now, or None if it never existed, was deleted, or is lost."""
         job = self.jobs.get(job_id)
         if job is None:
             return None
-        view = job.at(self.now())
+        view = job.at(self.now(), self.expire_after)
         return None if view.phase == "lost" else view
 
     def visible(self) -> list[JobView]:
         """Every job a list call can see, oldest first."""
         now = self.now()
-        views = (job.at(now) for job in self.jobs.values())
+        expire_after = self.expire_after
+        views = (job.at(now, expire_after) for job in self.jobs.values())
         return sorted((v for v in views if v.phase != "lost"), key=lambda v: v.job.seq)

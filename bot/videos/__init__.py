@@ -1,12 +1,21 @@
 """The Videos API client: requests, tolerant models and typed errors."""
 
-from bot.videos.client import CreateRequest, Poll, ReferenceImage, Timeouts, VideosClient
+from bot.videos.client import (
+    PROBE_VIDEO_ID,
+    CreateRequest,
+    Poll,
+    ProbeAnswer,
+    ReferenceImage,
+    Timeouts,
+    VideosClient,
+)
 from bot.videos.errors import (
     AnswerTooLargeError,
     AuthenticationError,
     BadRequestError,
     CapabilityMissingError,
     ContentError,
+    ContentExpiredError,
     ContentNotReadyError,
     ContentUnavailableError,
     CreateOutcomeUnknownError,
@@ -24,11 +33,13 @@ from bot.videos.models import JobError, JobState, Video, VideoPage, normalise_st
 from bot.videos.retry import RetryPolicy
 
 __all__ = [
+    "PROBE_VIDEO_ID",
     "AnswerTooLargeError",
     "AuthenticationError",
     "BadRequestError",
     "CapabilityMissingError",
     "ContentError",
+    "ContentExpiredError",
     "ContentNotReadyError",
     "ContentUnavailableError",
     "CreateOutcomeUnknownError",
@@ -42,6 +53,7 @@ __all__ = [
     "JobTimeoutError",
     "NetworkError",
     "Poll",
+    "ProbeAnswer",
     "RateLimitedError",
     "ReferenceImage",
     "RetryPolicy",

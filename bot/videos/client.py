@@ -27,6 +27,7 @@ from bot.videos.errors import (
     BadRequestError,
     CapabilityMissingError,
     ContentError,
+    ContentExpiredError,
     ContentNotReadyError,
     ContentUnavailableError,
     CreateOutcomeUnknownError,
@@ -58,6 +59,12 @@ _SNIFF_BYTES = 8
 _REDACTED = "[redacted]"
 _BEARER = re.compile(r"(?i)\bbearer\s+\S+")
 _KEY_LIKE = re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}")
+# The id the capability probes name: no server has a video by that id, so a probe of remix,
+# extensions or delete can only ever be answered with "no such video" (or "no such route").
+PROBE_VIDEO_ID = "video_doctor_probe"
+_PROBE_PROMPT = "video-bot doctor: capability probe (this video does not exist)"
+# The probes read at most this much of an answer: an error text, or a video object.
+_PROBE_BYTES = 64 * 1024
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -82,13 +89,43 @@ class ReferenceImage:
 
 @dataclass(frozen=True)
 class CreateRequest:
-    """Exactly the fields to send; None leaves a field out (strict servers reject extras)."""
+    """Exactly the fields to send; None leaves a field out (strict servers reject extras).
+
+    A `reference` image goes up as a multipart file part; a `reference_url` instead makes the
+    create a JSON body with `input_reference: {"image_url": ...}` (servers fetch it themselves;
+    some, LiteLLM among them, do not take that form). At most one of the two.
+    """
 
     prompt: str
     model: str | None = None
     size: str | None = None
     seconds: str | None = None
     reference: ReferenceImage | None = None
+    reference_url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.reference is not None and self.reference_url is not None:
+            raise ValueError("a create takes a reference image or a reference URL, not both")
+        if self.reference_url is not None and not self.reference_url.strip():
+            raise ValueError("the reference URL is empty")
+
+    @property
+    def is_json(self) -> bool:
+        """Whether the create goes out as JSON (a reference by URL) rather than multipart."""
+        return self.reference_url is not None
+
+    def json_body(self) -> dict[str, Any]:
+        """The JSON body (CreateVideoJsonBody in the spec): only the fields that are set."""
+        body: dict[str, Any] = {"prompt": self.prompt}
+        if self.model is not None:
+            body["model"] = self.model
+        if self.size is not None:
+            body["size"] = self.size
+        if self.seconds is not None:
+            body["seconds"] = self.seconds
+        if self.reference_url is not None:
+            body["input_reference"] = {"image_url": self.reference_url}
+        return body
 
     def form(self) -> aiohttp.FormData:
         # Multipart even without a file: some servers accept nothing else, the spec allows it.
@@ -108,6 +145,23 @@ class CreateRequest:
                 filename=self.reference.filename,
             )
         return form
+
+
+@dataclass(frozen=True)
+class ProbeAnswer:
+    """What the server answered to one diagnostic request (`video-bot doctor`).
+
+    `message`, `code` and `param` come from whichever error envelope the server uses (the
+    message scrubbed of keys); a 2xx answer's media body is never read.
+    """
+
+    status: int
+    content_type: str = ""
+    message: str | None = None
+    code: str | None = None
+    param: str | None = None
+    # A 2xx JSON answer that is a video object: the server started a job after all.
+    video_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,9 +244,11 @@ class VideosClient:
 
     async def create(self, request: CreateRequest) -> Video:
         """Start a job. Never retried once it may have reached the server."""
-        answer = await self._send(
-            _Call("create", "POST", "/videos", idempotent=False, form=request.form)
-        )
+        if request.is_json:
+            call = _Call("create", "POST", "/videos", idempotent=False, json=request.json_body())
+        else:
+            call = _Call("create", "POST", "/videos", idempotent=False, form=request.form)
+        answer = await self._send(call)
         return self._video(answer, "create", creates=True)
 
     async def poll(self, video_id: str) -> Poll:
@@ -256,6 +312,75 @@ class VideosClient:
             )
         )
         return self._video(answer, "extensions", creates=True)
+
+    # -- capability probes (video-bot doctor) ------------------------------------------------
+    # Each sends one request, never retried, that costs nothing: remix, extensions and delete
+    # name PROBE_VIDEO_ID, which does not exist, so the answer is either "no such video" (the
+    # operation is served) or "no such route" (it is not). They never name a real video.
+
+    async def probe_remix(self) -> ProbeAnswer:
+        """POST /videos/{PROBE_VIDEO_ID}/remix with a valid body."""
+        path = f"/videos/{_quote(PROBE_VIDEO_ID)}/remix"
+        return await self._probe("POST", path, body={"prompt": _PROBE_PROMPT})
+
+    async def probe_extensions(self) -> ProbeAnswer:
+        """POST /videos/extensions naming PROBE_VIDEO_ID, with a valid body."""
+        body = {"video": {"id": PROBE_VIDEO_ID}, "prompt": _PROBE_PROMPT, "seconds": "4"}
+        return await self._probe("POST", "/videos/extensions", body=body)
+
+    async def probe_delete(self) -> ProbeAnswer:
+        """DELETE /videos/{PROBE_VIDEO_ID}."""
+        return await self._probe("DELETE", f"/videos/{_quote(PROBE_VIDEO_ID)}")
+
+    async def probe_content(self, video_id: str, variant: str | None = None) -> ProbeAnswer:
+        """GET /videos/{id}/content[?variant=...]: status and type only, the media is not read."""
+        params = {"variant": variant} if variant else None
+        path = f"/videos/{_quote(video_id)}/content"
+        return await self._probe("GET", path, params=params, media=True)
+
+    async def _probe(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        media: bool = False,
+    ) -> ProbeAnswer:
+        timeout = aiohttp.ClientTimeout(
+            total=self.timeouts.request, sock_connect=self.timeouts.connect
+        )
+        headers = self._headers()
+        if media:
+            headers.update({"Accept": "*/*", "Accept-Encoding": "identity"})
+        try:
+            async with self._session.request(
+                method,
+                self._url(path),
+                params=params,
+                json=body,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as resp:
+                content_type = resp.content_type.lower()
+                textual = content_type.startswith(("application/json", "text/"))
+                data = b""
+                if textual or not 200 <= resp.status < 300:
+                    data = await _read_bounded(resp, _PROBE_BYTES) or b""
+                answer = _Answer(resp.status, resp.headers, data, content_type)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise NetworkError(_describe(exc)) from None
+        if 200 <= answer.status < 300:
+            data = answer.json()
+            video_id = data.get("id") if _looks_like_video(data) else None
+            return ProbeAnswer(
+                answer.status,
+                content_type,
+                video_id=video_id if isinstance(video_id, str) else None,
+            )
+        message, param, code = _error_fields(answer)
+        return ProbeAnswer(answer.status, content_type, self._scrub(message), code, param)
 
     async def download(
         self,
@@ -572,6 +697,8 @@ class VideosClient:
         message = self._scrub(_error_fields(answer)[0])
         if status in (401, 403):
             raise AuthenticationError(f"{status}: {message}")
+        if status == 410:
+            raise ContentExpiredError(f"{status}: {message}")
         if status in (400, 404, 409):
             raise ContentNotReadyError(f"{status}: {message}")
         if status == 429 or status >= 500:

@@ -166,5 +166,11 @@ class ContentNotReadyError(ContentError):
     """The server has no content for the job yet (404/400/409 while finishing)."""
 
 
+class ContentExpiredError(ContentError):
+    """410: the server kept the video for a while (`expires_at`) and has let it go."""
+
+    user_message = "The video service no longer keeps this video (its download expired)."
+
+
 class ContentUnavailableError(ContentError):
     """The content answered 429 or 5xx through every retry: trouble that may pass."""

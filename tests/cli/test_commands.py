@@ -6,15 +6,19 @@ import asyncio
 import base64
 import io
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 from PIL import Image
 
-from bot.fake_api import FakeSettings, FakeVideosServer
+from bot.doctor import judge_probe, judge_thumbnail
+from bot.fake_api import FakeSettings, FakeVideosServer, Fault
+from bot.videos import ProbeAnswer
 
 KEY = "sk-cli-test-key-123456"
 
@@ -197,3 +201,200 @@ async def test_doctor_prints_the_invite_url_for_the_token(tmp_path: Path) -> Non
     assert "client_id=112233445566778899" in result.stdout
     assert "permissions=117760" in result.stdout
     assert f"{head}.abc.def" not in result.stdout + result.stderr
+
+
+# --- doctor: the optional capabilities, probed without starting a job --------------------------
+
+
+async def finished_video(fake: FakeVideosServer, prompt: str = "a kite [duration=1]") -> str:
+    """A completed job on the fake, made by the test (the doctor never makes one)."""
+    form = aiohttp.FormData(default_to_multipart=True)
+    form.add_field("prompt", prompt)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{fake.base_url}/videos", data=form, headers={"Authorization": f"Bearer {KEY}"}
+        ) as response,
+    ):
+        assert response.status < 300, await response.text()
+        video_id = str((await response.json())["id"])
+    fake.advance(1)
+    return video_id
+
+
+def capability_lines(stdout: str) -> dict[str, str]:
+    """`capability: NAME WORDS (...)` lines, by capability name."""
+    found = {}
+    for line in stdout.splitlines():
+        match = re.search(r"capability: (thumbnail|remix|extensions|delete) (.*)", line)
+        if match:
+            found[match.group(1)] = match.group(2)
+    return found
+
+
+def doctor_made_no_job(fake: FakeVideosServer, ours: int) -> None:
+    assert fake.stats.count("POST /v1/videos") == ours
+    assert fake.stats.creates == ours
+
+
+async def test_doctor_reports_every_capability_of_an_openai_server(
+    fake: FakeVideosServer, tmp_path: Path
+) -> None:
+    await finished_video(fake)
+    result = await video_bot("doctor", env=env_for(fake), cwd=tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    lines = capability_lines(result.stdout)
+    for name in ("thumbnail", "remix", "extensions", "delete"):
+        assert lines[name].startswith("served"), lines
+    assert "variant=thumbnail answers image/webp" in lines["thumbnail"]
+    assert "model sora-2: thumbnail yes, remix yes, extensions yes, delete yes" in result.stdout
+    assert "hint:" not in result.stdout
+    assert "FAIL" not in result.stdout
+    doctor_made_no_job(fake, 1)
+    assert fake.stats.count("POST /v1/videos/{video_id}/remix") == 1
+    assert fake.stats.count("POST /v1/videos/extensions") == 1
+    assert fake.stats.count("DELETE /v1/videos/{video_id}") == 1
+    assert KEY not in result.stdout + result.stderr
+
+
+async def test_doctor_on_litellm_finds_no_delete_and_no_thumbnail(
+    fake: FakeVideosServer, tmp_path: Path
+) -> None:
+    fake.settings.dialect = "litellm"
+    await finished_video(fake)
+    result = await video_bot("doctor", env=env_for(fake), cwd=tmp_path)
+    assert result.code == 0, result.stdout
+    lines = capability_lines(result.stdout)
+    assert lines["remix"].startswith("served")
+    assert lines["extensions"].startswith("served")
+    assert lines["delete"].startswith("not served")
+    assert "405" in lines["delete"]
+    assert lines["thumbnail"].startswith("not served")
+    assert "`variant` is ignored" in lines["thumbnail"]
+    assert "model sora-2: thumbnail no, remix yes, extensions yes, delete no" in result.stdout
+    assert "put `delete = false` under it in the catalogue" in result.stdout
+    assert "put `thumbnail = false` under it in the catalogue" in result.stdout
+    assert "`remix = false`" not in result.stdout
+    doctor_made_no_job(fake, 1)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "delete"),
+    [("newapi", "not served"), ("trtllm", "not served"), ("sglang", "served")],
+)
+async def test_doctor_finds_servers_without_remix_or_extensions(
+    fake: FakeVideosServer, tmp_path: Path, dialect: str, delete: str
+) -> None:
+    fake.settings.dialect = dialect
+    result = await video_bot("doctor", env=env_for(fake), cwd=tmp_path)
+    assert result.code == 0, result.stdout
+    lines = capability_lines(result.stdout)
+    assert lines["remix"].startswith("not served")
+    assert lines["extensions"].startswith("not served")
+    assert lines["delete"].startswith(delete)
+    # No finished video to look at, and a missing video's answer says nothing about variants.
+    assert lines["thumbnail"].startswith("unknown")
+    assert "put `remix = false` under it in the catalogue" in result.stdout
+    assert "put `extensions = false` under it in the catalogue" in result.stdout
+    assert "`thumbnail = false`" not in result.stdout
+    doctor_made_no_job(fake, 0)
+
+
+async def test_doctor_reads_a_refused_variant_without_any_video(
+    fake: FakeVideosServer, tmp_path: Path
+) -> None:
+    fake.settings.dialect = "vllm_omni"
+    result = await video_bot("doctor", env=env_for(fake), cwd=tmp_path)
+    lines = capability_lines(result.stdout)
+    assert lines["thumbnail"].startswith("not served")
+    assert "`variant=thumbnail` is refused" in lines["thumbnail"]
+    assert lines["delete"].startswith("served")
+    doctor_made_no_job(fake, 0)
+
+
+async def test_doctor_hints_when_the_catalogue_turns_off_what_the_server_has(
+    fake: FakeVideosServer, tmp_path: Path
+) -> None:
+    (tmp_path / "models.toml").write_text(
+        '[[models]]\nname = "sora-2"\nsizes = ["1280x720"]\nseconds = [4]\n'
+        "remix = false\ndelete = false\n"
+        '[[models]]\nname = "sora-2-pro"\nsizes = ["1280x720"]\nseconds = [4]\n',
+        encoding="utf-8",
+    )
+    env = {**env_for(fake), "VIDEO_BOT_CATALOGUE_FILE": "models.toml"}
+    result = await video_bot("doctor", env=env, cwd=tmp_path)
+    assert result.code == 0, result.stdout + result.stderr
+    hints = [line for line in result.stdout.splitlines() if "hint:" in line]
+    assert len(hints) == 2, hints
+    assert "`remix = false` for model sora-2: `remix = true` would offer it" in hints[0]
+    assert "`delete = false` for model sora-2: `delete = true` would offer it" in hints[1]
+    assert not any("sora-2-pro" in h for h in hints)
+    assert "model sora-2-pro: thumbnail unknown, remix yes, extensions yes, delete yes" in (
+        result.stdout
+    )
+
+
+async def test_doctor_says_unknown_when_the_answer_does_not_tell(
+    fake: FakeVideosServer, tmp_path: Path
+) -> None:
+    fake.settings.faults = [Fault(endpoint="delete", kind="503")]
+    result = await video_bot(
+        "doctor", env={**env_for(fake), "VIDEO_BOT_MAX_RETRIES": "0"}, cwd=tmp_path
+    )
+    assert result.code == 0, result.stdout
+    lines = capability_lines(result.stdout)
+    assert lines["delete"].startswith("unknown")
+    assert "503" in lines["delete"]
+    assert "`delete = false`" not in result.stdout
+    doctor_made_no_job(fake, 0)
+
+
+def probe(status: int, message: str | None = None, **fields: str | None) -> ProbeAnswer:
+    return ProbeAnswer(
+        status, fields.pop("content_type", None) or "application/json", message, **fields
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "support"),
+    [
+        (
+            probe(404, "Video with id 'video_doctor_probe' not found.", code="video_not_found"),
+            "yes",
+        ),
+        (probe(404, "Video video_doctor_probe not found"), "yes"),
+        (probe(404, "No such thing", param="video_id"), "yes"),
+        (probe(404, "Invalid URL (POST /v1/videos/video_doctor_probe/remix)"), "no"),
+        (probe(404, "Not Found"), "no"),
+        (probe(404, "404 page not found", content_type="text/plain"), "no"),
+        (probe(404, "HTTP 404", content_type="text/html"), "no"),
+        (probe(404, "HTTP 404"), "unknown"),  # an empty 404: either could be missing
+        (probe(404, "Resource missing"), "unknown"),
+        (probe(405, "Method Not Allowed"), "no"),
+        (probe(501, "Not Implemented"), "no"),
+        (probe(400, "Remix is not supported by this provider"), "no"),
+        (probe(400, "Video video_doctor_probe is not completed"), "yes"),
+        (probe(400, "Invalid request"), "unknown"),
+        (probe(401, "Unauthorized"), "unknown"),
+        (probe(429, "Slow down"), "unknown"),
+        (probe(500, "Upstream failed"), "unknown"),
+        (ProbeAnswer(200, "application/json", video_id="video_oops"), "yes"),
+    ],
+)
+def test_the_probe_answers_are_read_carefully(answer: ProbeAnswer, support: str) -> None:
+    finding = judge_probe(answer)
+    assert finding.support == support, finding.why
+    if answer.video_id:
+        assert "started job video_oops" in finding.why
+
+
+def test_the_thumbnail_answers_are_read_carefully() -> None:
+    video = ProbeAnswer(200, "video/mp4")
+    assert judge_thumbnail(video, ProbeAnswer(200, "image/webp")).support == "yes"
+    assert judge_thumbnail(video, ProbeAnswer(200, "video/mp4")).support == "no"
+    assert judge_thumbnail(video, ProbeAnswer(400, "application/json")).support == "no"
+    assert judge_thumbnail(video, ProbeAnswer(200, "application/octet-stream")).support == "unknown"
+    assert judge_thumbnail(video, ProbeAnswer(503, "text/plain")).support == "unknown"
+    # The video itself is gone (expired): the thumbnail's answer says nothing.
+    gone = ProbeAnswer(410, "application/json")
+    assert judge_thumbnail(gone, ProbeAnswer(404, "application/json")).support == "unknown"

@@ -469,7 +469,7 @@ async def test_control_endpoints(fake, http):
 
     status, stats = await get_json(http, f"{root}/_fake/stats")
     assert status == 200
-    assert stats == {"counts": {"POST /v1/videos": 1}, "creates": 1, "jobs": 1}
+    assert stats == {"counts": {"POST /v1/videos": 1}, "creates": 1, "jobs": 1, "image_urls": []}
 
     status, log = await get_json(http, f"{root}/_fake/requests")
     assert status == 200
