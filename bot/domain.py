@@ -33,9 +33,21 @@ class Requester:
 OPERATOR = Requester(user_id=0, guild_id=None)
 
 
+class JobKind(StrEnum):
+    """How a job makes its video."""
+
+    GENERATE = "generate"  # from a prompt (and a reference image): /video, Retry
+    REMIX = "remix"  # a finished video changed by a new prompt
+    EXTEND = "extend"  # a finished video continued for more seconds
+
+
 @dataclass(frozen=True)
 class VideoRequest:
-    """A request that passed validation: safe to send to the provider."""
+    """A request that passed validation: safe to send to the provider.
+
+    A remix or an extension names the provider's video it starts from; an extension's
+    `seconds` are the seconds it adds (what is billed).
+    """
 
     prompt: str
     spec: ModelSpec
@@ -43,6 +55,8 @@ class VideoRequest:
     seconds: int
     requester: Requester
     reference: ReferenceImage | None = None
+    kind: JobKind = JobKind.GENERATE
+    source_video_id: str | None = None
 
     @property
     def model(self) -> str:
@@ -56,12 +70,14 @@ class VideoRequest:
         return replace(self, reference=reference)
 
     def create_request(self) -> CreateRequest:
-        """Exactly the fields the operator's catalogue says this server takes."""
+        """Exactly the fields the operator's catalogue says this server takes (for a remix or
+        an extension: what the job it makes will look like, to recognise it in a listing)."""
+        send_seconds = self.spec.send_seconds and self.kind is not JobKind.EXTEND
         return CreateRequest(
             prompt=self.prompt,
             model=self.spec.wire_model,
             size=self.size if self.spec.send_size else None,
-            seconds=self.spec.seconds_on_wire(self.seconds) if self.spec.send_seconds else None,
+            seconds=self.spec.seconds_on_wire(self.seconds) if send_seconds else None,
             reference=self.reference,
         )
 
@@ -370,6 +386,7 @@ class JobView:
     queue_position: int | None = None  # while waiting for a slot: 1 is next
     delayed: bool = False  # a step of the bot's own keeps failing; it is being retried
     thumbnail: Path | None = None  # a still of the finished video, once it is downloaded
+    source_link: str | None = None  # a follow-up's source, as its front end links to it
 
     def evolve(self, **changes: Any) -> JobView:
         return replace(self, **changes)

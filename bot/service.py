@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from bot.catalogue import Catalogue, RequestRejected
 from bot.config import Settings
@@ -28,6 +28,7 @@ from bot.domain import (
     Delivery,
     EffectiveLimits,
     GuildPolicy,
+    JobKind,
     JobState,
     JobView,
     MemberUsage,
@@ -37,6 +38,7 @@ from bot.domain import (
     ReplySink,
     Requester,
     Usage,
+    VideoRequest,
     check_guild_policy,
     validate_request,
 )
@@ -53,7 +55,7 @@ from bot.store import Database, JobRecord, JobStore
 from bot.store.guilds import GuildStore
 from bot.store.jobs import StaleTransitionError
 from bot.store.usage import UsageStore
-from bot.videos import VideosClient
+from bot.videos import VideosClient, VideosError
 from bot.web import link_for
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,29 @@ STOPPED_MESSAGE = (
     "still counts against your limits; the bot will not post it."
 )
 JANITOR_INTERVAL = 3600.0
+LINEAGE_SHOWN = 10
+SOURCE_EXPIRED = (
+    "The video service no longer keeps this video, so it cannot be remixed or extended. "
+    "Retry makes it again from its prompt."
+)
+SOURCE_DELETED = "This video was deleted; it cannot be remixed or extended."
+SOURCE_MODEL_GONE = "This video's model is no longer offered; it cannot be remixed or extended."
+
+FollowUpKind = Literal["retry", "remix", "extend"]
+
+
+class SourceGone(RequestRejected):
+    """The provider's copy of a source video has expired: only a Retry can help."""
+
+
+@dataclass(frozen=True)
+class JobDetails:
+    """A job and its lineage (the jobs it was retried, remixed or extended from)."""
+
+    record: JobRecord
+    lineage: tuple[JobRecord, ...]
+
+
 GIB = 1024**3
 _JOB_ID = re.compile(r"[0-9a-f]{8,32}")
 
@@ -128,6 +153,7 @@ class VideoService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self._client = client
         self.fitter = fitter or VideoFitter(settings.ffmpeg, workers=settings.encode_workers)
         # Links to originals: only when the web server runs and members can reach it.
         self.link_signer: LinkSigner | None = None
@@ -219,7 +245,19 @@ class VideoService:
         fitted: bytes | None = None
         if reference is not None:
             fitted = await self._fit(reference, request.size)
+        return await self._start(request, reply, fitted, bounded=bounded)
 
+    async def _start(
+        self,
+        request: VideoRequest,
+        reply: ReplyOpener,
+        fitted: bytes | None,
+        *,
+        bounded: bool = True,
+        source_id: str | None = None,
+    ) -> JobView:
+        """Reserve, open the reply and queue a request that passed every check."""
+        requester = request.requester
         now = self._clock()
         record = JobRecord(
             id=new_ref(),
@@ -234,6 +272,9 @@ class VideoService:
             created_at=now,
             updated_at=now,
             reference=fitted,
+            kind=request.kind.value,
+            source_id=source_id,
+            source_video_id=request.source_video_id,
         )
 
         async def reserve() -> None:
@@ -271,7 +312,7 @@ class VideoService:
     async def _fit(self, reference: Upload, size: str) -> bytes:
         try:
             data = await reference.read()
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, RequestRejected):
             raise
         except Exception:
             log.info("reading the reference image failed", exc_info=True)
@@ -290,6 +331,177 @@ class VideoService:
             await self._store.transition(
                 job_id, JobState.CANCELLED, expect=[JobState.ACCEPTED], last_error=reason
             )
+
+    # -- follow-ups: retry, remix, extend, details, delete ---------------------------------------
+
+    async def follow_up(
+        self,
+        kind: FollowUpKind,
+        source_id: str,
+        requester: Requester,
+        *,
+        reply: ReplyOpener,
+        is_admin: bool = False,
+        prompt: str | None = None,
+        seconds: int | None = None,
+    ) -> JobView:
+        """A new job from a finished one, through the same checks, limits, queue and workflow.
+
+        `retry` asks for the same video again (with the same reference image while it is
+        kept); `remix` changes the finished video with a new prompt; `extend` continues it by
+        `seconds`. The requester of the follow-up pays for it. Raises RequestRejected.
+        """
+        if self._closing:
+            raise RequestRejected(RESTARTING)
+        source = await self._own_job(source_id, requester.user_id, is_admin, "follow it up")
+        fitted: bytes | None = None
+        if kind == "retry" and source.kind in (JobKind.REMIX, JobKind.EXTEND):
+            # A remix or an extension tried again is that remix or extension again.
+            parent = await self._store.get(source.source_id or "")
+            if parent is None:
+                raise RequestRejected("The video this one was made from is unknown.")
+            kind = "remix" if source.kind == JobKind.REMIX else "extend"
+            prompt, seconds, source = source.prompt, source.seconds, parent
+        if kind == "retry":
+            request = validate_request(
+                self.catalogue,
+                requester,
+                source.prompt,
+                model=source.model,
+                size=source.size,
+                seconds=source.seconds,
+            )
+            fitted = await self._store.reference(source.id)
+        else:
+            request = self._continuation(kind, source, requester, prompt, seconds)
+        if requester.guild_id is not None:
+            check_guild_policy(await self._guilds.get(requester.guild_id), request)
+        return await self._start(request, reply, fitted, source_id=source.id)
+
+    def _continuation(
+        self,
+        kind: FollowUpKind,
+        source: JobRecord,
+        requester: Requester,
+        prompt: str | None,
+        seconds: int | None,
+    ) -> VideoRequest:
+        """A remix or an extension of `source`, checked against what its model can do."""
+        try:
+            spec = self.catalogue.get(source.model)
+        except RequestRejected:
+            raise RequestRejected(SOURCE_MODEL_GONE) from None
+        if source.deleted_at is not None:
+            raise RequestRejected(SOURCE_DELETED)
+        posted = (JobState.DELIVERED, JobState.DELIVERING)  # DELIVERING: being recorded now
+        if source.state not in posted or source.provider_video_id is None:
+            raise RequestRejected("Only a delivered video can be remixed or extended.")
+        expires = source.video_expires_at
+        if expires is not None and expires <= self._clock():
+            raise SourceGone(SOURCE_EXPIRED)
+        text = validate_request(
+            self.catalogue,
+            requester,
+            prompt if prompt is not None else source.prompt,
+            model=source.model,
+            size=source.size,
+        ).prompt
+        if kind == "remix":
+            if not spec.remix:
+                raise RequestRejected(f"The video service cannot remix {spec.display_name} videos.")
+            return VideoRequest(
+                text,
+                spec,
+                source.size,
+                source.seconds,
+                requester,
+                kind=JobKind.REMIX,
+                source_video_id=source.provider_video_id,
+            )
+        if not spec.extensions:
+            raise RequestRejected(f"The video service cannot extend {spec.display_name} videos.")
+        allowed = spec.extension_seconds
+        added = seconds if seconds is not None else allowed[0]
+        if added not in allowed:
+            choices = ", ".join(str(s) for s in allowed)
+            raise RequestRejected(f"An extension adds {choices} seconds, not {added}.")
+        return VideoRequest(
+            text,
+            spec,
+            source.size,
+            added,
+            requester,
+            kind=JobKind.EXTEND,
+            source_video_id=source.provider_video_id,
+        )
+
+    async def details(self, job_id: str) -> JobDetails | None:
+        """A job and the jobs it came from (newest first), for the Details button."""
+        record = await self._store.get(job_id)
+        if record is None:
+            return None
+        lineage: list[JobRecord] = []
+        seen = {record.id}
+        source_id = record.source_id
+        while source_id is not None and source_id not in seen and len(lineage) < LINEAGE_SHOWN:
+            source = await self._store.get(source_id)
+            if source is None:
+                break
+            lineage.append(source)
+            seen.add(source.id)
+            source_id = source.source_id
+        return JobDetails(record, tuple(lineage))
+
+    async def delete(self, job_id: str, *, user_id: int, is_admin: bool = False) -> str:
+        """Delete a finished video: its files here and the provider's copy where the provider
+        deletes; the job stays in the history as deleted. Returns what happened."""
+        record = await self._own_job(job_id, user_id, is_admin, "delete it")
+        # DELIVERING: the video is in the reply, the state is being recorded this moment.
+        if not record.state.is_final and record.state is not JobState.DELIVERING:
+            raise RequestRejected("This video is still being made; stop it first.")
+        if record.deleted_at is not None:
+            return "This video was already deleted."
+        await self._store.note(record.id, deleted_at=self._clock())
+        self.files.remove(record.id)
+        at_provider = ""
+        try:
+            deletes = self.catalogue.get(record.model).delete
+        except RequestRejected:
+            deletes = False
+        if record.provider_video_id is not None and deletes:
+            try:
+                await self._client.delete(record.provider_video_id)
+            except VideosError as exc:
+                log.info("job %s: the provider did not delete its copy: %s", record.id, exc)
+                at_provider = " The video service kept its own copy (it expires on its own)."
+            else:
+                at_provider = " The video service's copy was deleted too."
+        log.info("job %s deleted by user %d", record.id, user_id)
+        return f"Deleted.{at_provider}"
+
+    async def check_follow_up(
+        self, kind: FollowUpKind, source_id: str, *, user_id: int, is_admin: bool = False
+    ) -> JobRecord:
+        """The source of a remix or an extension, once it is known it may be asked for (the
+        modal opens only then); raises RequestRejected, SourceGone when it expired."""
+        source = await self._own_job(source_id, user_id, is_admin, "follow it up")
+        if kind != "retry":
+            self._continuation(kind, source, Requester(user_id, source.guild_id), None, None)
+        return source
+
+    async def check_owner(self, job_id: str, user_id: int, *, is_admin: bool = False) -> None:
+        """Raises RequestRejected unless the job is the member's (or they are an admin)."""
+        await self._own_job(job_id, user_id, is_admin, "see its details")
+
+    async def _own_job(self, job_id: str, user_id: int, is_admin: bool, action: str) -> JobRecord:
+        record = await self._store.get(job_id)
+        if record is None:
+            raise RequestRejected("That video is unknown (it may belong to another bot).")
+        if record.requester_id != user_id and not is_admin:
+            raise RequestRejected(
+                f"Only the member who asked for this video, or a server admin, can {action}."
+            )
+        return record
 
     # -- cancel / stop following --------------------------------------------------------------
 

@@ -10,30 +10,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_adapter.admin_render import billing_lines
+from bot.discord_adapter.history_render import history_line
 from bot.discord_adapter.render import money, shorten
 from bot.guardrails.spending import day_bounds
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
-
-_STATE_LABELS = {
-    "accepted": "queued",
-    "submitting": "starting",
-    "submitted": "at the video service",
-    "running": "generating",
-    "downloading": "downloading",
-    "delivering": "posting",
-    "delivered": "delivered",
-    "undeliverable": "made, reply gone (kept for the operator)",
-    "failed": "failed",
-    "refused": "refused",
-    "cancelled": "cancelled",
-    "abandoned": "stopped following",
-    "timed_out": "timed out",
-    "lost": "lost",
-    "expired": "not fetched",
-    "unknown": "outcome unknown",
-}
 
 
 class HistoryCog(commands.Cog):
@@ -53,13 +35,10 @@ class HistoryCog(commands.Cog):
         recent = await service.recent_jobs(user, limit=10)
 
         embed = discord.Embed(title="Your videos", colour=discord.Colour.blurple())
-        lines = [
-            f"`{r.id}` <t:{int(r.created_at)}:R> · {r.model} · {r.size} · {r.seconds} s · "
-            f"**{_STATE_LABELS.get(r.state.value, r.state.value)}** — "
-            f"{shorten(r.prompt, 60)}"
-            for r in recent
-        ]
-        embed.description = "\n".join(lines) if lines else "You have not made any videos yet."
+        lines = [history_line(r) for r in recent]
+        embed.description = (
+            shorten("\n".join(lines), 4096) if lines else "You have not made any videos yet."
+        )
         count_limit = limits.user_daily_count
         budget = limits.user_daily_budget
         today = [

@@ -51,9 +51,12 @@ class JobButton(
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         bot: VideoBot = interaction.client
-        member = interaction.user
-        is_admin = isinstance(member, discord.Member) and member.guild_permissions.manage_guild
-        outcome = await bot.service.cancel(self.job_id, user_id=member.id, is_admin=is_admin)
+        # Manage Server as Discord computed it for this interaction (the role cache may not
+        # know a role given a minute ago).
+        is_admin = interaction.guild_id is not None and interaction.permissions.manage_guild
+        outcome = await bot.service.cancel(
+            self.job_id, user_id=interaction.user.id, is_admin=is_admin
+        )
         await interaction.response.send_message(outcome, ephemeral=True)
 
 

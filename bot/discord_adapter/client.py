@@ -13,6 +13,7 @@ from bot.catalogue import Catalogue
 from bot.config import Settings
 from bot.discord_adapter.buttons import JobButton
 from bot.discord_adapter.command_sync import sync_if_changed
+from bot.discord_adapter.follow_ups import FollowUpButton, handle_modal_submit
 from bot.discord_adapter.presenter import DiscordPresenter
 from bot.discord_adapter.reply import KIND, ReplyAddress
 from bot.discord_adapter.tree import VideoCommandTree
@@ -27,7 +28,7 @@ from bot.web import WebServer, make_app
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.video", "cogs.history", "cogs.admin")
+EXTENSIONS = ("cogs.video", "cogs.history", "cogs.admin", "cogs.animate")
 
 
 class VideoBot(commands.Bot):
@@ -108,7 +109,7 @@ class VideoBot(commands.Bot):
             slots=lambda: service.dispatcher.max_running,
             totals=service.store.totals_by_state,
         )
-        self.add_dynamic_items(JobButton)
+        self.add_dynamic_items(JobButton, FollowUpButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self._serve:
@@ -148,6 +149,18 @@ class VideoBot(commands.Bot):
             "store": await self.service.store_answers(),
             "gateway": self.is_ready() and not self.is_closed(),
         }
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Modal submits of the follow-ups (discord.py keeps no modal of ours in memory)."""
+        if interaction.type is discord.InteractionType.modal_submit:
+            try:
+                await handle_modal_submit(self, interaction)
+            except Exception:
+                log.exception("a modal submit failed")
+                if not interaction.response.is_done():
+                    await interaction.response.send_message(
+                        "Something went wrong on the bot's side.", ephemeral=True
+                    )
 
     async def on_ready(self) -> None:
         log.info("logged in as %s in %d guild(s)", self.user, len(self.guilds))

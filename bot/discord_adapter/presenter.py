@@ -16,8 +16,9 @@ import discord
 from bot.delivery import DeliveryPlan, plan_delivery
 from bot.discord_adapter import render
 from bot.discord_adapter.buttons import controls
+from bot.discord_adapter.follow_ups import result_controls
 from bot.discord_adapter.reply import ReplyAddress
-from bot.domain import Delivery, JobView, ReplyGone, shown_position
+from bot.domain import Delivery, JobView, Phase, ReplyGone, shown_position
 from bot.encoding import EncodeError
 from bot.fitting import VideoFitter
 
@@ -50,12 +51,19 @@ def _video_attachment(message: discord.Message) -> discord.Attachment | None:
     return None
 
 
-def _link_view(url: str | None, label: str) -> discord.ui.View | None:
-    """A row with one link button, or no components at all."""
-    if url is None:
+def _result(view: JobView | None, url: str | None, label: str) -> discord.ui.View | None:
+    """A delivered card's components: a link button, then the follow-ups."""
+    link = None if url is None else (label, url)
+    if view is None:
+        return result_controls_link_only(link)
+    return result_controls(view.evolve(phase=Phase.DELIVERED), link)
+
+
+def result_controls_link_only(link: tuple[str, str] | None) -> discord.ui.View | None:
+    if link is None:
         return None
     view = discord.ui.View(timeout=None)
-    view.add_item(discord.ui.Button(label=label, url=url))
+    view.add_item(discord.ui.Button(label=link[0], url=link[1]))
     return view
 
 
@@ -94,6 +102,7 @@ class DiscordPresenter:
         self._token_dead = False
         self._gone = False  # the reply was deleted or became unreachable: for good
         self._thumbnail: str | None = None  # the attachment name once the still is uploaded
+        self._delivered_view: JobView | None = None
         self._last_signature: tuple[object, ...] | None = None
         self._last_edit = -float("inf")
         self._pending: JobView | None = None
@@ -103,6 +112,7 @@ class DiscordPresenter:
     # -- ReplySink ---------------------------------------------------------------------------
 
     async def show(self, view: JobView) -> None:
+        view = self._linked(view)
         if self._gone or _signature(view) == self._last_signature:
             return
         wait = self._last_edit + self._interval - self._clock()
@@ -114,6 +124,7 @@ class DiscordPresenter:
             self._flush = asyncio.create_task(self._flush_later(wait), name="presenter-flush")
 
     async def deliver(self, view: JobView, delivery: Delivery) -> None:
+        view = self._linked(view)
         self._cancel_pending()
         first = plan_delivery(delivery.size, self._upload_limit, delivery.original)
         plan: DeliveryPlan | None = first
@@ -131,7 +142,7 @@ class DiscordPresenter:
             embed = render.delivered_embed(view, upload.size, plan, demo=self._demo, thumbnail=name)
             try:
                 message = await self._edit(
-                    embed=embed, attachments=files, view=_link_view(plan.link, "Open original")
+                    embed=embed, attachments=files, view=_result(view, plan.link, "Open original")
                 )
             except discord.HTTPException as exc:
                 if exc.status != 413 and exc.code != ENTITY_TOO_LARGE:
@@ -140,13 +151,14 @@ class DiscordPresenter:
                 plan = plan.after_refusal(upload.size)
                 continue
             if plan.link is None:
+                self._delivered_view = view
                 await self._add_link(message)
             return
         files, name = self._files(view, None, thumbnail)
         await self._edit(
             embed=render.too_large_embed(view, first, demo=self._demo, thumbnail=name),
             attachments=files,
-            view=_link_view(first.link, "Open original"),
+            view=_result(view, first.link, "Open original"),
         )
 
     @staticmethod
@@ -189,10 +201,18 @@ class DiscordPresenter:
         return Delivery(fitted, fitted.stat().st_size)
 
     async def fail(self, view: JobView) -> None:
+        view = self._linked(view)
         self._cancel_pending()
         await self._edit(
-            embed=render.failed_embed(view, demo=self._demo), attachments=[], view=None
+            embed=render.failed_embed(view, demo=self._demo),
+            attachments=[],
+            view=result_controls(view, None),
         )
+
+    def _linked(self, view: JobView) -> JobView:
+        """The view with the link to a follow-up's source, which only this reply knows."""
+        link = self._address.source_link
+        return view if link is None or view.source_link == link else view.evolve(source_link=link)
 
     async def already_delivered(self) -> bool:
         if self._message_id is None:
@@ -248,7 +268,7 @@ class DiscordPresenter:
         if video is None:
             return
         try:
-            await self._edit(view=_link_view(video.url, "Open video"))
+            await self._edit(view=_result(self._delivered_view, video.url, "Open video"))
         except (discord.HTTPException, ReplyGone):
             # The video is delivered; nothing after that may undo or fail it.
             log.warning("adding the link button failed", exc_info=True)

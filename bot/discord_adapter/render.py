@@ -8,8 +8,9 @@ from pathlib import Path
 import discord
 
 from bot.delivery import DeliveryPlan
-from bot.domain import JobState, JobView, Phase, shown_position
+from bot.domain import JobKind, JobState, JobView, Phase, shown_position
 from bot.progress_bar import bar
+from bot.service import JobDetails
 
 _BLURPLE = discord.Colour.blurple()
 _GREEN = discord.Colour.green()
@@ -27,6 +28,9 @@ _PHASE_LABELS = {
     Phase.FAILED: "Failed",
 }
 READY_TITLE = "Your video is ready"
+DELETED_TITLE = "Video deleted"
+_SOURCE_LABELS = {JobKind.REMIX: "Remixed from", JobKind.EXTEND: "Extended from"}
+_KIND_WORDS = {JobKind.REMIX: "remix of", JobKind.EXTEND: "extension of"}
 DEMO_NOTE = "Demo: fake video service, nothing is billed"
 _PROMPT_SHOWN = 1000
 
@@ -71,14 +75,17 @@ def _base(
     thumbnail: str | None = None,
 ) -> discord.Embed:
     request = view.request
-    embed = discord.Embed(
-        title=title, description=">>> " + quoted_prompt(request.prompt), colour=colour
-    )
+    description = ">>> " + quoted_prompt(request.prompt)
+    source = _SOURCE_LABELS.get(request.kind)
+    if source is not None and view.source_link is not None:
+        description = f"{source} [this video]({view.source_link})\n{description}"
+    embed = discord.Embed(title=title, description=description, colour=colour)
     if thumbnail is not None:
         embed.set_thumbnail(url=f"attachment://{thumbnail}")
+    seconds = f"+{request.seconds} s" if request.kind is JobKind.EXTEND else f"{request.seconds} s"
     embed.add_field(
         name="Settings",
-        value=f"{request.spec.display_name} · {request.size} · {request.seconds} s",
+        value=f"{request.spec.display_name} · {request.size} · {seconds}",
         inline=True,
     )
     embed.add_field(name="Estimated cost", value=money(request.estimated_cost), inline=True)
@@ -189,4 +196,49 @@ def failed_embed(view: JobView, *, demo: bool) -> discord.Embed:
         value=shorten(view.error or "The job failed.", 1024),
         inline=False,
     )
+    return embed
+
+
+def details_embed(details: JobDetails) -> discord.Embed:
+    """The private Details of a job: what an operator or a curious member asks for."""
+    record = details.record
+    embed = discord.Embed(
+        title=f"Job {record.id}",
+        description=">>> " + quoted_prompt(record.prompt, 500),
+        colour=_BLURPLE,
+    )
+    seconds = f"+{record.seconds}" if record.kind == JobKind.EXTEND else str(record.seconds)
+    embed.add_field(name="Model", value=f"{record.model} · {record.size} · {seconds} s")
+    embed.add_field(name="Estimated cost", value=money(Decimal(record.cost)))
+    embed.add_field(
+        name="State", value=record.state.value + (" (deleted)" if record.deleted_at else "")
+    )
+    embed.add_field(name="Provider id", value=f"`{record.provider_video_id or '-'}`", inline=False)
+    embed.add_field(name="Created", value=timestamp(record.created_at, "f"))
+    if record.finished_at is not None:
+        embed.add_field(name="Finished", value=timestamp(record.finished_at, "f"))
+    if record.video_expires_at is not None:
+        embed.add_field(
+            name="Provider keeps it until", value=timestamp(record.video_expires_at, "R")
+        )
+    if details.lineage:
+        kinds = [record, *details.lineage]
+        lines = [
+            f"{_KIND_WORDS.get(JobKind(child.kind or 'generate'), 'retry of')} `{parent.id}` "
+            f"({shorten(parent.prompt, 40)})"
+            for child, parent in zip(kinds, details.lineage, strict=False)
+        ]
+        embed.add_field(name="Made from", value=shorten("\n".join(lines), 1024), inline=False)
+    embed.set_footer(text=f"Reference: {record.id}")
+    return embed
+
+
+def deleted_embed(current: discord.Embed | None) -> discord.Embed:
+    """A result whose video was deleted: the card stays, saying so, without the file."""
+    embed = discord.Embed(title=DELETED_TITLE, colour=_ORANGE)
+    if current is not None:
+        embed.description = current.description
+        if current.footer.text:
+            embed.set_footer(text=current.footer.text)
+    embed.add_field(name="Video", value="Deleted by the requester or a server admin.")
     return embed

@@ -38,12 +38,13 @@ class ReplyAddress:
     token_expires_at: float | None  # Unix seconds
     upload_limit: int
     interaction_id: int | None = None
+    source_link: str | None = None  # the message a follow-up was made from
 
     def __repr__(self) -> str:  # the token stays out of logs
         return f"ReplyAddress(channel_id={self.channel_id}, message_id={self.message_id})"
 
     def handle(self) -> ReplyHandle:
-        public = {
+        public: dict[str, Any] = {
             "channel_id": self.channel_id,
             "message_id": self.message_id,
             "application_id": self.application_id,
@@ -51,6 +52,8 @@ class ReplyAddress:
             "token_expires_at": self.token_expires_at,
             "upload_limit": self.upload_limit,
         }
+        if self.source_link is not None:
+            public["source_link"] = self.source_link
         return ReplyHandle(KIND, json.dumps(public), self.interaction_token)
 
     @classmethod
@@ -70,6 +73,7 @@ class ReplyAddress:
             token_expires_at=None if expires is None else float(expires),
             upload_limit=int(data.get("upload_limit") or DEFAULT_UPLOAD_LIMIT),
             interaction_id=number("interaction_id"),
+            source_link=str(data["source_link"]) if data.get("source_link") else None,
         )
 
 
@@ -90,9 +94,16 @@ class InteractionReply:
     placeholder with a private answer.
     """
 
-    def __init__(self, interaction: discord.Interaction[Any], budget: float) -> None:
+    def __init__(
+        self,
+        interaction: discord.Interaction[Any],
+        budget: float,
+        *,
+        source_link: str | None = None,
+    ) -> None:
         self._interaction = interaction
         self._budget = budget
+        self.source_link = source_link
         self._deferral: asyncio.Task[int | None] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -129,6 +140,7 @@ class InteractionReply:
             token_expires_at=interaction.expires_at.timestamp(),
             upload_limit=interaction.filesize_limit,
             interaction_id=interaction.id,
+            source_link=self.source_link,
         ).handle()
 
     async def refuse(self, text: str) -> None:

@@ -24,6 +24,7 @@ from bot.catalogue import Catalogue, ModelSpec, RequestRejected
 from bot.domain import (
     STATE_PHASE,
     Delivery,
+    JobKind,
     JobState,
     JobView,
     Original,
@@ -218,7 +219,15 @@ class Workflow:
         except RequestRejected:  # the operator removed the model since: keep the job going
             spec = ModelSpec(name=record.model, sizes=(record.size,), seconds=(record.seconds,))
         requester = Requester(record.requester_id, record.guild_id)
-        return VideoRequest(record.prompt, spec, record.size, record.seconds, requester)
+        return VideoRequest(
+            record.prompt,
+            spec,
+            record.size,
+            record.seconds,
+            requester,
+            kind=JobKind(record.kind or JobKind.GENERATE),
+            source_video_id=record.source_video_id,
+        )
 
     def view(self, record: JobRecord) -> JobView:
         return JobView(
@@ -340,7 +349,7 @@ class Workflow:
         await self._show(job)
         job.sent_at = self._wall()
         try:
-            job.created = await self._client.create(request.create_request())
+            job.created = await self._send_create(request)
         except CreateOutcomeUnknownError:
             log.warning("job %s: create outcome unknown; reconciling", record.id)
             return  # SUBMITTING's step finds out what the provider made of it
@@ -350,6 +359,15 @@ class Workflow:
             await self._end(job, JobState.FAILED, exc.user_message)
             return
         await self._store_created(job)
+
+    async def _send_create(self, request: VideoRequest) -> Video:
+        """The one billed request of a job: a create, a remix or an extension."""
+        source = request.source_video_id
+        if request.kind is JobKind.REMIX and source is not None:
+            return await self._client.remix(source, request.prompt)
+        if request.kind is JobKind.EXTEND and source is not None:
+            return await self._client.extend(source, request.prompt, str(request.seconds))
+        return await self._client.create(request.create_request())
 
     async def _reconcile(self, job: _Job) -> None:
         """SUBMITTING: the create may have reached the provider; find the job it made."""

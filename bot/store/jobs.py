@@ -48,6 +48,10 @@ class JobRecord:
     finished_at: float | None = None
     attempts: int = 0
     last_error: str | None = None
+    kind: str | None = None
+    source_id: str | None = None
+    source_video_id: str | None = None
+    deleted_at: float | None = None
 
     def __repr__(self) -> str:  # the reply's secret must never reach a log line
         return f"JobRecord(id={self.id!r}, state={self.state.value}, model={self.model!r})"

@@ -74,11 +74,25 @@ async def _v4_opaque_reply(conn: AsyncConnection) -> None:
         await conn.execute(text(f"ALTER TABLE jobs DROP COLUMN {column}"))
 
 
+async def _v5_follow_ups(conn: AsyncConnection) -> None:
+    """Version 5: follow-ups (retry, remix, extend) keep their lineage; deleted videos."""
+    for column, kind in (
+        ("kind", "VARCHAR(16)"),
+        ("source_id", "VARCHAR(32)"),
+        ("source_video_id", "TEXT"),
+        ("deleted_at", "FLOAT"),
+    ):
+        if not await _has_column(conn, "jobs", column):
+            await conn.execute(text(f"ALTER TABLE jobs ADD COLUMN {column} {kind}"))
+    await conn.execute(text("CREATE INDEX IF NOT EXISTS ix_jobs_source_id ON jobs (source_id)"))
+
+
 MIGRATIONS: list[Step] = [
     _v1_jobs_table,
     _v2_video_expiry,
     _v3_guild_settings,
     _v4_opaque_reply,
+    _v5_follow_ups,
 ]
 LATEST = len(MIGRATIONS)
 

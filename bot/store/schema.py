@@ -34,6 +34,11 @@ jobs = Table(
     Column("seconds", Integer, nullable=False),
     Column("cost", String(20), nullable=False),
     Column("reference", LargeBinary, nullable=True),
+    # Follow-ups: how the job was made ("generate", "remix", "extend"; None: generate), from
+    # which job (a retry, remix or extension of it) and that job's video at the provider.
+    Column("kind", String(16), nullable=True),
+    Column("source_id", String(32), nullable=True, index=True),
+    Column("source_video_id", Text, nullable=True),
     # Who asked, for which community, and the front end's handle to its reply: opaque to the
     # engine, its secret part (tokens) kept apart and cleared when the job ends.
     Column("requester_id", BigInteger, nullable=False, index=True),
@@ -52,6 +57,8 @@ jobs = Table(
     Column("finished_at", Float, nullable=True),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text, nullable=True),
+    # When the requester (or an admin) deleted the delivered video; the row stays as history.
+    Column("deleted_at", Float, nullable=True),
 )
 
 guild_settings = Table(

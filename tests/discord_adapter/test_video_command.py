@@ -43,6 +43,22 @@ def finished(it: FakeInteraction) -> FakeMessage | None:
     return None if title == "Making your video" else message
 
 
+def link_of(message: FakeMessage) -> dict[str, Any] | None:
+    """The reply's link button (to the video or its original), if it has one yet."""
+    found = [c for row in message.components for c in row["components"] if c.get("url")]
+    return found[0] if found else None
+
+
+def buttons(message: FakeMessage) -> list[str]:
+    """The labels of the reply's follow-up buttons, in order."""
+    return [
+        c["label"]
+        for row in message.components
+        for c in row["components"]
+        if c.get("custom_id", "").startswith("video:")
+    ]
+
+
 def ephemeral_reply(it: FakeInteraction) -> str:
     assert it.callbacks, "the interaction was not answered"
     first = it.callbacks[0]
@@ -60,7 +76,7 @@ async def harness(tmp_path: Path):
 
 async def test_happy_path_defers_shows_progress_and_uploads_the_video(harness: Harness) -> None:
     it = await harness.video("a cat playing the piano [duration=3]", seconds=8)
-    message = await it.wait_for(lambda i: (m := finished(i)) and m.components and m, timeout=20)
+    message = await it.wait_for(lambda i: (m := finished(i)) and link_of(m) and m, timeout=20)
 
     assert it.response_type == 5
     assert it.acked_at is not None
@@ -74,9 +90,12 @@ async def test_happy_path_defers_shows_progress_and_uploads_the_video(harness: H
     assert video.data == harness.videos.asset_bytes()
     assert video.filename.endswith(".mp4")
     assert embed(message)["thumbnail"]["url"] == still.url
-    link = message.components[0]["components"][0]
+    link = link_of(message)
+    assert link is not None
     assert link["label"] == "Open video"
     assert link["url"] == message.attachments[0].url
+    # Then what can follow: the provider (the fake, as Sora) remixes, extends and deletes.
+    assert buttons(message) == ["Retry", "Remix", "Extend", "Details", "Delete"]
     progress = [e for e in it.edits if "%" in str(e.payload.get("embeds", ""))]
     assert progress, "no progress edit was observed"
     assert harness.creates == 1
@@ -100,7 +119,7 @@ async def test_commands_are_synced_with_the_catalogues_choices(harness: Harness)
     syncs = harness.discord.command_syncs
     assert len(syncs) == 1
     names = sorted(c["name"] for c in syncs[0].commands)
-    assert names == ["video", "video-admin", "videos"]
+    assert names == ["Animate this image", "video", "video-admin", "videos"]
     (command,) = [c for c in syncs[0].commands if c["name"] == "video"]
     options = {o["name"]: o for o in command["options"]}
     assert options["prompt"]["required"] is True
