@@ -57,6 +57,7 @@ class VideoRequest:
     reference: ReferenceImage | None = None
     kind: JobKind = JobKind.GENERATE
     source_video_id: str | None = None
+    reference_url: str | None = None  # the reference on the bot's web server, for JSON creates
 
     @property
     def model(self) -> str:
@@ -78,7 +79,8 @@ class VideoRequest:
             model=self.spec.wire_model,
             size=self.size if self.spec.send_size else None,
             seconds=self.spec.seconds_on_wire(self.seconds) if send_seconds else None,
-            reference=self.reference,
+            reference=None if self.reference_url is not None else self.reference,
+            reference_url=self.reference_url,
         )
 
 

@@ -56,7 +56,7 @@ from bot.store.guilds import GuildStore
 from bot.store.jobs import StaleTransitionError
 from bot.store.usage import UsageStore
 from bot.videos import VideosClient, VideosError
-from bot.web import link_for
+from bot.web import link_for, reference_link_for
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ STOPPED_MESSAGE = (
 )
 JANITOR_INTERVAL = 3600.0
 LINEAGE_SHOWN = 10
+# A provider fetches a reference link when the job starts (or a little later, queued there).
+REFERENCE_LINK_LIFE = 86400.0
 SOURCE_EXPIRED = (
     "The video service no longer keeps this video, so it cannot be remixed or extended. "
     "Retry makes it again from its prompt."
@@ -184,6 +186,7 @@ class VideoService:
             content_wait=settings.content_wait,
             grab_frame=self.fitter.grab_frame if self.fitter.available else None,
             original=self.original_for,
+            reference_link=self.reference_link,
             on_end=self._ended,
             wall_clock=clock,
         )
@@ -731,6 +734,19 @@ class VideoService:
         if self.link_signer is not None and self.settings.public_url is not None:
             link = link_for(self.settings.public_url, self.link_signer, job_id, int(kept_until))
         return Original(size=size, kept_until=kept_until, link=link)
+
+    def reference_link(self, job_id: str) -> str | None:
+        """A signed link to a job's fitted reference image, for servers that take a URL."""
+        if self.link_signer is None or self.settings.public_url is None:
+            return None
+        expires_at = int(self._clock() + REFERENCE_LINK_LIFE)
+        return reference_link_for(self.settings.public_url, self.link_signer, job_id, expires_at)
+
+    async def reference_image(self, job_id: str) -> bytes | None:
+        """A job's fitted reference image (what a reference link serves)."""
+        if not _JOB_ID.fullmatch(job_id):
+            return None
+        return await self._store.reference(job_id)
 
     def _trim_soon(self) -> None:
         """After a delivery: hold the originals to KEEP_MAX_GB now, not at the next tidy."""

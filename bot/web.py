@@ -29,6 +29,7 @@ HEALTH: web.AppKey[Callable[[], Awaitable[dict[str, bool]]]] = web.AppKey("healt
 REGISTRY: web.AppKey[prometheus_client.CollectorRegistry] = web.AppKey("registry")
 METRICS_TOKEN: web.AppKey[str | None] = web.AppKey("metrics_token")
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+REFERENCES: web.AppKey[Callable[[str], Awaitable[bytes | None]] | None] = web.AppKey("references")
 BEFORE_METRICS: web.AppKey[Callable[[], Awaitable[None]] | None] = web.AppKey("before_metrics")
 
 TAMPERED = "This link is not valid. Ask the bot for a new one.\n"
@@ -39,6 +40,17 @@ GONE = "This video is no longer kept.\n"
 def video_path(job_id: str) -> str:
     """The path a video link signs and serves, independent of any public URL prefix."""
     return f"/v/{job_id}.mp4"
+
+
+def reference_path(job_id: str) -> str:
+    """The path a reference image link signs and serves."""
+    return f"/r/{job_id}.jpg"
+
+
+def reference_link_for(public_url: str, signer: LinkSigner, job_id: str, expires_at: int) -> str:
+    """The full signed URL of a job's fitted reference image (JPEG)."""
+    path = reference_path(job_id)
+    return f"{public_url.rstrip('/')}{path}?{signer.sign(path, expires_at)}"
 
 
 def link_for(public_url: str, signer: LinkSigner, job_id: str, expires_at: int) -> str:
@@ -67,6 +79,25 @@ async def _video(request: web.Request) -> web.StreamResponse:
             "Cache-Control": "private, max-age=3600",
             "X-Content-Type-Options": "nosniff",
         },
+    )
+
+
+async def _reference(request: web.Request) -> web.Response:
+    app = request.app
+    job_id = request.match_info["job_id"]
+    verdict = app[SIGNER].check(
+        reference_path(job_id), request.query.get("exp"), request.query.get("sig"), app[CLOCK]()
+    )
+    if verdict != "ok":
+        return web.Response(status=403, text=TAMPERED if verdict == "tampered" else EXPIRED)
+    references = app[REFERENCES]
+    data = await references(job_id) if references is not None else None
+    if data is None:
+        return web.Response(status=410, text=GONE)
+    return web.Response(
+        body=data,
+        content_type="image/jpeg",
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
     )
 
 
@@ -112,8 +143,10 @@ def make_app(
     metrics_token: str | None,
     clock: Callable[[], float] = time.time,
     before_metrics: Callable[[], Awaitable[None]] | None = None,
+    references: Callable[[str], Awaitable[bytes | None]] | None = None,
 ) -> web.Application:
-    """The application: GET|HEAD /v/{job_id}.mp4, GET /healthz, GET /metrics.
+    """The application: GET|HEAD /v/{job_id}.mp4, GET /r/{job_id}.jpg (fitted reference
+    images, for servers that take `input_reference` as a URL), GET /healthz, GET /metrics.
 
     `before_metrics`, when given, is awaited before each authorised /metrics scrape (to read
     the figures that live in the store, e.g. `Metrics.refresh`).
@@ -126,7 +159,9 @@ def make_app(
     app[METRICS_TOKEN] = metrics_token
     app[CLOCK] = clock
     app[BEFORE_METRICS] = before_metrics
+    app[REFERENCES] = references
     app.router.add_get("/v/{job_id:[^/]+}.mp4", _video)  # add_get also answers HEAD
+    app.router.add_get("/r/{job_id:[^/]+}.jpg", _reference)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     return app

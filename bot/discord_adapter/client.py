@@ -13,7 +13,7 @@ from bot.catalogue import Catalogue
 from bot.config import Settings
 from bot.discord_adapter.buttons import JobButton
 from bot.discord_adapter.command_sync import sync_if_changed
-from bot.discord_adapter.follow_ups import FollowUpButton, handle_modal_submit
+from bot.discord_adapter.follow_ups import FollowUpButton, PendingImages, handle_modal_submit
 from bot.discord_adapter.presenter import DiscordPresenter
 from bot.discord_adapter.reply import KIND, ReplyAddress
 from bot.discord_adapter.tree import VideoCommandTree
@@ -70,6 +70,8 @@ class VideoBot(commands.Bot):
             settings.ffmpeg, workers=settings.encode_workers, observe=metrics.video_fitted
         )
         self._web: WebServer | None = None
+        # Images of open "Animate this image" modals (see follow_ups.PendingImages).
+        self.pending_images = PendingImages()
 
     @property
     def service(self) -> VideoService:
@@ -127,6 +129,7 @@ class VideoBot(commands.Bot):
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
         app = make_app(
             files=self.service.original_file,
+            references=self.service.reference_image,
             signer=signer,
             health=self._health,
             registry=self.metrics.registry,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ _JOB = r"[0-9a-f]{8,32}"
 _MODAL = re.compile(rf"^video:(?P<action>remix|extend):(?P<job>{_JOB})$")
 _ANIMATE = re.compile(r"^video:animate:(?P<channel>[0-9]{1,20}):(?P<message>[0-9]{1,20})$")
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+AGAIN = "Use *Apps → Animate this image* on the message again."
 
 
 def _is_admin(interaction: discord.Interaction[Any]) -> bool:
@@ -318,6 +320,32 @@ class _Image:
     filename: str
 
 
+class PendingImages:
+    """The image each open "Animate this image" modal is about, between the menu and the
+    submit: Discord hands the bot a message's attachments with the menu, but a bot without the
+    privileged Message Content intent cannot read them back later. Bounded, and forgotten after
+    an hour (or a restart: the member is then asked to open the menu again)."""
+
+    def __init__(self, ttl: float = 3600.0, limit: int = 10_000) -> None:
+        self._ttl = ttl
+        self._limit = limit
+        self._images: dict[tuple[int, int], tuple[float, _Image]] = {}
+
+    def put(self, user_id: int, message_id: int, image: _Image) -> None:
+        now = time.monotonic()
+        if len(self._images) >= self._limit:
+            self._images = {k: v for k, v in self._images.items() if now - v[0] < self._ttl}
+            while len(self._images) >= self._limit:
+                self._images.pop(next(iter(self._images)))
+        self._images[(user_id, message_id)] = (now, image)
+
+    def take(self, user_id: int, message_id: int) -> _Image | None:
+        found = self._images.pop((user_id, message_id), None)
+        if found is None or time.monotonic() - found[0] >= self._ttl:
+            return None
+        return found[1]
+
+
 def _guess_type(name: str) -> str | None:
     suffix = name.lower().split("?", 1)[0].rsplit(".", 1)[-1]
     return {
@@ -355,6 +383,7 @@ async def open_animate_modal(
             interaction, "This message has no image to animate (PNG, JPEG or WebP attachments)."
         )
         return
+    bot.pending_images.put(interaction.user.id, message.id, image)
     catalogue = bot.catalogue
     modal = discord.ui.Modal(
         title="Animate this image",
@@ -421,12 +450,18 @@ async def _animate(
     message_id: int,
     values: Mapping[str, str | list[str]],
 ) -> None:
-    """The modal's submit: fetch the message now (attachment URLs expire), then `/video`."""
-    reply = InteractionReply(interaction, ACK_BUDGET)
+    """The modal's submit: the image is fetched now, then it is `/video` with a reference."""
+    reply = InteractionReply(
+        interaction,
+        ACK_BUDGET,
+        source_link=_jump_link(interaction.guild_id, channel_id, message_id),
+    )
     reply.arm()
+    image = bot.pending_images.take(interaction.user.id, message_id)
     try:
-        message, image = await _image_of(bot, channel_id, message_id)
-        reply.source_link = message.jump_url
+        if image is None:
+            image = await _image_of(bot, channel_id, message_id)
+        picked = image
         seconds = _choice(values, "seconds")
         await bot.service.submit(
             _requester(interaction),
@@ -436,10 +471,10 @@ async def _animate(
             size=_choice(values, "size"),
             seconds=int(seconds) if seconds and seconds.isdigit() else None,
             reference=Upload(
-                image.content_type,
-                image.size,
-                image.filename,
-                lambda: _download(bot, image.url),
+                picked.content_type,
+                picked.size,
+                picked.filename,
+                lambda: _download(picked.url),
             ),
         )
     except RequestRejected as exc:
@@ -448,23 +483,24 @@ async def _animate(
         reply.close()
 
 
-async def _image_of(
-    bot: VideoBot, channel_id: int, message_id: int
-) -> tuple[discord.Message, _Image]:
-    """The message as it is now (fresh attachment links) and its image."""
+def _jump_link(guild_id: int | None, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
+
+
+async def _image_of(bot: VideoBot, channel_id: int, message_id: int) -> _Image:
+    """The message's image read again (the bot restarted since the menu was opened): this
+    works where the bot may read messages' attachments (the Message Content intent)."""
     try:
         message = await bot.get_partial_messageable(channel_id).fetch_message(message_id)
     except discord.HTTPException:
-        raise RequestRejected(
-            "That message can no longer be read (deleted, or the bot cannot see it)."
-        ) from None
-    image = find_image(message)
+        message = None
+    image = find_image(message) if message is not None else None
     if image is None:
-        raise RequestRejected("That message no longer has an image to animate.")
-    return message, image
+        raise RequestRejected(AGAIN)
+    return image
 
 
-async def _download(bot: VideoBot, url: str) -> bytes:
+async def _download(url: str) -> bytes:
     """An image from Discord's CDN, at most the reference limit, no redirects elsewhere."""
     timeout = aiohttp.ClientTimeout(total=30)
     async with (
@@ -472,12 +508,8 @@ async def _download(bot: VideoBot, url: str) -> bytes:
         session.get(url, allow_redirects=False) as resp,
     ):
         if resp.status != 200:
-            raise RequestRejected(
-                "The image could not be fetched from Discord (its link may have expired): "
-                "open the context menu on the message again."
-            )
+            raise RequestRejected(f"The image's link has expired. {AGAIN}")
         data = await resp.content.read(MAX_REFERENCE_BYTES + 1)
     if len(data) > MAX_REFERENCE_BYTES:
         raise RequestRejected("The image is too large (20 MiB at most).")
-    del bot
     return data

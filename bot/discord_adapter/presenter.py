@@ -107,6 +107,7 @@ class DiscordPresenter:
         self._last_edit = -float("inf")
         self._pending: JobView | None = None
         self._flush: asyncio.Task[None] | None = None
+        self._sending = False
         self._lock = asyncio.Lock()
 
     # -- ReplySink ---------------------------------------------------------------------------
@@ -252,14 +253,20 @@ class DiscordPresenter:
         await asyncio.sleep(wait)
         view, self._pending = self._pending, None
         if view is not None and _signature(view) != self._last_signature:
+            self._sending = True  # from here on the edit is on the wire: not cancelled
             try:
                 await self._show_now(view)
             except (discord.HTTPException, ReplyGone):
                 log.warning("progress edit failed", exc_info=True)
+            finally:
+                self._sending = False
 
     def _cancel_pending(self) -> None:
+        """Drop a progress edit still waiting for its turn. One already being sent finishes
+        (cut off mid-upload, Discord may or may not apply it); the final edit, serialised
+        behind it, lands after it."""
         self._pending = None
-        if self._flush is not None and not self._flush.done():
+        if self._flush is not None and not self._flush.done() and not self._sending:
             self._flush.cancel()
 
     async def _add_link(self, message: discord.Message | None) -> None:

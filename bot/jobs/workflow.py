@@ -143,6 +143,7 @@ class Workflow:
         content_wait: float = 300.0,
         grab_frame: FrameGrabber | None = None,
         original: OriginalFinder = lambda _job_id, _size: None,
+        reference_link: Callable[[str], str | None] = lambda _job_id: None,
         on_end: Callable[[str], None] = lambda _job_id: None,
         backoff: Backoff | None = None,
         delayed_after: int = 2,
@@ -159,6 +160,7 @@ class Workflow:
         self._content_wait = content_wait
         self._grab_frame = grab_frame
         self._original = original
+        self._reference_link = reference_link
         self._on_end = on_end
         self._backoff = backoff or Backoff()
         self._delayed_after = delayed_after
@@ -342,6 +344,10 @@ class Workflow:
         reference = await self._store.reference(record.id)
         if reference is not None:
             request = request.with_reference(ReferenceImage(reference, "image/jpeg"))
+            if request.spec.reference == "image_url":
+                # The server takes the reference as a URL: the fitted image on the bot's own
+                # web server (without a public one, it goes up as a file after all).
+                request = replace(request, reference_url=self._reference_link(record.id))
         await self._move(
             job, JobState.SUBMITTING, expect=[JobState.ACCEPTED], attempts=record.attempts + 1
         )

@@ -3,10 +3,13 @@ Details and Delete, who may press them, and what each sends to the provider."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from PIL import Image
 
 from bot.fake_api import FakeSettings
 from bot.store import JobState
@@ -171,3 +174,237 @@ async def test_follow_ups_count_against_the_members_limits(tmp_path: Path) -> No
         assert "Traceback" not in text
         assert h.creates == 1
         assert "Traceback" not in embed_text(message)
+
+
+# -- Remix and Extend: modals ---------------------------------------------------------------------
+
+
+def modal_of(it: FakeInteraction) -> dict[str, Any]:
+    (callback,) = it.callbacks
+    assert callback.type == 9, callback  # MODAL
+    assert callback.data is not None
+    return callback.data
+
+
+async def test_remix_asks_for_a_prompt_and_replies_with_a_link_to_its_source(
+    harness: Harness,
+) -> None:
+    source = await delivered(harness)
+    original = await harness.final_record()
+    click = await press(harness, source, "Remix")
+    await click.wait_for(lambda i: bool(i.callbacks), timeout=10)
+    modal = modal_of(click)
+    assert modal["title"] == "Remix this video"
+    assert "a red kite" in str(modal["components"])  # pre-filled with the old prompt
+
+    submit = await harness.discord.submit_modal(click, {"prompt": "the kite in a snowstorm"})
+    remixed = await submit.wait_for(finished, timeout=30)
+    assert embed(remixed)["title"] == "Your video is ready"
+    assert remixed.id != source.id
+    assert f"Remixed from [this video](https://discord.com/channels/{harness.guild.id}/" in str(
+        embed(remixed)["description"]
+    )
+    remixes = [r for r in harness.videos.stats.requests if r.route.endswith("/remix")]
+    assert len(remixes) == 1
+    assert remixes[0].path == f"/v1/videos/{original.provider_video_id}/remix"
+    assert remixes[0].json_body == {"prompt": "the kite in a snowstorm"}  # the spec's body
+    assert harness.creates == 1  # the remix is not a second create
+    record = await harness.final_record()
+    assert record.kind == "remix"
+    assert record.source_id == original.id
+    assert record.source_video_id == original.provider_video_id
+
+
+async def test_extend_asks_for_the_seconds_and_makes_the_longer_video(harness: Harness) -> None:
+    source = await delivered(harness)
+    original = await harness.final_record()
+    click = await press(harness, source, "Extend")
+    await click.wait_for(lambda i: bool(i.callbacks), timeout=10)
+    shown = str(modal_of(click)["components"])
+    for seconds in ("'4'", "'8'", "'12'"):
+        assert seconds in shown
+    submit = await harness.discord.submit_modal(
+        click, {"prompt": "it flies over the sea", "seconds": ["8"]}
+    )
+    longer = await submit.wait_for(finished, timeout=30)
+    assert embed(longer)["title"] == "Your video is ready"
+    assert "+8 s" in embed_text(longer)
+    assert "$0.80" in embed_text(longer)  # the 8 added seconds are what is billed
+    (extension,) = [r for r in harness.videos.stats.requests if r.route.endswith("/extensions")]
+    assert extension.json_body == {
+        "video": {"id": original.provider_video_id},
+        "prompt": "it flies over the sea",
+        "seconds": "8",
+    }
+    record = await harness.final_record()
+    assert (record.kind, record.seconds, record.source_id) == ("extend", 8, original.id)
+
+
+async def test_once_the_providers_copy_expired_remix_offers_retry_instead(tmp_path: Path) -> None:
+    fake = FakeSettings(default_duration=2.0, expire_after=60)
+    async with running_harness(tmp_path, fake_settings=fake) as h:
+        source = await delivered(h)
+        h.videos.advance(120)
+        record = await h.final_record()
+        assert record.video_expires_at is not None
+        # The provider said when it drops the video; the bot's clock is past that now.
+        await h.bot.service.store.note(record.id, video_expires_at=record.video_expires_at - 3600)
+        click = await press(h, source, "Remix")
+        text = await click.wait_for(private_text, timeout=10)
+        assert "no longer keeps this video" in text
+        assert "Retry" in text
+        (reply,) = [c for c in click.callbacks if c.type == 4]
+        assert reply.data is not None
+        offered = [c["label"] for row in reply.data["components"] for c in row["components"]]
+        assert offered == ["Retry"]
+        assert not [r for r in h.videos.stats.requests if r.route.endswith("/remix")]
+
+
+async def test_a_modal_submitted_long_after_it_was_opened_still_works(harness: Harness) -> None:
+    source = await delivered(harness)
+    click = await press(harness, source, "Remix")
+    await click.wait_for(lambda i: bool(i.callbacks), timeout=10)
+    harness.discord.advance(20 * 60)  # the button's interaction token is long dead
+    submit = await harness.discord.submit_modal(click, {"prompt": "at dusk"})
+    remixed = await submit.wait_for(finished, timeout=30)
+    assert embed(remixed)["title"] == "Your video is ready"
+
+
+async def test_an_empty_remix_prompt_is_refused_privately_and_costs_nothing(
+    harness: Harness,
+) -> None:
+    source = await delivered(harness)
+    click = await press(harness, source, "Remix")
+    await click.wait_for(lambda i: bool(i.callbacks), timeout=10)
+    submit = await harness.discord.submit_modal(click, {"prompt": "   "})
+    text = await submit.wait_for(private_text, timeout=10)
+    assert "The prompt is empty" in text
+    assert not [r for r in harness.videos.stats.requests if r.route.endswith("/remix")]
+
+
+# -- Animate this image ---------------------------------------------------------------------------
+
+
+def png(width: int = 64, height: int = 48) -> bytes:
+    image = Image.new("RGB", (width, height), (200, 40, 40))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def animate(h: Harness, target: FakeMessage) -> FakeInteraction:
+    it = await h.discord.send_message_command(
+        "Animate this image", target, guild=h.guild, channel=h.channel, member=h.member
+    )
+    await it.wait_for(lambda i: bool(i.callbacks), timeout=10)
+    return it
+
+
+async def test_animate_this_image_makes_a_video_from_any_posted_image(harness: Harness) -> None:
+    poster = harness.discord.add_member(harness.guild, name="painter")
+    picture = harness.discord.make_attachment("sunset.png", png(), content_type="image/png")
+    posted = harness.discord.post_user_message(harness.channel, poster, attachments=[picture])
+    it = await animate(harness, posted)
+    modal = modal_of(it)
+    assert modal["title"] == "Animate this image"
+    submit = await harness.discord.submit_modal(
+        it,
+        {
+            "prompt": "the sun sets over the sea",
+            "model": ["sora-2"],
+            "size": ["1280x720"],
+            "seconds": ["8"],
+        },
+    )
+    video = await submit.wait_for(finished, timeout=30)
+    assert embed(video)["title"] == "Your video is ready"
+    assert "sora-2 · 1280x720 · 8 s" in embed_text(video)
+    (create,) = [r for r in harness.videos.stats.requests if r.route == "/v1/videos"]
+    reference = create.files["input_reference"]
+    assert reference.content_type == "image/jpeg"
+    assert (reference.width, reference.height) == (1280, 720)  # fitted to the chosen size
+
+
+async def test_animate_on_a_message_without_an_image_is_refused_privately(
+    harness: Harness,
+) -> None:
+    text_file = harness.discord.make_attachment("notes.txt", b"hello", content_type="text/plain")
+    posted = harness.discord.post_user_message(
+        harness.channel, harness.member, content="no picture here", attachments=[text_file]
+    )
+    it = await animate(harness, posted)
+    text = private_text(it)
+    assert text is not None
+    assert "no image to animate" in text
+    assert harness.creates == 0
+
+
+async def test_an_attachment_link_that_expired_before_the_submit_is_explained(
+    harness: Harness,
+) -> None:
+    picture = harness.discord.make_attachment("cat.png", png(), content_type="image/png")
+    posted = harness.discord.post_user_message(
+        harness.channel, harness.member, attachments=[picture]
+    )
+    it = await animate(harness, posted)
+    harness.discord.expire_attachment(picture)  # the link the menu handed over is dead now
+    submit = await harness.discord.submit_modal(it, {"prompt": "the cat yawns"})
+    text = await submit.wait_for(private_text, timeout=10)
+    assert "The image's link has expired" in text
+    assert "Animate this image* on the message again" in text
+    assert harness.creates == 0
+    # Opened again, the menu hands over a freshly signed link: it works.
+    again = await animate(harness, posted)
+    submit = await harness.discord.submit_modal(again, {"prompt": "the cat yawns"})
+    video = await submit.wait_for(finished, timeout=30)
+    assert embed(video)["title"] == "Your video is ready"
+    assert harness.creates == 1
+
+
+# -- input_reference as a URL ---------------------------------------------------------------------
+
+URL_MODEL = (
+    '[[models]]\nname = "sora-2"\nsizes = ["1280x720"]\nseconds = [4]\nreference = "image_url"\n'
+)
+
+
+async def test_a_server_taking_image_urls_gets_a_link_to_the_fitted_reference(
+    tmp_path: Path, unused_tcp_port: int
+) -> None:
+    catalogue = tmp_path / "models.toml"
+    catalogue.write_text(URL_MODEL, encoding="utf-8")
+    base = f"http://127.0.0.1:{unused_tcp_port}"
+    async with running_harness(
+        tmp_path / "data", catalogue_file=catalogue, web_port=unused_tcp_port, public_url=base
+    ) as h:
+        picture = h.discord.make_attachment("dog.png", png(), content_type="image/png")
+        it = await h.video("the dog runs [duration=1]", reference=picture)
+        video = await it.wait_for(finished, timeout=30)
+        assert embed(video)["title"] == "Your video is ready"
+        (create,) = [r for r in h.videos.stats.requests if r.route == "/v1/videos"]
+        assert create.content_type == "application/json"
+        url = create.json_body["input_reference"]["image_url"]
+        assert url.startswith(f"{base}/r/")
+        assert h.videos.stats.image_urls == [url]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url) as resp:
+                assert resp.status == 200
+                assert resp.headers["Content-Type"] == "image/jpeg"
+                image = Image.open(io.BytesIO(await resp.read()))
+                assert image.size == (1280, 720)  # fitted to the request's size
+            async with http.get(url.replace("sig=", "sig=0")) as resp:
+                assert resp.status == 403
+
+
+async def test_without_a_public_web_server_the_reference_goes_up_as_a_file(
+    tmp_path: Path,
+) -> None:
+    catalogue = tmp_path / "models.toml"
+    catalogue.write_text(URL_MODEL, encoding="utf-8")
+    async with running_harness(tmp_path / "data", catalogue_file=catalogue) as h:
+        picture = h.discord.make_attachment("dog.png", png(), content_type="image/png")
+        it = await h.video("the dog runs [duration=1]", reference=picture)
+        await it.wait_for(finished, timeout=30)
+        (create,) = [r for r in h.videos.stats.requests if r.route == "/v1/videos"]
+        assert create.files["input_reference"].width == 1280
+        assert h.videos.stats.image_urls == []

@@ -1082,3 +1082,34 @@ async def test_guild_command_sync_is_recorded(fake: FakeDiscord, world: World) -
     assert it.payload["data"]["id"] == str(synced[0].id)  # the guild command wins
     assert it.payload["data"]["guild_id"] == str(guild.id)
     fake.assert_spec_clean()
+
+
+async def test_a_client_hanging_up_mid_upload_is_no_failure_of_the_fake(
+    fake: FakeDiscord, world: World
+) -> None:
+    _guild, channel, _member = world
+    assert fake.port is not None
+    _reader, writer = await asyncio.open_connection(fake.host, fake.port)
+    boundary = "xyz"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files[0]"; filename="a.bin"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    writer.write(
+        (
+            f"POST /api/v10/channels/{channel.id}/messages HTTP/1.1\r\n"
+            f"Host: {fake.host}\r\nAuthorization: Bot {TOKEN}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"Content-Length: {len(head) + 100_000}\r\n\r\n"
+        ).encode()
+        + head
+        + b"x" * 1000
+    )
+    await writer.drain()
+    await fake.wait_for(lambda: fake.requests)
+    writer.close()  # the bot closed mid-upload
+    await writer.wait_closed()
+    await fake.wait_for(lambda: fake.requests[-1].aborted)
+    assert fake.internal_errors == []
+    assert fake.requests[-1].status is None
+    assert fake.messages(channel) == []

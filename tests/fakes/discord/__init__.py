@@ -31,7 +31,8 @@ bot's task).
 
 What tests read
     ``fake.requests`` (every REST request: method, route template, path, query, json /
-    payload_json, files with bytes, status, response, error_code), ``fake.unexpected_requests``
+    payload_json, files with bytes, status, response, error_code; ``aborted`` if the client
+    hung up mid-body, which is no failure of the fake), ``fake.unexpected_requests``
     (routes the fake does not serve: 404 ``{"message": "404: Not Found", "code": 0}``),
     ``fake.command_syncs``, ``fake.registered``, ``fake.messages(channel)``,
     ``fake.interactions``, ``fake.spec_violations`` / ``fake.assert_spec_clean()``,
@@ -45,21 +46,63 @@ What tests read
     attachments=False)`` (woken on every recorded change, no polling; a predicate over
     state outside the fake is only re-checked when the fake records something).
     ``fake.make_attachment(filename, data)`` makes a user upload for attachment options
-    (pass it in ``attachments=``); its URL is served by the fake (``fake.cdn_requests``).
+    (pass it in ``attachments=``); its URL is served by the fake (``fake.cdn_requests``,
+    ``fake.cdn_log``).
+
+Users, modals and message commands
+    ``fake.make_attachment(filename, data, content_type=None, *, width=None, height=None,
+    description=None) -> FakeAttachment``: a user's upload (content type guessed from the
+    name, width/height read from an image). Every attachment URL (uploads and message
+    files) is signed as Discord's: ``<cdn>/attachments/<channel id or "ephemeral">/<id>/
+    <name>?ex=<hex expiry>&is=<hex issue>&hm=<hmac>&``, valid 24 h on the fake clock. The
+    CDN answers 404 "This content is no longer available." to an expired, tampered or
+    unsigned URL (``fake.cdn_log``: path, query, status, reason). ``fake.advance(24 *
+    3600)`` expires them all; ``fake.expire_attachment(att)`` kills every URL of one
+    attachment handed out so far. Payloads rendered later (a GET of the message, a new
+    interaction) carry a freshly signed URL, as on Discord (``att.url`` is the current one,
+    ``att.url_expires_at`` its end).
+    ``fake.post_user_message(channel, member_or_user, *, content="", attachments=[...],
+    embeds=[...]) -> FakeMessage``: a user posts (uploads from ``make_attachment`` become
+    the message's files); a live session with GUILD_MESSAGES / DIRECT_MESSAGES gets a
+    MESSAGE_CREATE, without content / embeds / attachments unless it asked for
+    MESSAGE_CONTENT (or it is a DM or mentions the bot); ``GET .../messages/{id}`` hides
+    them likewise unless the app has that privileged intent.
+    ``await fake.send_message_command(name, target_message, *, guild=None, channel=None,
+    member=None, user=None) -> FakeInteraction``: the message command the bot synced
+    (ValueError if it did not) used on ``target_message``: ``data = {"id", "name", "type":
+    3, "target_id", "resolved": {"messages": {id: <full message payload>}}}`` (content,
+    embeds and attachments whatever the intents); ``it.target`` is the message.
+    ``await fake.submit_modal(it, {custom_id: "text" | ["option", ...]}, *, member=None,
+    at_age=0) -> FakeInteraction``: the user submits the modal ``it``'s MODAL (9) callback
+    showed (``it.modal``: its components with the ids Discord gave them). A MODAL_SUBMIT (5)
+    with ``data = {"custom_id", "components": [...]}`` mirroring the modal: action rows
+    ``{"type": 1, "id", "components": [{"type": 4, "id", "custom_id", "value"}]}``, labels
+    ``{"type": 18, "id", "component": {"type": 4, ..., "value"} | {"type": 3, ...,
+    "values": [...]}}``, text displays ``{"type": 10, "id"}``; ``message`` when a component
+    opened the modal. Its own token and 3 s / 15 min; ``at_age`` makes it arrive that late.
+    What no client could submit raises ValueError (required inputs, lengths, options,
+    min/max values, another user, a modal closed by an answered submit). ``submit.triggering``
+    is ``it``; ``it.modal_submits`` lists the submits.
 
 Rules enforced (details in ``rules.py`` / ``interactions.py``)
     3 s to the first callback (404 10062), one callback (400 40060), callback types per
-    interaction type, token life 15 min for webhook routes (401 50027, counted), webhook
-    routes before the ack (404 10015), upload size per file (413 40005: the interaction's
-    ``attachment_size_limit`` on interaction routes, the guild's ``upload_limit`` on channel
-    routes), content / embed / component limits (400 50035 with Discord's ``errors`` tree),
-    empty messages (400 50006), ephemeral messages unreachable through channel routes
-    (404 10008), bot permissions on channel routes (403 50001 / 50013), bot token on bot
-    routes (401), command payload checks on sync (50035), privileged intents (close 4014),
+    interaction type (a modal submit may update a message, 6 / 7, only when a component
+    opened the modal), modals (1-5 components, unique custom ids, nothing disabled), token
+    life 15 min for webhook routes (401 50027, counted), webhook routes before the ack (404
+    10015), upload size per file (413 40005: the interaction's ``attachment_size_limit`` on
+    interaction routes, the guild's ``upload_limit`` on channel routes), content / embed /
+    component limits (400 50035 with Discord's ``errors`` tree), empty messages (400
+    50006), ephemeral messages unreachable through channel routes (404 10008), bot
+    permissions on channel routes (403 50001 / 50013), bot token on bot routes (401),
+    command payload checks on sync (50035: slash names and descriptions; message / user
+    commands named 1-32 characters in any case with spaces, without description or
+    options; at most 5 of each per scope, 400 30032), privileged intents (close 4014),
     gateway op/ordering rules (4001-4014 close codes), optional rate limits
     (``rate_limit_webhook`` / ``rate_limit_channel``: 429 with ``Via`` + X-RateLimit-*).
     Every request body is validated against the vendored OpenAPI spec subset
-    (``tests/contracts/discord``); violations are recorded, not answered.
+    (``tests/contracts/discord``); violations are recorded, not answered. The fake's own
+    answers, and the messages, attachments, users and roles its interactions carry, are
+    validated too (``fake.response_violations``).
 
 Faults and removals (details in the methods' docstrings)
     ``fake.fail_requests(method, route, status=503, times=1, with_files=False, code=0)``
@@ -91,6 +134,7 @@ with ``FakeDiscord(privileged_intents=...)`` or IDENTIFY is closed with 4014.
 
 from __future__ import annotations
 
+from .cdn import CdnRequest
 from .clock import FakeClock
 from .records import (
     CallbackRecord,
@@ -114,6 +158,7 @@ __all__ = [
     "DEFAULT_UPLOAD_LIMIT",
     "ROUTES",
     "CallbackRecord",
+    "CdnRequest",
     "CommandSync",
     "DiscordError",
     "FakeAttachment",

@@ -66,13 +66,31 @@ class Snowflakes:
         self._clock = clock
         self._increment = 0
         self._last = 0
+        self._issued: set[int] = set()
 
     def next(self) -> int:
         ms = int(self._clock.wall() * 1000) - DISCORD_EPOCH_MS
         value = (ms << 22) | (1 << 17) | (self._increment & 0xFFF)
         self._increment += 1
         value = max(value, self._last + 1)
+        while value in self._issued:
+            value += 1
         self._last = value
+        self._issued.add(value)
+        return value
+
+    def at(self, wall: float) -> int:
+        """A unique snowflake whose timestamp is ``wall`` (Unix seconds), e.g. in the past.
+
+        Not ordered after the ones ``next()`` gave: for an event that happened before the
+        fake reports it (``FakeDiscord.submit_modal(at_age=...)``).
+        """
+        ms = int(wall * 1000) - DISCORD_EPOCH_MS
+        value = (ms << 22) | (1 << 17) | (self._increment & 0xFFF)
+        self._increment += 1
+        while value in self._issued:
+            value += 1
+        self._issued.add(value)
         return value
 
 

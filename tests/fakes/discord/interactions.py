@@ -5,7 +5,11 @@ Rules (all timed with the fake clock):
 * The first callback must arrive within 3 s of the interaction's creation, else 404 / 10062
   "Unknown interaction". A second accepted callback: 400 / 40060.
 * Callback types allowed per interaction type: application command 4, 5, 9; component 4, 5,
-  6, 7, 9; autocomplete 8; modal submit 4, 5, 6, 7; others: 400 / 50035.
+  6, 7, 9; autocomplete 8; modal submit 4, 5, and 6, 7 only when a component opened the
+  modal (there is a message to update); others: 400 / 50035.
+* A MODAL (9) callback is checked beyond the spec (``_check_modal``) and kept as ``it.modal``
+  with the ids Discord gives its components; ``FakeDiscord.submit_modal`` builds the
+  MODAL_SUBMIT from it (``build_modal_submit``), refusing what no client could submit.
 * Webhook routes with the token (``/webhooks/{app}/{token}...``): 15 minutes after creation
   every call is 401 / 50027 "Invalid Webhook Token" (counted per token); before the
   interaction was acknowledged: 404 / 10015 "Unknown Webhook".
@@ -28,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import rules
+from .messages import _with_ids
 from .records import (
     CallbackRecord,
     FakeAttachment,
@@ -55,6 +60,11 @@ ALLOWED_CALLBACKS = {
     AUTOCOMPLETE: {8},
     MODAL_SUBMIT: {4, 5, 6, 7},
 }
+
+# Application command types.
+COMMAND_CHAT_INPUT = 1
+COMMAND_USER = 2
+COMMAND_MESSAGE = 3
 
 # Message types of interaction answers.
 MESSAGE_DEFAULT = 0
@@ -188,11 +198,18 @@ def build_command_interaction(
     command_type: int,
     target_id: int | None,
     resolved: Mapping[str, Any] | None,
+    require_registered: bool = False,
 ) -> FakeInteraction:
     guild, channel, member, user = _context(
         fake, guild=guild, channel=channel, member=member, user=user
     )
     command = fake.registered_command(name, command_type=command_type, guild=guild)
+    if command is None and require_registered:
+        kinds = {COMMAND_CHAT_INPUT: "slash", COMMAND_USER: "user", COMMAND_MESSAGE: "message"}
+        raise ValueError(
+            f"the bot synced no {kinds.get(command_type, command_type)} command {name!r}"
+            " (a client only offers synced commands)"
+        )
     option_list = [dict(o) for o in options or []]
     if command is not None:
         _check_options(command.get("options") or [], option_list, path=name)
@@ -305,6 +322,175 @@ def build_component_interaction(
         payload=payload,
         message=message,
     )
+
+
+def build_modal_submit(
+    fake: FakeDiscord,
+    parent: FakeInteraction,
+    values: Mapping[str, str | Sequence[str]],
+    *,
+    member: FakeMember | None,
+    user: FakeUser | None,
+    at_age: float,
+) -> FakeInteraction:
+    """The MODAL_SUBMIT Discord sends when the user submits the modal ``parent`` showed."""
+    modal = parent.modal
+    if parent.response_type != 9 or modal is None:
+        raise ValueError(f"{parent!r} was not answered with a modal (callback type 9)")
+    for submitter in (member, user):
+        if submitter is not None and submitter.id != parent.user.id:
+            raise ValueError("only the user who was shown the modal can submit it")
+    answered = [s for s in parent.modal_submits if s.acknowledged]
+    if answered:
+        raise ValueError(
+            f"the modal closed when the bot answered {answered[0]!r}: it cannot be submitted"
+        )
+    if at_age < 0:
+        raise ValueError("at_age: seconds >= 0")
+    # ValueError, not TypeError, for every submission no client could make (the tests' API)
+    if not isinstance(values, Mapping):
+        raise ValueError("values: a mapping of custom_id to the value(s) submitted")  # noqa: TRY004
+    components = modal_submission(modal, values)
+
+    guild, channel, member, user = _context(
+        fake, guild=parent.guild, channel=parent.channel, member=parent.member, user=parent.user
+    )
+    interaction_id = fake.snowflakes.at(fake.clock.wall() - at_age)
+    token = new_token(interaction_id)
+    payload = _base_payload(
+        fake,
+        interaction_id=interaction_id,
+        token=token,
+        itype=MODAL_SUBMIT,
+        guild=guild,
+        channel=channel,
+        member=member,
+        user=user,
+        attachment_size_limit=parent.attachment_size_limit,
+        locale=str(parent.payload.get("locale", "en-US")),
+    )
+    payload["data"] = {"custom_id": modal["custom_id"], "components": components}
+    message = parent.message if parent.type == MESSAGE_COMPONENT else None
+    if message is not None:
+        payload["message"] = message.to_payload()
+    interaction = FakeInteraction(
+        fake,
+        id=interaction_id,
+        token=token,
+        type=MODAL_SUBMIT,
+        name=None,
+        command_type=None,
+        user=user,
+        member=member,
+        guild=guild,
+        channel=channel,
+        created_at=fake.clock.now() - at_age,
+        attachment_size_limit=parent.attachment_size_limit,
+        payload=payload,
+        message=message,
+    )
+    interaction.triggering = parent
+    parent.modal_submits.append(interaction)
+    return interaction
+
+
+_TEXT_INPUT = 4
+_STRING_SELECT = 3
+_TEXT_DISPLAY = 10
+_LABEL = 18
+_ACTION_ROW = 1
+MAX_TEXT_INPUT = 4000
+
+
+def modal_submission(
+    modal: Mapping[str, Any], values: Mapping[str, str | Sequence[str]]
+) -> list[dict[str, Any]]:
+    """``data.components`` of the submit of ``modal`` (whose components carry their ids)."""
+    used: set[str] = set()
+
+    def field(component: Mapping[str, Any]) -> dict[str, Any]:
+        ctype = component.get("type")
+        custom_id = component.get("custom_id")
+        if ctype not in (_TEXT_INPUT, _STRING_SELECT) or not isinstance(custom_id, str):
+            raise ValueError(f"the fake cannot submit a modal component of type {ctype} yet")
+        used.add(custom_id)
+        given = values.get(custom_id)
+        base = {"type": ctype, "id": component["id"], "custom_id": custom_id}
+        if ctype == _TEXT_INPUT:
+            return {**base, "value": _text_value(component, custom_id, given)}
+        return {**base, "values": _select_values(component, custom_id, given)}
+
+    submitted: list[dict[str, Any]] = []
+    for top in modal.get("components") or []:
+        ttype = top.get("type")
+        if ttype == _ACTION_ROW:
+            row = [field(child) for child in top.get("components") or []]
+            submitted.append({"type": _ACTION_ROW, "id": top["id"], "components": row})
+        elif ttype == _LABEL:
+            submitted.append(
+                {"type": _LABEL, "id": top["id"], "component": field(top["component"])}
+            )
+        elif ttype == _TEXT_DISPLAY:
+            submitted.append({"type": _TEXT_DISPLAY, "id": top["id"]})
+        else:
+            raise ValueError(f"the fake cannot submit a modal component of type {ttype} yet")
+    unknown = sorted(set(values) - used)
+    if unknown:
+        raise ValueError(f"the modal has no input with custom_id {unknown}")
+    return submitted
+
+
+def _text_value(component: Mapping[str, Any], custom_id: str, given: Any) -> str:
+    if given is None:
+        given = component.get("value") or ""  # a pre-filled value is submitted as it is
+    if not isinstance(given, str):
+        raise ValueError(f"text input {custom_id!r} takes a str, not {given!r}")  # noqa: TRY004
+    required = component.get("required")
+    if given == "":
+        if required is None or required:
+            raise ValueError(
+                f"text input {custom_id!r} is required: a client cannot leave it empty"
+            )
+        return given
+    low = component.get("min_length") or 0
+    high = min(component.get("max_length") or MAX_TEXT_INPUT, MAX_TEXT_INPUT)
+    if not low <= len(given) <= high:
+        raise ValueError(
+            f"text input {custom_id!r} takes {low} to {high} characters, not {len(given)}"
+        )
+    if component.get("style", 1) == 1 and "\n" in given:
+        raise ValueError(f"text input {custom_id!r} is a short (one-line) input")
+    return given
+
+
+def _select_values(component: Mapping[str, Any], custom_id: str, given: Any) -> list[str]:
+    options = [o.get("value") for o in component.get("options") or [] if isinstance(o, Mapping)]
+    if given is None:  # what the client shows selected: the default options
+        given = [o["value"] for o in component.get("options") or [] if o.get("default")]
+    if isinstance(given, str) or not (
+        isinstance(given, Sequence) and all(isinstance(v, str) for v in given)
+    ):
+        raise ValueError(f"string select {custom_id!r} takes a list of option values")
+    chosen = list(given)
+    required = component.get("required")
+    if not chosen and required is not None and not required:
+        return chosen  # an optional select may be left alone
+    low = component.get("min_values")
+    high = component.get("max_values")
+    low = 1 if low is None else low
+    high = 1 if high is None else high
+    if not chosen:
+        raise ValueError(f"string select {custom_id!r} is required: choose at least one option")
+    if not low <= len(chosen) <= high:
+        raise ValueError(
+            f"string select {custom_id!r} takes {low} to {high} values, not {len(chosen)}"
+        )
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"string select {custom_id!r}: an option can be chosen once")
+    strangers = [v for v in chosen if v not in options]
+    if strangers:
+        raise ValueError(f"string select {custom_id!r} has no option(s) {strangers}")
+    return chosen
 
 
 def _check_options(
@@ -462,7 +648,10 @@ def _callback(
         raise rules.already_acknowledged()
     if elapsed > rules.ACK_DEADLINE:
         raise rules.unknown_interaction()
-    if not isinstance(ctype, int) or ctype not in ALLOWED_CALLBACKS.get(it.type, set()):
+    allowed = ALLOWED_CALLBACKS.get(it.type, set())
+    if it.type == MODAL_SUBMIT and it.message is None:
+        allowed = allowed - {6, 7}  # no message to update: the modal came from a command
+    if not isinstance(ctype, int) or ctype not in allowed:
         errors = rules.FormErrors()
         errors.add(
             ["type"],
@@ -531,6 +720,11 @@ def _callback(
         message = it.message
     elif ctype == 9:
         _check_modal(payload)
+        it.modal = {
+            "custom_id": payload["custom_id"],
+            "title": payload["title"],
+            "components": _with_ids(payload["components"]),
+        }
     elif ctype == 8:
         choices = payload.get("choices")
         if not isinstance(choices, list) or len(choices) > 25:
@@ -556,6 +750,12 @@ def _callback(
 
 
 def _check_modal(payload: Mapping[str, Any]) -> None:
+    """Discord's checks of a MODAL callback beyond the spec's schema.
+
+    ``custom_id`` 1-100 and ``title`` 1-45 characters, 1-5 top-level components, custom ids
+    unique within the modal, nothing disabled ("Modals can not currently have disabled
+    components"), a string select's ``min_values`` <= ``max_values`` <= its options.
+    """
     errors = rules.FormErrors()
     for key, limit in (("custom_id", 100), ("title", 45)):
         value = payload.get(key)
@@ -568,6 +768,54 @@ def _check_modal(payload: Mapping[str, Any]) -> None:
         errors.add(
             ["data", "components"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length."
         )
+        errors.raise_if_any()
+    assert isinstance(components, list)
+    seen: set[str] = set()
+    for index, top in enumerate(components):
+        if not isinstance(top, Mapping):
+            continue
+        here: list[str | int] = ["data", "components", index]
+        if top.get("type") == _LABEL:
+            children = [(["component"], top.get("component"))]
+        else:
+            inner = top.get("components")
+            children = [
+                (["components", i], child)
+                for i, child in enumerate(inner if isinstance(inner, list) else [])
+            ]
+        for where, child in children:
+            if not isinstance(child, Mapping):
+                continue
+            path = [*here, *where]
+            custom_id = child.get("custom_id")
+            if isinstance(custom_id, str):
+                if custom_id in seen:
+                    errors.add(
+                        [*path, "custom_id"],
+                        "COMPONENT_CUSTOM_ID_DUPLICATED",
+                        "Component custom id cannot be duplicated",
+                    )
+                seen.add(custom_id)
+            if child.get("disabled"):
+                errors.add(
+                    [*path, "disabled"],
+                    "COMPONENT_DISABLED_IN_MODAL",  # the fake's code; Discord's docs say "error"
+                    "Modals can not currently have disabled components",
+                )
+            if child.get("type") == _STRING_SELECT:
+                options = child.get("options")
+                count = len(options) if isinstance(options, list) else 0
+                low = child.get("min_values")
+                high = child.get("max_values")
+                low = 1 if low is None else low
+                high = 1 if high is None else high
+                if isinstance(low, int) and isinstance(high, int) and not low <= high <= count:
+                    errors.add(
+                        [*path, "max_values"],
+                        "BASE_TYPE_BAD_INT",  # the fake's code
+                        f"max_values must be between min_values ({low}) and the number of"
+                        f" options ({count})",
+                    )
     errors.raise_if_any()
 
 

@@ -6,7 +6,6 @@ import copy
 import mimetypes
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from . import rules
 from .records import (
@@ -262,39 +261,56 @@ class MessageStore:
         filename: str,
         description: str | None,
     ) -> FakeAttachment:
-        fake = self._fake
-        attachment_id = fake.snowflakes.next()
         content_type = mimetypes.guess_type(filename)[0]
-        url = f"{fake.cdn_base}/{message.channel.id}/{attachment_id}/{quote(filename)}"
-        attachment = FakeAttachment(
-            id=attachment_id,
+        return self._fake.new_cdn_attachment(
             filename=filename,
             data=upload.data,
             content_type=content_type,
-            url=url,
+            folder=str(message.channel.id),
             description=description,
             ephemeral=message.ephemeral,
         )
-        fake.cdn[attachment_id] = attachment
-        return attachment
 
 
 def _with_ids(components: list[Any]) -> list[Any]:
-    """Deep copy of a component tree with Discord's numeric ``id`` on every component."""
+    """Deep copy of a component tree with Discord's numeric ``id`` on every component.
+
+    Ids the sender gave are kept; the others are numbered 1, 2, ... in document order,
+    skipping the ids already taken (as Discord does).
+    """
+    taken: set[int] = set()
+
+    def collect(node: Any) -> None:
+        if isinstance(node, dict):
+            if "type" in node and isinstance(node.get("id"), int) and node["id"]:
+                taken.add(node["id"])
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    collect(components)
     counter = 0
 
-    def walk(node: Any) -> Any:
+    def next_id() -> int:
         nonlocal counter
+        counter += 1
+        while counter in taken:
+            counter += 1
+        return counter
+
+    def walk(node: Any) -> Any:
         if isinstance(node, dict):
-            out = {}
+            out: dict[str, Any] = {}
             if "type" in node:
-                counter += 1
-                out["id"] = counter
+                given = node.get("id")
+                out["id"] = given if isinstance(given, int) and given else next_id()
             for key, value in node.items():
-                if key == "id" and value is not None:
-                    out["id"] = value
-                elif key != "id":
+                if key != "id":
                     out[key] = walk(value)
+                elif "type" not in node:
+                    out[key] = value
             return out
         if isinstance(node, list):
             return [walk(item) for item in node]

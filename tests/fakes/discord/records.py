@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from . import rules
 
 if TYPE_CHECKING:
+    from .cdn import UrlSigner
     from .server import FakeDiscord
 
 T = TypeVar("T")
@@ -243,28 +245,58 @@ class UploadedFile:
 
 @dataclass
 class FakeAttachment:
+    """A file on the fake's CDN: a user's upload (``make_attachment``) or a message's file.
+
+    ``url`` (and ``proxy_url`` in payloads) is signed and expires 24 h after it was issued on
+    the fake clock, as Discord's are (``?ex=<hex>&is=<hex>&hm=<hex>&``, see ``cdn.py``); once
+    it is dead, reading ``url`` issues a fresh one, as Discord does in every payload it sends
+    later. ``base_url`` is the unsigned URL, ``path`` its decoded path (what the CDN serves).
+    """
+
     id: int
     filename: str
     data: bytes
     content_type: str | None
-    url: str
+    base_url: str
     description: str | None = None
     ephemeral: bool = False
+    width: int | None = None
+    height: int | None = None
+    # bumped by FakeDiscord.expire_attachment: every URL signed before stops working
+    generation: int = 0
+    signer: UrlSigner | None = field(default=None, repr=False, compare=False)
 
     @property
     def size(self) -> int:
         return len(self.data)
 
+    @property
+    def path(self) -> str:
+        return unquote(urlsplit(self.base_url).path)
+
+    @property
+    def url(self) -> str:
+        return self.signer.signed_url(self) if self.signer is not None else self.base_url
+
+    @property
+    def url_expires_at(self) -> float | None:
+        """Unix time (fake clock) at which the current ``url`` stops working."""
+        return self.signer.expires_at(self) if self.signer is not None else None
+
     def to_payload(self) -> dict[str, Any]:
+        url = self.url
         payload: dict[str, Any] = {
             "id": str(self.id),
             "filename": self.filename,
             "size": self.size,
-            "url": self.url,
-            "proxy_url": self.url,
+            "url": url,
+            "proxy_url": url,
         }
         if self.content_type:
             payload["content_type"] = self.content_type
+        if self.width is not None and self.height is not None:
+            payload["width"] = self.width
+            payload["height"] = self.height
         if self.description is not None:
             payload["description"] = self.description
         if self.ephemeral:
@@ -304,6 +336,7 @@ class FakeMessage:
     edited_timestamp: str | None = None
     deleted: bool = False
     edits: list[MessageEdit] = field(default_factory=list)
+    mentions: list[FakeUser] = field(default_factory=list)
 
     @property
     def videos(self) -> list[FakeAttachment]:
@@ -327,18 +360,21 @@ class FakeMessage:
         """Attachment bytes by filename."""
         return {a.filename: a.data for a in self.attachments}
 
-    def to_payload(self) -> dict[str, Any]:
+    def to_payload(self, *, content_visible: bool = True) -> dict[str, Any]:
+        """The message as Discord sends it; ``content_visible=False``: as an app without the
+        MESSAGE_CONTENT intent sees a user's message (content, embeds, attachments and
+        components empty)."""
         payload: dict[str, Any] = {
             "type": self.type,
-            "content": self.content,
-            "mentions": [],
+            "content": self.content if content_visible else "",
+            "mentions": [user.to_payload() for user in self.mentions],
             "mention_roles": [],
-            "attachments": [a.to_payload() for a in self.attachments],
-            "embeds": self.embeds,
+            "attachments": [a.to_payload() for a in self.attachments] if content_visible else [],
+            "embeds": self.embeds if content_visible else [],
             "timestamp": self.timestamp,
             "edited_timestamp": self.edited_timestamp,
             "flags": self.flags,
-            "components": self.components,
+            "components": self.components if content_visible else [],
             "id": str(self.id),
             "channel_id": str(self.channel.id),
             "author": self.author.to_payload(),
@@ -352,22 +388,12 @@ class FakeMessage:
             payload["application_id"] = str(self.application_id)
         it = self.interaction
         if it is not None:
-            user = it.user.to_payload()
-            payload["interaction_metadata"] = {
-                "id": str(it.id),
-                "type": it.type,
-                "user": user,
-                "authorizing_integration_owners": it.authorizing_integration_owners,
-            }
-            if it.original is not None and self is not it.original:
-                payload["interaction_metadata"]["original_response_message_id"] = str(
-                    it.original.id
-                )
+            payload["interaction_metadata"] = it.metadata(message=self)
             payload["interaction"] = {
                 "id": str(it.id),
                 "type": it.type,
                 "name": it.name or "",
-                "user": user,
+                "user": it.user.to_payload(),
             }
         return payload
 
@@ -407,6 +433,7 @@ class RecordedRequest:
     error_code: int | None = None
     spec_problems: list[str] = field(default_factory=list)
     fault: bool = False  # answered by FakeDiscord.fail_requests, not applied
+    aborted: bool = False  # the client hung up before its body was read (no answer)
 
     @property
     def body(self) -> Any:
@@ -454,7 +481,16 @@ class FakeInteraction:
         self.created_at = created_at  # fake clock (FakeClock.now())
         self.attachment_size_limit = attachment_size_limit
         self.payload = payload
-        self.message = message  # for component interactions: the message clicked
+        # component interactions: the message clicked; modal submits: the message whose
+        # component opened the modal (None if a command opened it)
+        self.message = message
+        self.target: FakeMessage | None = None  # message commands: the message used on
+        # modal submits: the interaction whose MODAL (9) callback showed the modal
+        self.triggering: FakeInteraction | None = None
+        # the modal this interaction's accepted MODAL callback showed (its components with
+        # the ids Discord gave them), and the submits of it (FakeDiscord.submit_modal)
+        self.modal: dict[str, Any] | None = None
+        self.modal_submits: list[FakeInteraction] = []
         self.callbacks: list[CallbackRecord] = []
         self.response_type: int | None = None  # type of the accepted callback
         self.acked_at: float | None = None  # seconds after creation of the accepted callback
@@ -468,6 +504,24 @@ class FakeInteraction:
 
     def __repr__(self) -> str:
         return f"<FakeInteraction id={self.id} type={self.type} name={self.name!r}>"
+
+    def metadata(self, message: FakeMessage | None = None) -> dict[str, Any]:
+        """``interaction_metadata`` of a message this interaction made (``message``)."""
+        meta: dict[str, Any] = {
+            "id": str(self.id),
+            "type": self.type,
+            "user": self.user.to_payload(),
+            "authorizing_integration_owners": self.authorizing_integration_owners,
+        }
+        if self.original is not None and message is not None and message is not self.original:
+            meta["original_response_message_id"] = str(self.original.id)
+        if self.target is not None:
+            meta["target_message_id"] = str(self.target.id)
+        if self.type == 3 and self.message is not None:
+            meta["interacted_message_id"] = str(self.message.id)
+        if self.triggering is not None:
+            meta["triggering_interaction_metadata"] = self.triggering.metadata()
+        return meta
 
     @property
     def authorizing_integration_owners(self) -> dict[str, str]:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import copy
 import json
+import mimetypes
 import re
 import traceback
 from collections import Counter
@@ -17,6 +18,7 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, web
 
 from . import gateway, interactions, rules, spec
+from .cdn import GONE, CdnRequest, UrlSigner, image_size
 from .clock import FakeClock, Snowflakes
 from .messages import MessageStore
 from .ratelimits import RateLimiter
@@ -189,6 +191,7 @@ class FakeDiscord:
         self.removed_guilds: dict[int, FakeGuild] = {}  # remove_bot: guilds the bot left
         self.channels: dict[int, FakeChannel] = {}
         self.cdn: dict[int, FakeAttachment] = {}
+        self.cdn_signer = UrlSigner(self.clock)
         self.store = MessageStore(self)
         self.ratelimits = RateLimiter(self.clock)
 
@@ -199,7 +202,8 @@ class FakeDiscord:
         self.command_syncs: list[CommandSync] = []
 
         self.requests: list[RecordedRequest] = []
-        self.cdn_requests: list[str] = []
+        self.cdn_requests: list[str] = []  # paths asked of the CDN (cdn_log: with answers)
+        self.cdn_log: list[CdnRequest] = []
         self.spec_violations: list[str] = []
         self.response_violations: list[str] = []
         self.internal_errors: list[str] = []
@@ -449,20 +453,175 @@ class FakeDiscord:
         return channel
 
     def make_attachment(
-        self, filename: str, data: bytes, content_type: str | None = None
+        self,
+        filename: str,
+        data: bytes,
+        content_type: str | None = None,
+        *,
+        width: int | None = None,
+        height: int | None = None,
+        description: str | None = None,
     ) -> FakeAttachment:
-        """A user's upload for an attachment option; its ``url`` is served by the fake's CDN."""
+        """A user's upload: for an attachment option (``send_interaction(attachments=)``) or
+        a user's message (``post_user_message``).
+
+        Its ``url`` is served by the fake's CDN, signed and expiring 24 h later on the fake
+        clock (see ``FakeAttachment``). ``content_type`` defaults to the one the filename
+        suggests; ``width`` / ``height`` default to the image's own (for image types).
+        """
+        if content_type is None:
+            content_type = mimetypes.guess_type(filename)[0]
+        return self.new_cdn_attachment(
+            filename=filename,
+            data=data,
+            content_type=content_type,
+            folder="ephemeral",
+            description=description,
+            ephemeral=True,
+            width=width,
+            height=height,
+        )
+
+    def new_cdn_attachment(
+        self,
+        *,
+        filename: str,
+        data: bytes,
+        content_type: str | None,
+        folder: str,
+        description: str | None = None,
+        ephemeral: bool = False,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> FakeAttachment:
+        """A file on the CDN at ``/attachments/<folder>/<id>/<filename>`` (folder: a channel
+        id, or "ephemeral" for uploads not yet in a message)."""
         attachment_id = self.snowflakes.next()
+        if width is None or height is None:
+            width, height = image_size(data, content_type)
         attachment = FakeAttachment(
             id=attachment_id,
             filename=filename,
             data=data,
             content_type=content_type,
-            url=f"{self.cdn_base}/ephemeral/{attachment_id}/{quote(filename)}",
-            ephemeral=True,
+            base_url=f"{self.cdn_base}/{folder}/{attachment_id}/{quote(filename)}",
+            description=description,
+            ephemeral=ephemeral,
+            width=width,
+            height=height,
+            signer=self.cdn_signer,
         )
         self.cdn[attachment_id] = attachment
         return attachment
+
+    def expire_attachment(self, attachment: FakeAttachment) -> None:
+        """Every URL of ``attachment`` handed out so far dies: the CDN answers 404.
+
+        As if its signatures had expired (Discord's last 24 h; ``advance(24 * 3600)`` gets
+        there too). Payloads rendered afterwards (a GET of its message, a new interaction's
+        resolved data, ``attachment.url``) carry a freshly signed URL that works, as on
+        Discord, so a bot that fetches the message again recovers.
+        """
+        attachment.generation += 1
+        self.notify()
+
+    def post_user_message(
+        self,
+        channel: FakeChannel,
+        author: FakeMember | FakeUser,
+        *,
+        content: str = "",
+        attachments: Sequence[FakeAttachment] = (),
+        embeds: Sequence[Mapping[str, Any]] = (),
+    ) -> FakeMessage:
+        """``author`` (a member of the channel's guild, or the user of a DM channel) posts a
+        message, e.g. for a message command to be used on.
+
+        ``attachments`` are uploads made by ``make_attachment`` and not yet in a message:
+        they become the message's files (same objects and ids; their URL moves to
+        ``/attachments/<channel id>/...`` and they are no longer ephemeral). What a real
+        client could not send raises ValueError (an empty message, over 2000 characters,
+        embeds over Discord's limits, over 10 files). ``<@id>`` in ``content`` mentions that
+        user.
+
+        A live session that asked for GUILD_MESSAGES (guild) / DIRECT_MESSAGES (DM) gets a
+        MESSAGE_CREATE, sent from a task like ``delete_message``'s dispatch; without the
+        MESSAGE_CONTENT intent its content, embeds, attachments and components are empty
+        (unless it is a DM or mentions the bot), and so they are through
+        ``GET /channels/{id}/messages/{id}`` for an app without that privileged intent. A
+        message command's resolved message always carries them.
+        """
+        user = author.user if isinstance(author, FakeMember) else author
+        if channel.deleted:
+            raise ValueError(f"channel {channel.name!r} was deleted")
+        if channel.guild is not None:
+            if channel.guild.bot_removed:
+                raise ValueError(f"the bot was removed from guild {channel.guild.name!r}")
+            if channel.guild.member(user.id) is None:
+                raise ValueError(f"{user.name!r} is not a member of {channel.guild.name!r}")
+        elif channel.recipient is not user:
+            raise ValueError(f"{user.name!r} is not the user of that DM channel")
+        if not (content or attachments or embeds):
+            raise ValueError("a client cannot send an empty message")
+        errors = rules.FormErrors()
+        rules.check_message_body({"content": content, "embeds": list(embeds)}, errors)
+        if errors or len(attachments) > rules.MAX_FILES:
+            raise ValueError(f"a client could not send that message: {errors.tree or 'files'}")
+        for attachment in attachments:
+            if self.cdn.get(attachment.id) is not attachment or not attachment.ephemeral:
+                raise ValueError(
+                    f"{attachment.filename!r} is not an upload of make_attachment (or it is"
+                    " already in a message)"
+                )
+        for attachment in attachments:
+            attachment.base_url = (
+                f"{self.cdn_base}/{channel.id}/{attachment.id}/{quote(attachment.filename)}"
+            )
+            attachment.ephemeral = False
+        mentioned = {int(m) for m in re.findall(r"<@!?(\d+)>", content)}
+        message = FakeMessage(
+            id=self.snowflakes.next(),
+            channel=channel,
+            author=user,
+            content=content,
+            embeds=[{"type": "rich", **copy.deepcopy(dict(e))} for e in embeds],
+            components=[],
+            attachments=list(attachments),
+            flags=0,
+            timestamp=self.clock.iso(),
+            created_at=self.clock.now(),
+            mentions=[self.users[i] for i in sorted(mentioned) if i in self.users],
+        )
+        channel.messages.append(message)
+        self.notify()
+
+        def create_event(session: gateway.GatewaySession) -> dict[str, Any]:
+            requested = bool(session.intents & gateway.INTENT_MESSAGE_CONTENT)
+            visible = self.content_visible(message, intent=requested)
+            data = message.to_payload(content_visible=visible)
+            if channel.guild is not None:
+                member = channel.guild.member(user.id)
+                assert member is not None
+                data["guild_id"] = str(channel.guild.id)
+                data["member"] = {k: v for k, v in member.to_payload().items() if k != "user"}
+            return data
+
+        intent = gateway.INTENT_GUILD_MESSAGES if channel.guild else gateway.INTENT_DIRECT_MESSAGES
+        self._dispatch_soon("MESSAGE_CREATE", create_event, intent)
+        return message
+
+    def content_visible(self, message: FakeMessage, *, intent: bool | None = None) -> bool:
+        """Whether the app sees ``message``'s content (Discord's MESSAGE_CONTENT rules):
+        its own messages, DMs, messages that mention it, or with the privileged intent
+        (``intent``; default: enabled for the app, ``privileged_intents``)."""
+        if intent is None:
+            intent = bool(self.privileged_intents & gateway.INTENT_MESSAGE_CONTENT)
+        return (
+            intent
+            or message.author.id == self.bot_user.id
+            or message.channel.guild is None
+            or any(user.id == self.bot_user.id for user in message.mentions)
+        )
 
     # -- interactions ---------------------------------------------------------------------------
 
@@ -528,9 +687,104 @@ class FakeDiscord:
         await self._dispatch_interaction(session, interaction)
         return interaction
 
+    async def send_message_command(
+        self,
+        name: str,
+        target: FakeMessage,
+        *,
+        guild: FakeGuild | None = None,
+        channel: FakeChannel | None = None,
+        member: FakeMember | None = None,
+        user: FakeUser | None = None,
+        attachment_size_limit: int | None = None,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """``member`` uses the message command ``name`` (Apps > name) on ``target``.
+
+        An APPLICATION_COMMAND interaction with ``data = {"id": <the synced command's id>,
+        "name", "type": 3, "target_id": <message id>, "resolved": {"messages": {<id>:
+        <the message's full payload>}}}`` (plus ``guild_id`` for a guild command), from the
+        message's channel. The resolved message always carries its content, embeds and
+        attachments (freshly signed URLs, size, content_type, width/height of images):
+        Discord sends them to message commands whatever the app's intents. Raises
+        ValueError if the bot did not sync a message command of that name (for this guild
+        or globally), if ``channel`` is not the message's, or if the message was deleted or
+        is ephemeral (a client offers no apps on those).
+        """
+        session = self._live_session()
+        if target.deleted or target.channel.deleted:
+            raise ValueError("that message was deleted")
+        if target.ephemeral:
+            raise ValueError("a client offers no message commands on an ephemeral message")
+        if channel is not None and channel is not target.channel:
+            raise ValueError("a message command is used in the channel of its message")
+        interaction = interactions.build_command_interaction(
+            self,
+            name=name,
+            options=None,
+            guild=guild,
+            channel=target.channel,
+            member=member,
+            user=user,
+            attachments=None,
+            attachment_size_limit=attachment_size_limit,
+            locale=locale,
+            command_type=interactions.COMMAND_MESSAGE,
+            target_id=target.id,
+            resolved={"messages": {str(target.id): target.to_payload()}},
+            require_registered=True,
+        )
+        interaction.target = target
+        await self._dispatch_interaction(session, interaction)
+        return interaction
+
+    async def submit_modal(
+        self,
+        it: FakeInteraction,
+        values: Mapping[str, str | Sequence[str]],
+        *,
+        member: FakeMember | None = None,
+        user: FakeUser | None = None,
+        at_age: float = 0.0,
+    ) -> FakeInteraction:
+        """The user submits the modal that ``it``'s MODAL (9) callback showed.
+
+        ``values`` by custom_id: a ``str`` for a text input (4), a list of option values for
+        a string select (3); an input left out keeps its pre-filled ``value`` (a select:
+        its ``default`` options). Dispatches the MODAL_SUBMIT (5) interaction Discord sends:
+        ``data = {"custom_id": <the modal's>, "components": [...]}`` mirroring the modal's
+        top-level layout with the ids Discord gave its components (see ``it.modal``):
+        ``{"type": 1, "id", "components": [{"type": 4, "id", "custom_id", "value"}]}`` for
+        an action row, ``{"type": 18, "id", "component": {"type": 4, "id", "custom_id",
+        "value"}}`` or ``{"type": 18, "id", "component": {"type": 3, "id", "custom_id",
+        "values": [...]}}`` for a label, ``{"type": 10, "id"}`` for a text display. A modal
+        opened from a component carries ``message`` (and may be answered with 6 / 7).
+
+        What a real client could not submit raises ValueError: ``it`` did not show a modal,
+        a custom_id the modal lacks, a required input left empty, a text outside
+        ``min_length`` / ``max_length`` (or a newline in a short one), select values that
+        are not options, repeated, or outside ``min_values`` / ``max_values``, someone else
+        than the user who was shown it, or a modal already closed by an answered submit (an
+        unanswered submit leaves it open, so it can be submitted again). Other modal
+        components (user / role / channel selects, file uploads...) are not supported yet.
+
+        The new interaction has its own id and token and the usual 3 s / 15 min rules;
+        ``at_age`` (seconds) makes it reach the bot that long after Discord created it
+        (its id's timestamp and ``created_at`` are that far in the past, as with a slow
+        gateway). The modal itself never expires.
+        """
+        session = self._live_session()
+        interaction = interactions.build_modal_submit(
+            self, it, values, member=member, user=user, at_age=at_age
+        )
+        await self._dispatch_interaction(session, interaction)
+        return interaction
+
     async def _dispatch_interaction(
         self, session: gateway.GatewaySession, interaction: FakeInteraction
     ) -> None:
+        # the parts of the payload the spec describes (messages, attachments, users)
+        self.response_violations.extend(spec.validate_interaction(interaction.payload))
         self.interactions.append(interaction)
         self.interactions_by_id[interaction.id] = interaction
         self.interactions_by_token[interaction.token] = interaction
@@ -758,10 +1012,16 @@ class FakeDiscord:
         self._dispatch_soon("GUILD_DELETE", {"id": str(guild.id)}, gateway.INTENT_GUILDS)
         self.notify()
 
-    def _dispatch_soon(self, event: str, data: dict[str, Any], intent: int) -> None:
+    def _dispatch_soon(
+        self,
+        event: str,
+        data: dict[str, Any] | Callable[[gateway.GatewaySession], dict[str, Any]],
+        intent: int,
+    ) -> None:
         """Send a dispatch from a task, for the synchronous world changes above.
 
-        Only to the newest ready session, and only if it asked for ``intent``. The sequence
+        Only to the newest ready session, and only if it asked for ``intent``; ``data`` may
+        be a function of that session (what it sees depends on its intents). The sequence
         number is taken when the task runs, and every awaited dispatch of the fake
         (``send_interaction``, ``request_reconnect``) first waits for these tasks, so frames
         go out in the order the test made the changes.
@@ -773,7 +1033,8 @@ class FakeDiscord:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no event loop, so no bot connected to tell
-        task = loop.create_task(self._send_dispatch(session, event, data))
+        payload = data(session) if callable(data) else data
+        task = loop.create_task(self._send_dispatch(session, event, payload))
         self._dispatch_tasks.add(task)
         task.add_done_callback(self._dispatch_tasks.discard)
 
@@ -867,11 +1128,18 @@ class FakeDiscord:
             at=self.clock.now(),
         )
         self.requests.append(record)
+        self.notify()  # a request arrived (its answer notifies again)
         reply: Reply
         try:
             reply = await self._process(request, record, query)
         except rules.DiscordError as exc:
             reply = Reply(exc.status, exc.body())
+        except ConnectionResetError:
+            # The client hung up while sending (e.g. a bot closed mid-upload): nothing was
+            # applied and nobody is left to answer; not a failure of the fake.
+            record.aborted = True
+            self.notify()
+            return web.Response(status=400, text="the client hung up")  # goes nowhere
         except Exception as exc:
             self.internal_errors.append(
                 f"{request.method} {path}: {exc!r}\n{traceback.format_exc()}"
@@ -1050,13 +1318,30 @@ class FakeDiscord:
         return ws
 
     def _serve_attachment(self, request: web.Request) -> web.StreamResponse:
+        """``/attachments/<folder>/<id>/<name>?ex=&is=&hm=``: 404 unless signed and alive."""
         self.cdn_requests.append(request.path)
+        record = CdnRequest(
+            method=request.method,
+            path=request.path,
+            query=dict(request.query),
+            at=self.clock.now(),
+        )
+        self.cdn_log.append(record)
         parts = request.path.split("/")
         attachment = None
-        if len(parts) >= 5 and parts[3].isdigit():
+        if len(parts) == 5 and parts[3].isdigit():
             attachment = self.cdn.get(int(parts[3]))
-        if attachment is None or request.method not in ("GET", "HEAD"):
-            return web.Response(status=404, text="Not Found")
+        if attachment is None or attachment.path != request.path:
+            record.reason = "unknown"
+        elif request.method not in ("GET", "HEAD"):
+            record.reason = "method"
+        else:
+            record.reason = self.cdn_signer.refusal(attachment, record.query)
+        self.notify()
+        if record.reason is not None or attachment is None:
+            record.status = 404
+            return web.Response(status=404, text=GONE)
+        record.status = 200
         return web.Response(
             body=attachment.data,
             headers={"Content-Type": attachment.content_type or "application/octet-stream"},
@@ -1149,10 +1434,10 @@ class FakeDiscord:
                 {"_errors": [{"code": "BASE_TYPE_ARRAY", "message": "Must be an array."}]}
             )
         check_commands(body)
-        previous = {(c.get("type", 1), c["name"]): c for c in self.registered.get(scope, [])}
+        previous = {(c["type"], c["name"]): c for c in self.registered.get(scope, [])}
         stored: list[dict[str, Any]] = []
         for command in body:
-            ctype = command.get("type", 1)
+            ctype = command.get("type") or 1
             old = previous.get((ctype, command["name"]))
             entry: dict[str, Any] = {
                 "id": old["id"] if old else str(self.snowflakes.next()),
@@ -1162,7 +1447,7 @@ class FakeDiscord:
                 "type": ctype,
                 "name": command["name"],
                 "name_localizations": command.get("name_localizations"),
-                "description": command.get("description", ""),
+                "description": command.get("description") or "",
                 "description_localizations": command.get("description_localizations"),
                 "dm_permission": command.get("dm_permission", True),
                 "contexts": command.get("contexts"),
@@ -1298,7 +1583,8 @@ class FakeDiscord:
 
     async def _get_message(self, ctx: Context) -> Reply:
         channel = self._channel(ctx, rules.PERM_VIEW_CHANNEL | rules.PERM_READ_MESSAGE_HISTORY)
-        return Reply(200, self._channel_message(ctx, channel).to_payload())
+        message = self._channel_message(ctx, channel)
+        return Reply(200, message.to_payload(content_visible=self.content_visible(message)))
 
     async def _patch_message(self, ctx: Context) -> Reply:
         channel = self._channel(ctx)
@@ -1337,22 +1623,53 @@ class FakeDiscord:
 
 
 _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
+CONTEXT_MENU_TYPES = (2, 3)  # USER, MESSAGE
+MAX_CONTEXT_MENUS = 5  # per type and scope (global, or one guild)
+MAX_CHAT_INPUT = 100
 
 
 def check_commands(commands: list[Any]) -> None:
-    """The checks Discord makes on a bulk overwrite that the spec's schema cannot express."""
+    """The checks Discord makes on a bulk overwrite that the spec's schema cannot express.
+
+    CHAT_INPUT (1): a lowercase name of word characters, ``-`` and ``'`` (1-32), a
+    description of 1-100. USER (2) / MESSAGE (3) context menus: a name of 1-32 characters
+    in any case, spaces allowed; no description (absent, null or ""; else
+    ``APPLICATION_COMMAND_CONTEXT_MENU_DESCRIPTION_INVALID``, Discord's code) and no options
+    (the fake's code ``APPLICATION_COMMAND_CONTEXT_MENU_OPTIONS_INVALID``). At most 100
+    CHAT_INPUT and 5 of each context menu type per scope (400 / 30032, as Discord answers
+    when the limit is reached).
+    """
     errors = rules.FormErrors()
     seen: set[tuple[int, str]] = set()
+    counts: Counter[int] = Counter()
     for index, command in enumerate(commands):
         if not isinstance(command, dict) or not isinstance(command.get("name"), str):
             errors.add([index, "name"], "BASE_TYPE_REQUIRED", "This field is required")
             continue
-        ctype = command.get("type", 1)
+        ctype = command.get("type") or 1
         name = command["name"]
+        counts[ctype] += 1
         if ctype == 1 and (not _COMMAND_NAME.match(name) or name != name.lower()):
             errors.add(
                 [index, "name"], "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
             )
+        if ctype in CONTEXT_MENU_TYPES:
+            if not 1 <= len(name) <= 32:
+                errors.add(
+                    [index, "name"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 32 in length."
+                )
+            if command.get("description"):
+                errors.add(
+                    [index, "description"],
+                    "APPLICATION_COMMAND_CONTEXT_MENU_DESCRIPTION_INVALID",
+                    "Context menu commands cannot have description",
+                )
+            if command.get("options"):
+                errors.add(
+                    [index, "options"],
+                    "APPLICATION_COMMAND_CONTEXT_MENU_OPTIONS_INVALID",
+                    "Context menu commands cannot have options",
+                )
         if (ctype, name) in seen:
             errors.add(
                 [index, "name"],
@@ -1368,8 +1685,13 @@ def check_commands(commands: list[Any]) -> None:
                     "BASE_TYPE_BAD_LENGTH",
                     "Must be between 1 and 100 in length.",
                 )
-        _check_command_options(command.get("options") or [], errors, [index, "options"])
+            _check_command_options(command.get("options") or [], errors, [index, "options"])
     errors.raise_if_any()
+    for ctype, limit in ((1, MAX_CHAT_INPUT), (2, MAX_CONTEXT_MENUS), (3, MAX_CONTEXT_MENUS)):
+        if counts[ctype] > limit:
+            raise rules.DiscordError(
+                400, 30032, f"Maximum number of application commands reached ({limit})"
+            )
 
 
 def _check_command_options(

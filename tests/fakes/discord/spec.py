@@ -281,3 +281,42 @@ def _string_codes_as_ints(body: dict[str, Any]) -> dict[str, Any]:
         return node
 
     return {**body, "errors": walk(body["errors"])}
+
+
+def validate_schema(name: str, instance: Any, label: str) -> list[str]:
+    """Problems of ``instance`` against the spec's ``components/schemas/<name>``."""
+    pointer = _pointer("components", "schemas", name)
+    return [
+        f"{label}: {line}"
+        for err in _validator(pointer).iter_errors(instance)
+        for line in _format(err)
+    ]
+
+
+_RESOLVED_SCHEMAS = {
+    "messages": "MessageResponse",
+    "attachments": "MessageAttachmentResponse",
+    "users": "UserResponse",
+    "roles": "GuildRoleResponse",
+}
+
+
+def validate_interaction(payload: Mapping[str, Any]) -> list[str]:
+    """Problems of the parts of an INTERACTION_CREATE the spec describes.
+
+    The spec has no schema for the interaction itself (it is not a REST answer), but it has
+    one for what it carries: ``message`` and ``data.resolved`` messages, attachments, users
+    and roles are checked (a fidelity check of the fake's payloads).
+    """
+    label = f"INTERACTION_CREATE type {payload.get('type')}"
+    problems: list[str] = []
+    if "message" in payload:
+        problems.extend(validate_schema("MessageResponse", payload["message"], f"{label} message"))
+    data = payload.get("data")
+    resolved = data.get("resolved") if isinstance(data, Mapping) else None
+    if isinstance(resolved, Mapping):
+        for kind, schema in _RESOLVED_SCHEMAS.items():
+            for key, value in (resolved.get(kind) or {}).items():
+                where = f"{label} data.resolved.{kind}[{key}]"
+                problems.extend(validate_schema(schema, value, where))
+    return problems
