@@ -51,20 +51,12 @@ def _video_attachment(message: discord.Message) -> discord.Attachment | None:
     return None
 
 
-def _result(view: JobView | None, url: str | None, label: str) -> discord.ui.View | None:
-    """A delivered card's components: a link button, then the follow-ups."""
+def _result(view: JobView, url: str | None, label: str) -> discord.ui.View | None:
+    """A delivered card's components: the original's link (the bot's own, signed: Discord's
+    attachment links expire within a day, so a button to one would soon be dead), then the
+    follow-ups."""
     link = None if url is None else (label, url)
-    if view is None:
-        return result_controls_link_only(link)
     return result_controls(view.evolve(phase=Phase.DELIVERED), link)
-
-
-def result_controls_link_only(link: tuple[str, str] | None) -> discord.ui.View | None:
-    if link is None:
-        return None
-    view = discord.ui.View(timeout=None)
-    view.add_item(discord.ui.Button(label=link[0], url=link[1]))
-    return view
 
 
 def _filename(prompt: str) -> str:
@@ -102,7 +94,6 @@ class DiscordPresenter:
         self._token_dead = False
         self._gone = False  # the reply was deleted or became unreachable: for good
         self._thumbnail: str | None = None  # the attachment name once the still is uploaded
-        self._delivered_view: JobView | None = None
         self._last_signature: tuple[object, ...] | None = None
         self._last_edit = -float("inf")
         self._pending: JobView | None = None
@@ -142,7 +133,7 @@ class DiscordPresenter:
             files, name = self._files(view, upload, thumbnail)
             embed = render.delivered_embed(view, upload.size, plan, demo=self._demo, thumbnail=name)
             try:
-                message = await self._edit(
+                await self._edit(
                     embed=embed, attachments=files, view=_result(view, plan.link, "Open original")
                 )
             except discord.HTTPException as exc:
@@ -151,9 +142,6 @@ class DiscordPresenter:
                 log.info("job %s: Discord refused %d bytes; fitting smaller", view.ref, upload.size)
                 plan = plan.after_refusal(upload.size)
                 continue
-            if plan.link is None:
-                self._delivered_view = view
-                await self._add_link(message)
             return
         files, name = self._files(view, None, thumbnail)
         await self._edit(
@@ -268,17 +256,6 @@ class DiscordPresenter:
         self._pending = None
         if self._flush is not None and not self._flush.done() and not self._sending:
             self._flush.cancel()
-
-    async def _add_link(self, message: discord.Message | None) -> None:
-        """A link button to the uploaded file, so it can be opened outside the player."""
-        video = _video_attachment(message) if message is not None else None
-        if video is None:
-            return
-        try:
-            await self._edit(view=_result(self._delivered_view, video.url, "Open video"))
-        except (discord.HTTPException, ReplyGone):
-            # The video is delivered; nothing after that may undo or fail it.
-            log.warning("adding the link button failed", exc_info=True)
 
     def _live_webhook(self) -> tuple[discord.Webhook, int] | None:
         """The interaction webhook and the reply's id while the token is safely alive."""

@@ -13,6 +13,7 @@ from PIL import Image
 
 from bot.fake_api import FakeSettings
 from bot.store import JobState
+from tests.contracts.openai.validator import violations
 from tests.discord_adapter.harness import Harness, running_harness
 from tests.discord_adapter.test_video_command import (
     buttons,
@@ -128,6 +129,7 @@ async def test_delete_removes_the_video_here_and_at_the_provider(harness: Harnes
     assert buttons(current) == ["Details"]
     deletes = [r for r in harness.videos.stats.requests if r.method == "DELETE"]
     assert [r.path for r in deletes] == [f"/v1/videos/{record.provider_video_id}"]
+    assert violations(deletes[0]) == []
     assert "deleted too" in str(click.followups[0].content)
     after = await harness.bot.service.store.get(record.id)
     assert after is not None
@@ -207,12 +209,36 @@ async def test_remix_asks_for_a_prompt_and_replies_with_a_link_to_its_source(
     remixes = [r for r in harness.videos.stats.requests if r.route.endswith("/remix")]
     assert len(remixes) == 1
     assert remixes[0].path == f"/v1/videos/{original.provider_video_id}/remix"
-    assert remixes[0].json_body == {"prompt": "the kite in a snowstorm"}  # the spec's body
+    assert remixes[0].json_body == {"prompt": "the kite in a snowstorm"}
+    assert violations(remixes[0]) == []  # exactly the vendored spec's request
     assert harness.creates == 1  # the remix is not a second create
     record = await harness.final_record()
     assert record.kind == "remix"
     assert record.source_id == original.id
     assert record.source_video_id == original.provider_video_id
+
+
+async def test_videos_lists_results_with_their_lineage_and_a_link_to_each(
+    harness: Harness,
+) -> None:
+    source = await delivered(harness)
+    original = await harness.final_record()
+    click = await press(harness, source, "Remix")
+    await click.wait_for(lambda i: bool(i.callbacks), timeout=10)
+    submit = await harness.discord.submit_modal(click, {"prompt": "in the fog"})
+    remixed = await submit.wait_for(finished, timeout=30)
+    listing = await harness.discord.send_interaction(
+        "videos", [], guild=harness.guild, channel=harness.channel, member=harness.member
+    )
+    await listing.wait_for(lambda i: bool(i.callbacks), timeout=10)
+    data = listing.callbacks[0].data
+    assert data is not None
+    text = data["embeds"][0]["description"]
+    newest, oldest = text.splitlines()[:2]
+    assert f"remix of `{original.id}`" in newest
+    link = f"https://discord.com/channels/{harness.guild.id}/{harness.channel.id}/{remixed.id}"
+    assert f"[open]({link})" in newest
+    assert f"/{source.id})" in oldest
 
 
 async def test_extend_asks_for_the_seconds_and_makes_the_longer_video(harness: Harness) -> None:
@@ -236,6 +262,7 @@ async def test_extend_asks_for_the_seconds_and_makes_the_longer_video(harness: H
         "prompt": "it flies over the sea",
         "seconds": "8",
     }
+    assert violations(extension) == []
     record = await harness.final_record()
     assert (record.kind, record.seconds, record.source_id) == ("extend", 8, original.id)
 
@@ -386,6 +413,7 @@ async def test_a_server_taking_image_urls_gets_a_link_to_the_fitted_reference(
         url = create.json_body["input_reference"]["image_url"]
         assert url.startswith(f"{base}/r/")
         assert h.videos.stats.image_urls == [url]
+        assert violations(create) == []
         async with aiohttp.ClientSession() as http:
             async with http.get(url) as resp:
                 assert resp.status == 200
