@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.redaction import default_redactor, install_log_redaction
+
+if TYPE_CHECKING:
+    from bot.store import ApiKey
 
 log = logging.getLogger("bot")
 
@@ -55,6 +60,26 @@ def _parser() -> argparse.ArgumentParser:
 
     jobs = sub.add_parser("jobs", help="list unfinished and recent jobs (for operators)")
     jobs.add_argument("--limit", type=int, default=20, help="how many recent jobs to show")
+
+    keys = sub.add_parser("api-key", help="issue, list and revoke keys for the HTTP API")
+    key_sub = keys.add_subparsers(dest="key_command", required=True, metavar="ACTION")
+    create = key_sub.add_parser("create", help="issue a key (shown once)")
+    create.add_argument("--name", required=True, help="who or what the key is for")
+    create.add_argument("--guild", required=True, metavar="GUILD_ID", help="the guild it uses")
+    create.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        metavar="CHANNEL_ID",
+        help="a channel the key may post to (repeat for several)",
+    )
+    create.add_argument("--webhook-url", help="where job events are POSTed (http or https)")
+    create.add_argument("--daily-budget", metavar="D", help="spend per day, e.g. 5.00")
+    create.add_argument("--json", action="store_true", help="print one JSON object")
+    listing = key_sub.add_parser("list", help="the issued keys (never the keys themselves)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    revoke = key_sub.add_parser("revoke", help="stop a key at once")
+    revoke.add_argument("id", metavar="ID", help="the key's id (key_...)")
     return parser
 
 
@@ -88,6 +113,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _doctor(settings)
     if command == "jobs":
         return _jobs(settings, args.limit)
+    if command == "api-key":
+        return _api_key(settings, args)
     if command in ("run", "sync"):
         return _discord(settings, args)
     raise AssertionError(command)
@@ -181,3 +208,135 @@ def _discord(settings: Settings, args: argparse.Namespace) -> int:
         print("video-bot: Discord refused the gateway intents.", file=sys.stderr)
         return 2
     return 0
+
+
+def _positive_id(text: str, what: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError(f"{what} must be a number (a Discord id), got {text!r}") from None
+    if value <= 0:
+        raise ValueError(f"{what} must be a positive number (a Discord id), got {text!r}")
+    return value
+
+
+def _api_key(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.store import StoreError
+
+    prog = f"video-bot api-key {args.key_command}"
+    try:
+        return asyncio.run(_api_key_command(settings, args))
+    except ValueError as exc:  # an unusable argument: the message says which and why
+        print(f"{prog}: {exc}".splitlines()[0], file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"video-bot: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _api_key_command(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.store import ApiKeyStore, open_database
+    from bot.store.api_keys import check_key_request, parse_budget
+
+    command: str = args.key_command
+    if command == "create":  # everything is checked before the database is opened
+        check_key_request(
+            name=args.name,
+            guild_id=_positive_id(args.guild, "--guild"),
+            channels=[_positive_id(c, "--channel") for c in args.channel],
+            webhook_url=args.webhook_url,
+            daily_budget=None if args.daily_budget is None else parse_budget(args.daily_budget),
+        )
+    database = await open_database(settings.effective_database_url)
+    try:
+        store = ApiKeyStore(database)
+        if command == "create":
+            key, plaintext = await store.create(
+                name=args.name,
+                guild_id=int(args.guild),
+                channels=[int(c) for c in args.channel],
+                webhook_url=args.webhook_url,
+                daily_budget=None if args.daily_budget is None else parse_budget(args.daily_budget),
+            )
+            default_redactor.register(plaintext)
+            default_redactor.register(key.webhook_secret)
+            _print_created(key, plaintext, as_json=args.json)
+            return 0
+        if command == "list":
+            _print_keys(await store.list(), as_json=args.json)
+            return 0
+        if command == "revoke":
+            found = await store.get(args.id)
+            if found is None or not await store.revoke(args.id):
+                print(
+                    f"video-bot api-key revoke: no API key has the id {args.id!r}", file=sys.stderr
+                )
+                return 1
+            if found.revoked_at is not None:
+                print(f"{found.id} ({found.name}) was already revoked")
+            else:
+                print(f"revoked {found.id} ({found.name}): it is refused from now on")
+            return 0
+    finally:
+        await database.close()
+    raise AssertionError(command)
+
+
+def _when(unix: float | None) -> str:
+    import datetime
+
+    if unix is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(unix, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_created(key: ApiKey, plaintext: str, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"key": plaintext, "webhook_secret": key.webhook_secret, "id": key.id}))
+        return
+    channels = ", ".join(str(c) for c in key.channels) or "none"
+    print(f"Created API key {key.id} ({key.name}) for guild {key.guild_id}, channels: {channels}.")
+    print(f"API key:                {plaintext}")
+    print(f"Webhook signing secret: {key.webhook_secret}")
+    print(
+        "Keep both somewhere safe now: they are shown only this once and cannot be shown again"
+        " (revoke the key and create a new one if they are lost)."
+    )
+
+
+def _print_keys(keys: list[ApiKey], *, as_json: bool) -> None:
+    if as_json:
+        rows = [
+            {
+                "id": k.id,
+                "name": k.name,
+                "guild_id": k.guild_id,
+                "channels": list(k.channels),
+                "daily_budget": None if k.daily_budget is None else str(k.daily_budget),
+                "created_at": k.created_at,
+                "last_used_at": k.last_used_at,
+                "revoked_at": k.revoked_at,
+            }
+            for k in keys
+        ]
+        print(json.dumps(rows, indent=2))
+        return
+    if not keys:
+        print("No API keys yet: `video-bot api-key create --name NAME --guild GUILD_ID`.")
+        return
+    header = ("id", "name", "guild", "channels", "created (UTC)", "last used (UTC)", "revoked")
+    table = [header] + [
+        (
+            k.id,
+            k.name,
+            str(k.guild_id),
+            ",".join(str(c) for c in k.channels) or "-",
+            _when(k.created_at),
+            _when(k.last_used_at),
+            _when(k.revoked_at),
+        )
+        for k in keys
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     link_secret: SecretStr | None = None
     metrics_token: SecretStr | None = None
+    # Let teams' webhook URLs reach loopback/private/link-local addresses (off: SSRF guard).
+    webhook_allow_private: bool = False
     encode_workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=64)
     max_concurrent_jobs: int = Field(default=50, ge=1, le=10000)
     max_jobs_per_user: int = Field(default=2, ge=1, le=1000)

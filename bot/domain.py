@@ -389,6 +389,7 @@ class JobView:
     delayed: bool = False  # a step of the bot's own keeps failing; it is being retried
     thumbnail: Path | None = None  # a still of the finished video, once it is downloaded
     source_link: str | None = None  # a follow-up's source, as its front end links to it
+    requested_by: str | None = None  # who asked, when not a member (an API key's name)
 
     def evolve(self, **changes: Any) -> JobView:
         return replace(self, **changes)

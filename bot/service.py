@@ -202,6 +202,9 @@ class VideoService:
         self._janitor: asyncio.Task[None] | None = None
         self._trimming: asyncio.Task[None] | None = None
         self._store_probe: asyncio.Task[None] | None = None
+        # Told every job that ended (the team API's webhooks); their failures are only logged.
+        self.finish_listeners: list[Callable[[JobRecord], Awaitable[None]]] = []
+        self._telling: set[asyncio.Task[None]] = set()
         self._trim_again = False
 
     @property
@@ -226,6 +229,8 @@ class VideoService:
         seconds: int | None = None,
         reference: Upload | None = None,
         bounded: bool = True,
+        api_key_id: str | None = None,
+        metadata: str | None = None,
     ) -> JobView:
         """Validate, apply the guild's rules, reserve the cost, open the reply and queue it.
 
@@ -248,7 +253,9 @@ class VideoService:
         fitted: bytes | None = None
         if reference is not None:
             fitted = await self._fit(reference, request.size)
-        return await self._start(request, reply, fitted, bounded=bounded)
+        return await self._start(
+            request, reply, fitted, bounded=bounded, api_key_id=api_key_id, metadata=metadata
+        )
 
     async def _start(
         self,
@@ -258,6 +265,8 @@ class VideoService:
         *,
         bounded: bool = True,
         source_id: str | None = None,
+        api_key_id: str | None = None,
+        metadata: str | None = None,
     ) -> JobView:
         """Reserve, open the reply and queue a request that passed every check."""
         requester = request.requester
@@ -278,6 +287,8 @@ class VideoService:
             kind=request.kind.value,
             source_id=source_id,
             source_video_id=request.source_video_id,
+            api_key_id=api_key_id,
+            metadata=metadata,
         )
 
         async def reserve() -> None:
@@ -799,6 +810,20 @@ class VideoService:
         self._sinks.pop(job_id, None)
         if not self._closing:
             self._trim_soon()
+        if self.finish_listeners:
+            task = asyncio.create_task(self._tell_finished(job_id), name="tell-finished")
+            self._telling.add(task)
+            task.add_done_callback(self._telling.discard)
+
+    async def _tell_finished(self, job_id: str) -> None:
+        record = await self._store.get(job_id)
+        if record is None or not record.state.is_final:
+            return  # stopped by a shutdown, resumed later
+        for listener in self.finish_listeners:
+            try:
+                await listener(record)
+            except Exception:
+                log.exception("a listener of finished jobs failed")
 
     async def _show_position(self, record: JobRecord, position: int) -> None:
         view = self.workflow.view(record).evolve(queue_position=position)

@@ -151,7 +151,8 @@ def make_app(
     `before_metrics`, when given, is awaited before each authorised /metrics scrape (to read
     the figures that live in the store, e.g. `Metrics.refresh`).
     """
-    app = web.Application()
+    # Room for a 20 MiB reference image (and its base64 in JSON) in the bot's own API.
+    app = web.Application(client_max_size=32 * 1024 * 1024)
     app[FILES] = files
     app[SIGNER] = signer
     app[HEALTH] = health

@@ -9,13 +9,13 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from bot.catalogue import Catalogue
+from bot.catalogue import Catalogue, RequestRejected
 from bot.config import Settings
 from bot.discord_adapter.buttons import JobButton
 from bot.discord_adapter.command_sync import sync_if_changed
 from bot.discord_adapter.follow_ups import FollowUpButton, PendingImages, handle_modal_submit
 from bot.discord_adapter.presenter import DiscordPresenter
-from bot.discord_adapter.reply import KIND, ReplyAddress
+from bot.discord_adapter.reply import KIND, ChannelReply, ReplyAddress
 from bot.discord_adapter.tree import VideoCommandTree
 from bot.domain import ReplyHandle, ReplySink
 from bot.engine import make_client, open_session
@@ -24,7 +24,10 @@ from bot.metrics import Metrics
 from bot.redaction import default_redactor
 from bot.service import VideoService
 from bot.store import Database, open_database
+from bot.store.api_keys import ApiKey
+from bot.team_api import TeamApi
 from bot.web import WebServer, make_app
+from bot.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +139,15 @@ class VideoBot(commands.Bot):
             metrics_token=token,
             before_metrics=self.metrics.refresh,
         )
+        api = TeamApi(
+            self.service,
+            self._require_database(),
+            self._channel_reply,
+            webhooks=WebhookSender(
+                self._require_session(), allow_private=settings.webhook_allow_private
+            ),
+        )
+        api.add_routes(app)
         self._web = WebServer(app)
         await self._web.start(settings.web_host, settings.web_port)
         log.info(
@@ -144,6 +156,26 @@ class VideoBot(commands.Bot):
             settings.web_port,
             ", links to originals" if settings.links_enabled else "",
         )
+
+    async def _channel_reply(self, key: ApiKey, channel_id: int) -> ChannelReply:
+        """Where a job asked for with an API key is shown: a message in one of its channels."""
+        channel = self.get_channel(channel_id)
+        guild = getattr(channel, "guild", None)
+        if channel is None or not isinstance(guild, discord.Guild) or guild.id != key.guild_id:
+            raise RequestRejected(
+                f"Channel {channel_id} is not a channel of the key's server that the bot can see."
+            )
+        return ChannelReply(self, channel_id, key.name)
+
+    def _require_database(self) -> Database:
+        if self._database is None:
+            raise RuntimeError("the bot is not set up yet")
+        return self._database
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("the bot is not set up yet")
+        return self._session
 
     async def _health(self) -> dict[str, bool]:
         """The loop answers (this runs), the store answers, the gateway is connected."""

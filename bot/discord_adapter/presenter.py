@@ -199,9 +199,11 @@ class DiscordPresenter:
         )
 
     def _linked(self, view: JobView) -> JobView:
-        """The view with the link to a follow-up's source, which only this reply knows."""
-        link = self._address.source_link
-        return view if link is None or view.source_link == link else view.evolve(source_link=link)
+        """The view with what only this reply knows: a follow-up's source, who asked."""
+        address = self._address
+        if address.source_link is None and address.requested_by is None:
+            return view
+        return view.evolve(source_link=address.source_link, requested_by=address.requested_by)
 
     async def already_delivered(self) -> bool:
         if self._message_id is None:

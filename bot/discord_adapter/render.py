@@ -79,6 +79,10 @@ def _base(
     source = _SOURCE_LABELS.get(request.kind)
     if source is not None and view.source_link is not None:
         description = f"{source} [this video]({view.source_link})\n{description}"
+    if view.requested_by is not None:
+        description = (
+            f"Requested by API key *{quoted_prompt(view.requested_by, 100)}*\n{description}"
+        )
     embed = discord.Embed(title=title, description=description, colour=colour)
     if thumbnail is not None:
         embed.set_thumbnail(url=f"attachment://{thumbnail}")

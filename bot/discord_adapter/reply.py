@@ -16,6 +16,7 @@ from typing import Any
 
 import discord
 
+from bot.catalogue import RequestRejected
 from bot.discord_adapter.render import timestamp
 from bot.discord_adapter.tree import send_ephemeral
 from bot.domain import JobView, LimitReached, ReplyHandle
@@ -39,6 +40,7 @@ class ReplyAddress:
     upload_limit: int
     interaction_id: int | None = None
     source_link: str | None = None  # the message a follow-up was made from
+    requested_by: str | None = None  # who asked, when not a member (an API key's name)
 
     def __repr__(self) -> str:  # the token stays out of logs
         return f"ReplyAddress(channel_id={self.channel_id}, message_id={self.message_id})"
@@ -54,6 +56,8 @@ class ReplyAddress:
         }
         if self.source_link is not None:
             public["source_link"] = self.source_link
+        if self.requested_by is not None:
+            public["requested_by"] = self.requested_by
         return ReplyHandle(KIND, json.dumps(public), self.interaction_token)
 
     @classmethod
@@ -74,6 +78,7 @@ class ReplyAddress:
             upload_limit=int(data.get("upload_limit") or DEFAULT_UPLOAD_LIMIT),
             interaction_id=number("interaction_id"),
             source_link=str(data["source_link"]) if data.get("source_link") else None,
+            requested_by=str(data["requested_by"]) if data.get("requested_by") else None,
         )
 
 
@@ -170,3 +175,37 @@ class InteractionReply:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+class ChannelReply:
+    """Opens a job's reply as a new message in a channel, with the bot token (no interaction:
+    a job asked for through the bot's own API). Refuses when the bot cannot post there."""
+
+    def __init__(self, client: discord.Client, channel_id: int, requested_by: str) -> None:
+        self._client = client
+        self._channel_id = channel_id
+        self._requested_by = requested_by
+
+    async def open(self, view: JobView) -> ReplyHandle:
+        from bot.discord_adapter.render import progress_embed
+
+        channel = self._client.get_channel(self._channel_id)
+        guild = getattr(channel, "guild", None)
+        limit = guild.filesize_limit if isinstance(guild, discord.Guild) else DEFAULT_UPLOAD_LIMIT
+        messageable = self._client.get_partial_messageable(self._channel_id)
+        shown = view.evolve(requested_by=self._requested_by)
+        try:
+            message = await messageable.send(embed=progress_embed(shown, demo=False))
+        except (discord.NotFound, discord.Forbidden):
+            raise RequestRejected(
+                f"The bot cannot post in channel {self._channel_id} (unknown, or no permission)."
+            ) from None
+        return ReplyAddress(
+            channel_id=self._channel_id,
+            message_id=message.id,
+            application_id=None,
+            interaction_token=None,
+            token_expires_at=None,
+            upload_limit=limit,
+            requested_by=self._requested_by,
+        ).handle()

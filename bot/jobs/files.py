@@ -48,9 +48,10 @@ class JobFiles:
         self._remove(self.directory.glob(f"{job_id}.*"))
 
     def keep_original(self, job_id: str) -> None:
-        """Remove what was only needed for the delivery; the original stays for its link."""
-        original = self.video(job_id)
-        self._remove(p for p in self.directory.glob(f"{job_id}.*") if p != original)
+        """Remove what was only needed for the delivery (the fitted copies); the original and
+        its thumbnail stay for its link and the bot's own API."""
+        kept = {self.video(job_id), *(self.thumbnail_path(job_id, s) for s in THUMBNAIL_SUFFIXES)}
+        self._remove(p for p in self.directory.glob(f"{job_id}.*") if p not in kept)
 
     def size(self, job_id: str) -> int:
         """The original's size in bytes, 0 when it is gone."""

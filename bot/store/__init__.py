@@ -1,7 +1,18 @@
 """Durable job records: SQLAlchemy Core over SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
 
 from bot.domain import JobState
+from bot.store.api_keys import ApiKey, ApiKeyStore, IdempotencyStore
 from bot.store.database import Database, StoreError, open_database
 from bot.store.jobs import JobRecord, JobStore
 
-__all__ = ["Database", "JobRecord", "JobState", "JobStore", "StoreError", "open_database"]
+__all__ = [
+    "ApiKey",
+    "ApiKeyStore",
+    "Database",
+    "IdempotencyStore",
+    "JobRecord",
+    "JobState",
+    "JobStore",
+    "StoreError",
+    "open_database",
+]

@@ -52,6 +52,8 @@ class JobRecord:
     source_id: str | None = None
     source_video_id: str | None = None
     deleted_at: float | None = None
+    api_key_id: str | None = None
+    metadata: str | None = None
 
     def __repr__(self) -> str:  # the reply's secret must never reach a log line
         return f"JobRecord(id={self.id!r}, state={self.state.value}, model={self.model!r})"

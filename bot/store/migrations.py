@@ -9,7 +9,14 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.store.schema import guild_settings, jobs, metadata, schema_version
+from bot.store.schema import (
+    api_keys,
+    guild_settings,
+    idempotency_keys,
+    jobs,
+    metadata,
+    schema_version,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +94,24 @@ async def _v5_follow_ups(conn: AsyncConnection) -> None:
     await conn.execute(text("CREATE INDEX IF NOT EXISTS ix_jobs_source_id ON jobs (source_id)"))
 
 
+async def _v6_api_keys(conn: AsyncConnection) -> None:
+    """Version 6: keys issued to scripts (the HTTP API), their idempotency keys, and the key
+    and caller's metadata on each job it asked for."""
+    await conn.run_sync(lambda sync: api_keys.create(sync, checkfirst=True))
+    await conn.run_sync(lambda sync: idempotency_keys.create(sync, checkfirst=True))
+    for column, kind in (("api_key_id", "VARCHAR(32)"), ("metadata", "TEXT")):
+        if not await _has_column(conn, "jobs", column):
+            await conn.execute(text(f"ALTER TABLE jobs ADD COLUMN {column} {kind}"))
+    await conn.execute(text("CREATE INDEX IF NOT EXISTS ix_jobs_api_key_id ON jobs (api_key_id)"))
+
+
 MIGRATIONS: list[Step] = [
     _v1_jobs_table,
     _v2_video_expiry,
     _v3_guild_settings,
     _v4_opaque_reply,
     _v5_follow_ups,
+    _v6_api_keys,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -59,6 +59,10 @@ jobs = Table(
     Column("last_error", Text, nullable=True),
     # When the requester (or an admin) deleted the delivered video; the row stays as history.
     Column("deleted_at", Float, nullable=True),
+    # Jobs asked for through the HTTP API: the key that asked, and the caller's own metadata
+    # (JSON), given back as it came.
+    Column("api_key_id", String(32), nullable=True, index=True),
+    Column("metadata", Text, nullable=True),
 )
 
 guild_settings = Table(
@@ -68,4 +72,34 @@ guild_settings = Table(
     # The policy as JSON: new settings need no migration, unknown ones are ignored.
     Column("data", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
+)
+
+# Keys the bot issues to teams' scripts (bot/store/api_keys.py): only the key's sha256 is kept.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),  # public: "key_" + 12 hex
+    Column("name", String(100), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("guild_id", BigInteger, nullable=False),
+    Column("channels", Text, nullable=False),  # JSON list of channel ids
+    Column("webhook_url", Text, nullable=True),
+    Column("webhook_secret", Text, nullable=False),
+    Column("daily_budget", String(20), nullable=True),  # a Decimal as text; None: no limit
+    # The member this key counts as in budgets: negative, so never a Discord user id.
+    Column("member_id", BigInteger, nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)
+
+# Idempotency-Key headers seen per API key: the first request's hash and the job it made.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("idem_key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("job_id", String(32), nullable=True),  # None: the first request is being made
+    Column("created_at", Float, nullable=False, index=True),
 )

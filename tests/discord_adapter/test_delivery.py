@@ -206,8 +206,9 @@ async def test_without_a_web_server_the_card_says_where_the_original_is_kept(
         listing = await list_jobs(h.bot.settings, 5)
         assert f"original kept: downloads/{record.id}.mp4" in listing
         assert (tmp_path / "downloads" / f"{record.id}.mp4").stat().st_size == 5_000_000
-        # Only the original stays: the fitted copy and the thumbnail were for the upload.
-        assert sorted(p.name for p in (tmp_path / "downloads").iterdir()) == [f"{record.id}.mp4"]
+        # The original and its thumbnail stay; the fitted copy was only for the upload.
+        kept = sorted(p.name for p in (tmp_path / "downloads").iterdir())
+        assert kept == [f"{record.id}.mp4", f"{record.id}.thumb.webp"]
 
 
 async def test_the_thumbnail_is_the_providers_and_shows_before_and_after_delivery(

@@ -99,8 +99,9 @@ async def test_a_download_still_valid_is_delivered_after_resume(tmp_path: Path) 
     assert len(reply.delivered) == 1
     assert stored is not None
     assert stored.state is JobState.DELIVERED
-    # Only the original stays, for its link (VIDEO_BOT_KEEP_DAYS); the thumbnail went.
-    assert [p.name for p in (tmp_path / "downloads").iterdir()] == ["0badc0de0badc0de.mp4"]
+    # The original stays for its link (VIDEO_BOT_KEEP_DAYS), with its thumbnail.
+    kept = sorted(p.name for p in (tmp_path / "downloads").iterdir())
+    assert kept == ["0badc0de0badc0de.mp4", "0badc0de0badc0de.thumb.webp"]
 
 
 async def test_a_job_resumed_long_after_its_deadline_is_read_and_delivered(

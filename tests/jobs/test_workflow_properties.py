@@ -521,7 +521,9 @@ def check(run: Run) -> None:
     delivered = {r.id for r in run.records.values() if r.state is JobState.DELIVERED}
     kept = {f"{job_id}.mp4" for job_id in undeliverable}
     assert kept <= run.files, f"undeliverable videos not kept: {sorted(kept - run.files)}"
-    originals = {f"{job_id}.mp4" for job_id in delivered}
+    originals = {
+        f"{job_id}.{kept}" for job_id in delivered for kept in ("mp4", "thumb.webp", "thumb.jpg")
+    }
     stray = {
         name for name in run.files - kept - originals if name.split(".", 1)[0] not in undeliverable
     }

@@ -96,9 +96,9 @@ async def test_killed_in_any_state_the_job_is_finished_exactly_once(
     assert "Traceback" not in world.log()
     world.discord.assert_spec_clean()
     assert await world.stop() == 0
-    # Nothing left behind but the original, kept for its link (VIDEO_BOT_KEEP_DAYS).
+    # Nothing left behind but the original and its thumbnail, kept for its link.
     downloads = world.data_dir / "downloads"
-    assert [p.suffix for p in downloads.iterdir()] == [".mp4"]
+    assert sorted(p.name.split(".", 1)[1] for p in downloads.iterdir()) == ["mp4", "thumb.webp"]
 
 
 async def test_a_job_waiting_for_a_slot_is_started_after_a_restart(world: World) -> None:
