@@ -269,3 +269,13 @@ async def test_remix_extend_and_delete_through_the_sdk(team: Team) -> None:
     with pytest.raises(openai.NotFoundError):
         await client.videos.download_content(source.id)
     await client.close()
+
+
+async def test_a_key_for_another_server_cannot_post_in_this_one(team: Team) -> None:
+    other_guild = team.h.discord.add_guild(name="Elsewhere")
+    # Scoped to another server, but naming this server's channel: refused, nothing made.
+    _, secret = await team.new_key(name="wrong-server", guild_id=other_guild.id)
+    with pytest.raises(openai.BadRequestError) as refused:
+        await team.client(secret).videos.create(prompt="sneaky [duration=1]")
+    assert "not a channel of the key's server" in refused.value.message
+    assert team.h.creates == 0
