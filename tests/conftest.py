@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.postgres_server import REQUIRE_ENV, PostgresServer, started
+
+# Read at import: `_clean_environment` below hides VIDEO_BOT_* variables from each test.
+_REQUIRE_POSTGRES = os.environ.get(REQUIRE_ENV) == "1"
 
 _real_getaddrinfo = socket.getaddrinfo
 _real_connect = socket.socket.connect
@@ -65,3 +71,23 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
         if name.startswith("VIDEO_BOT_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run, started on first use and stopped at the end.
+
+    Skipped where PostgreSQL is not installed; an error instead when VIDEO_BOT_REQUIRE_POSTGRES=1.
+    """
+    try:
+        server, seconds = started()
+    except (OSError, RuntimeError) as exc:
+        reason = f"PostgreSQL unavailable: {str(exc).splitlines()[0]}"
+        if _REQUIRE_POSTGRES:
+            pytest.fail(f"{reason} ({REQUIRE_ENV}=1)", pytrace=False)
+        pytest.skip(reason)
+    print(f"\nPostgreSQL {server.bin_dir} started in {seconds:.2f}s")  # shown with -s
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -116,7 +116,11 @@ async def open_database(url: str, *, migrate_schema: bool = True) -> Database:
         parsed = make_url(url)
     except ArgumentError:
         raise StoreError("DATABASE_URL is not a valid database URL") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        # A plain postgresql:// URL (as hosting services hand them out): the async driver.
+        parsed = parsed.set(drivername="postgresql+asyncpg")
     is_sqlite = parsed.get_backend_name() == "sqlite"
+    where = parsed.render_as_string(hide_password=True)
     _quiet_the_logs()
     if is_sqlite and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +136,15 @@ async def open_database(url: str, *, migrate_schema: bool = True) -> Database:
         for each in (engine, writer):
             event.listen(each.sync_engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_async_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+        try:
+            engine = create_async_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+        except (ImportError, NoSuchModuleError) as exc:
+            hint = (
+                " (pip install 'video-bot[postgres]')"
+                if parsed.get_backend_name() == "postgresql"
+                else ""
+            )
+            raise StoreError(f"no driver for the database {where}: {exc}{hint}") from None
     try:
         async with (writer or engine).begin() as conn:
             if migrate_schema:
@@ -143,7 +155,7 @@ async def open_database(url: str, *, migrate_schema: bool = True) -> Database:
         await engine.dispose()
         if writer is not None:
             await writer.dispose()
-        raise StoreError(_explain(exc, parsed.render_as_string(hide_password=True))) from None
+        raise StoreError(_explain(exc, where)) from None
     return Database(engine, writer)
 
 

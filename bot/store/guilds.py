@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.domain import GuildPolicy
@@ -53,8 +54,10 @@ class GuildStore:
     async def _write(self, guild_id: int, policy: GuildPolicy) -> None:
         values = {"guild_id": guild_id, "data": policy.to_json(), "updated_at": time.time()}
         async with self._database.write() as conn:
-            if self._engine.dialect.name == "sqlite":
-                statement = sqlite_insert(guild_settings).values(**values)
+            dialect = self._engine.dialect.name
+            if dialect in ("sqlite", "postgresql"):
+                insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+                statement = insert(guild_settings).values(**values)
                 await conn.execute(
                     statement.on_conflict_do_update(
                         index_elements=[guild_settings.c.guild_id],

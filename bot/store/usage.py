@@ -10,7 +10,10 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Numeric, and_, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Numeric, and_, case, cast, func, literal, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from bot.domain import (
     REFUNDED_STATES,
@@ -24,6 +27,34 @@ from bot.store.database import Database
 from bot.store.schema import jobs
 
 _CENT = Decimal("0.01")
+
+
+class _Amount(FunctionElement[Decimal]):
+    """A cost kept as text, as a number; text that is no number counts as 0.
+
+    SQLite's CAST already reads such text as 0; PostgreSQL's raises, so it checks first.
+    """
+
+    type = Numeric(12, 4)
+    inherit_cache = True
+    name = "amount"
+
+
+@compiles(_Amount)
+def _amount_default(element: _Amount, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = element.clauses
+    return compiler.process(cast(text, Numeric(12, 4)), **kw)
+
+
+@compiles(_Amount, "postgresql")
+def _amount_postgresql(element: _Amount, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = element.clauses
+    number: ColumnElement[Decimal] = case(
+        (text.regexp_match(r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*$"), cast(text, Numeric(12, 4))),
+        else_=literal(Decimal(0), Numeric(12, 4)),
+    )
+    return compiler.process(number, **kw)
+
 
 # billing() in SQL: the same rule, evaluated by the database for every row.
 _BUCKET = case(
@@ -75,7 +106,7 @@ class UsageStore:
             _BUCKET.label("bucket"),
             func.count(),
             func.coalesce(func.sum(jobs.c.seconds), 0),
-            func.coalesce(func.sum(cast(jobs.c.cost, Numeric(12, 4))), 0),
+            func.coalesce(func.sum(_Amount(jobs.c.cost)), 0),
         )
 
     async def usage(

@@ -25,6 +25,7 @@ from bot.store import (
     open_database,
 )
 from bot.store.migrations import LATEST
+from tests.store.raw import columns_and_indexes, run_sql, scalar
 
 
 def url(path: Path) -> str:
@@ -40,8 +41,8 @@ class Clock:
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await open_database(url(tmp_path / "keys.db"))
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = await open_database(database_url)
     yield db
     await db.close()
 
@@ -132,9 +133,8 @@ async def test_a_key_one_character_off_is_refused(database: Database) -> None:
     assert await store.authenticate(plaintext) is not None
 
 
-async def test_revoke_takes_effect_at_once_for_another_process(tmp_path: Path) -> None:
-    path = tmp_path / "shared.db"
-    first, second = await open_database(url(path)), await open_database(url(path))
+async def test_revoke_takes_effect_at_once_for_another_process(database_url: str) -> None:
+    first, second = await open_database(database_url), await open_database(database_url)
     try:
         issuing, serving = ApiKeyStore(first), ApiKeyStore(second)
         key, plaintext = await make(issuing)
@@ -193,6 +193,7 @@ def every_byte_of(folder: Path, prefix: str) -> bytes:
     return b"".join(p.read_bytes() for p in folder.iterdir() if p.name.startswith(prefix))
 
 
+@pytest.mark.sqlite_only
 async def test_only_the_hash_is_stored(tmp_path: Path) -> None:
     path = tmp_path / "hash.db"
     database = await open_database(url(path))
@@ -284,9 +285,8 @@ async def test_forget_older_than(database: Database) -> None:
     assert await store.claim("key_a", "new", "h") == ("h", None)
 
 
-async def test_concurrent_claims_let_exactly_one_through(tmp_path: Path) -> None:
-    path = tmp_path / "race.db"
-    first, second = await open_database(url(path)), await open_database(url(path))
+async def test_concurrent_claims_let_exactly_one_through(database_url: str) -> None:
+    first, second = await open_database(database_url), await open_database(database_url)
     try:
         stores = [IdempotencyStore(first), IdempotencyStore(second)]
         for round_ in range(20):
@@ -339,23 +339,24 @@ async def test_jobs_keep_the_api_key_and_metadata(database: Database) -> None:
     assert loaded.metadata == '{"team": "blue"}'
 
 
-async def test_migrates_a_version_5_database(tmp_path: Path) -> None:
-    path = tmp_path / "v5.db"
-    database = await open_database(url(path))
+async def test_migrates_a_version_5_database(database_url: str) -> None:
+    database = await open_database(database_url)
     await database.close()
-    with sqlite3.connect(path) as conn:  # back to what version 5 had
-        conn.execute("DROP INDEX ix_jobs_api_key_id")
-        conn.execute("ALTER TABLE jobs DROP COLUMN api_key_id")
-        conn.execute("ALTER TABLE jobs DROP COLUMN metadata")
-        conn.execute("DROP TABLE api_keys")
-        conn.execute("DROP TABLE idempotency_keys")
-        conn.execute("UPDATE schema_version SET version = 5")
-        conn.execute(
+    await run_sql(  # back to what version 5 had
+        database_url,
+        "DROP INDEX ix_jobs_api_key_id",
+        "ALTER TABLE jobs DROP COLUMN api_key_id",
+        "ALTER TABLE jobs DROP COLUMN metadata",
+        "DROP TABLE api_keys",
+        "DROP TABLE idempotency_keys",
+        "UPDATE schema_version SET version = 5",
+        (
             "INSERT INTO jobs (id, state, prompt, model, size, seconds, cost, requester_id,"
             " created_at, updated_at, attempts) VALUES"
             " ('old5', 'running', 'p', 'sora-2', '720x1280', 4, '0.40', 1, 1, 1, 0)"
-        )
-    database = await open_database(url(path))
+        ),
+    )
+    database = await open_database(database_url)
     try:
         old = await JobStore(database).get("old5")
         assert old is not None
@@ -367,7 +368,6 @@ async def test_migrates_a_version_5_database(tmp_path: Path) -> None:
         assert await IdempotencyStore(database).claim("k", "i", "h") is None
     finally:
         await database.close()
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchone() == (LATEST,)
-        indexes = {row[1] for row in conn.execute("PRAGMA index_list(jobs)")}
+    assert await scalar(database_url, "SELECT version FROM schema_version") == LATEST
+    _, indexes = await columns_and_indexes(database_url, "jobs")
     assert "ix_jobs_api_key_id" in indexes

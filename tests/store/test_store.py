@@ -11,6 +11,7 @@ import pytest
 from bot.store import JobRecord, JobState, JobStore, StoreError, open_database
 from bot.store.jobs import StaleTransitionError
 from bot.store.migrations import LATEST
+from tests.store.raw import columns_and_indexes, run_sql, scalar
 
 
 def url(path: Path) -> str:
@@ -36,8 +37,8 @@ def record(job_id: str = "abc12345", state: JobState = JobState.ACCEPTED) -> Job
     )
 
 
-async def test_migrates_from_empty_and_round_trips(tmp_path: Path) -> None:
-    database = await open_database(url(tmp_path / "jobs.db"))
+async def test_migrates_from_empty_and_round_trips(database_url: str) -> None:
+    database = await open_database(database_url)
     store = JobStore(database)
     await store.add(record())
     loaded = await store.get("abc12345")
@@ -48,16 +49,15 @@ async def test_migrates_from_empty_and_round_trips(tmp_path: Path) -> None:
     assert "secret-token" not in repr(loaded)
     assert "secret-token" not in repr(loaded.handle)
     await database.close()
-    with sqlite3.connect(tmp_path / "jobs.db") as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchone() == (LATEST,)
+    assert await scalar(database_url, "SELECT version FROM schema_version") == LATEST
 
 
-async def test_migrates_a_version_1_database(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as conn:  # what version 1 created: no video_expires_at
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version VALUES (1)")
-        conn.execute(
+async def test_migrates_a_version_1_database(database_url: str) -> None:
+    await run_sql(  # what version 1 created: no video_expires_at
+        database_url,
+        "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+        "INSERT INTO schema_version VALUES (1)",
+        (
             "CREATE TABLE jobs (id VARCHAR(32) PRIMARY KEY, state VARCHAR(16) NOT NULL,"
             " prompt TEXT NOT NULL, model VARCHAR(100) NOT NULL, size VARCHAR(20) NOT NULL,"
             " seconds INTEGER NOT NULL, cost VARCHAR(20) NOT NULL, reference BLOB,"
@@ -67,13 +67,14 @@ async def test_migrates_a_version_1_database(tmp_path: Path) -> None:
             " provider_video_id TEXT, progress INTEGER, created_at FLOAT NOT NULL,"
             " submitted_at FLOAT, updated_at FLOAT NOT NULL, finished_at FLOAT,"
             " attempts INTEGER NOT NULL, last_error TEXT)"
-        )
-        conn.execute(
+        ),
+        (
             "INSERT INTO jobs (id, state, prompt, model, size, seconds, cost, requester_id,"
             " channel_id, created_at, updated_at, attempts) VALUES"
             " ('old1', 'running', 'p', 'sora-2', '720x1280', 4, '0.40', 1, 2, 1, 1, 0)"
-        )
-    database = await open_database(url(path))
+        ),
+    )
+    database = await open_database(database_url)
     store = JobStore(database)
     (old,) = await store.unfinished()
     assert old.id == "old1"
@@ -83,8 +84,8 @@ async def test_migrates_a_version_1_database(tmp_path: Path) -> None:
     await database.close()
 
 
-async def test_transitions_are_guarded(tmp_path: Path) -> None:
-    database = await open_database(url(tmp_path / "jobs.db"))
+async def test_transitions_are_guarded(database_url: str) -> None:
+    database = await open_database(database_url)
     store = JobStore(database)
     await store.add(record())
     await store.transition("abc12345", JobState.SUBMITTING, expect=[JobState.ACCEPTED])
@@ -98,6 +99,7 @@ async def test_transitions_are_guarded(tmp_path: Path) -> None:
     await database.close()
 
 
+@pytest.mark.sqlite_only
 async def test_a_read_only_database_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "jobs.db"
     (await open_database(url(path))).engine.sync_engine.dispose()
@@ -106,6 +108,7 @@ async def test_a_read_only_database_is_a_clear_error(tmp_path: Path) -> None:
         await open_database(read_only)
 
 
+@pytest.mark.sqlite_only
 async def test_a_locked_database_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "jobs.db"
     database = await open_database(url(path))
@@ -126,12 +129,21 @@ async def test_a_malformed_url_is_a_clear_error() -> None:
         await open_database("not a url at all")
 
 
-async def test_migrates_a_version_3_reply_address_into_an_opaque_handle(tmp_path: Path) -> None:
-    path = tmp_path / "v3.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version VALUES (3)")
-        conn.execute(
+async def test_migrates_a_version_3_reply_address_into_an_opaque_handle(
+    database_url: str,
+) -> None:
+    insert = (
+        "INSERT INTO jobs (id, state, prompt, model, size, seconds, cost, requester_id,"
+        " channel_id, message_id, application_id, interaction_token, upload_limit,"
+        " created_at, updated_at, attempts) VALUES"
+        " (:id, :state, 'p', 'sora-2', '720x1280', 4, '0.40', 1, 22, 33, 44, 'tok', 1000,"
+        " 1, 1, 0)"
+    )
+    await run_sql(
+        database_url,
+        "CREATE TABLE schema_version (version INTEGER NOT NULL)",
+        "INSERT INTO schema_version VALUES (3)",
+        (
             "CREATE TABLE jobs (id VARCHAR(32) PRIMARY KEY, state VARCHAR(16) NOT NULL,"
             " prompt TEXT NOT NULL, model VARCHAR(100) NOT NULL, size VARCHAR(20) NOT NULL,"
             " seconds INTEGER NOT NULL, cost VARCHAR(20) NOT NULL, reference BLOB,"
@@ -141,21 +153,15 @@ async def test_migrates_a_version_3_reply_address_into_an_opaque_handle(tmp_path
             " provider_video_id TEXT, progress INTEGER, video_expires_at FLOAT,"
             " created_at FLOAT NOT NULL, submitted_at FLOAT, updated_at FLOAT NOT NULL,"
             " finished_at FLOAT, attempts INTEGER NOT NULL, last_error TEXT)"
-        )
-        conn.execute(
+        ),
+        (
             "CREATE TABLE guild_settings (guild_id BIGINT PRIMARY KEY, data TEXT NOT NULL,"
             " updated_at FLOAT NOT NULL)"
-        )
-        for job_id, state in (("live", "running"), ("done", "delivered")):
-            conn.execute(
-                "INSERT INTO jobs (id, state, prompt, model, size, seconds, cost, requester_id,"
-                " channel_id, message_id, application_id, interaction_token, upload_limit,"
-                " created_at, updated_at, attempts) VALUES"
-                " (?, ?, 'p', 'sora-2', '720x1280', 4, '0.40', 1, 22, 33, 44, 'tok', 1000,"
-                " 1, 1, 0)",
-                (job_id, state),
-            )
-    database = await open_database(url(path))
+        ),
+        (insert, {"id": "live", "state": "running"}),
+        (insert, {"id": "done", "state": "delivered"}),
+    )
+    database = await open_database(database_url)
     store = JobStore(database)
     live = await store.get("live")
     done = await store.get("done")
@@ -169,7 +175,16 @@ async def test_migrates_a_version_3_reply_address_into_an_opaque_handle(tmp_path
     assert live.handle.secret == "tok"
     assert done.handle is not None
     assert done.handle.secret is None  # a finished job's token is not carried over
-    with sqlite3.connect(path) as conn:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+    columns, _ = await columns_and_indexes(database_url, "jobs")
     assert "interaction_token" not in columns
     assert "channel_id" not in columns
+
+
+async def test_a_plain_postgresql_url_uses_asyncpg_and_errors_hide_the_password(
+    tmp_path: Path,
+) -> None:
+    nowhere = f"postgresql://bot:hunter2secret@/videos?host={tmp_path}&port=1"
+    with pytest.raises(StoreError, match="cannot") as caught:
+        await open_database(nowhere)
+    assert "hunter2secret" not in str(caught.value)
+    assert "postgresql+asyncpg://bot:***@" in str(caught.value)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from decimal import Decimal
-from pathlib import Path
+
+from sqlalchemy import text
 
 from bot.store import JobRecord, JobState, JobStore, open_database
 
@@ -24,8 +24,8 @@ def record(job_id: str, state: JobState, cost: str) -> JobRecord:
     )
 
 
-async def test_counts_and_sums_exactly_per_state(tmp_path: Path) -> None:
-    database = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}")
+async def test_counts_and_sums_exactly_per_state(database_url: str) -> None:
+    database = await open_database(database_url)
     store = JobStore(database)
     try:
         assert await store.totals_by_state() == {}
@@ -52,17 +52,16 @@ async def test_counts_and_sums_exactly_per_state(tmp_path: Path) -> None:
     assert all(isinstance(cost, Decimal) for _, cost in totals.values())
 
 
-async def test_unknown_states_are_skipped_and_bad_costs_count_as_zero(tmp_path: Path) -> None:
-    path = tmp_path / "jobs.db"
-    database = await open_database(f"sqlite+aiosqlite:///{path}")
+async def test_unknown_states_are_skipped_and_bad_costs_count_as_zero(database_url: str) -> None:
+    database = await open_database(database_url)
     store = JobStore(database)
     try:
         await store.add_many(
             [record("a1", JobState.FAILED, "0.50"), record("a2", JobState.FAILED, "0.25")]
         )
         # Rows a newer version (or a hand edit) may have left behind.
-        with sqlite3.connect(path) as conn:
-            conn.execute("UPDATE jobs SET state = 'from_the_future' WHERE id = 'a2'")
+        async with database.write() as conn:
+            await conn.execute(text("UPDATE jobs SET state = 'from_the_future' WHERE id = 'a2'"))
         await store.add_many(
             [record("b1", JobState.LOST, "n/a"), record("b2", JobState.LOST, "NaN")]
         )
