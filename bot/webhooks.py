@@ -119,6 +119,8 @@ class WebhookSender:
     async def close(self) -> None:
         """Cancel deliveries still pending and wait for them to end."""
         tasks = list(self._tasks)
+        if tasks:
+            log.warning("shutting down: %d webhook event(s) not delivered", len(tasks))
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

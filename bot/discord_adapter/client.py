@@ -73,6 +73,7 @@ class VideoBot(commands.Bot):
             settings.ffmpeg, workers=settings.encode_workers, observe=metrics.video_fitted
         )
         self._web: WebServer | None = None
+        self._webhooks: WebhookSender | None = None
         # Images of open "Animate this image" modals (see follow_ups.PendingImages).
         self.pending_images = PendingImages()
 
@@ -139,13 +140,11 @@ class VideoBot(commands.Bot):
             metrics_token=token,
             before_metrics=self.metrics.refresh,
         )
+        self._webhooks = WebhookSender(
+            self._require_session(), allow_private=settings.webhook_allow_private
+        )
         api = TeamApi(
-            self.service,
-            self._require_database(),
-            self._channel_reply,
-            webhooks=WebhookSender(
-                self._require_session(), allow_private=settings.webhook_allow_private
-            ),
+            self.service, self._require_database(), self._channel_reply, webhooks=self._webhooks
         )
         api.add_routes(app)
         self._web = WebServer(app)
@@ -204,6 +203,8 @@ class VideoBot(commands.Bot):
         """Let running jobs settle and stop, then close Discord and the HTTP session."""
         if self._web is not None:
             await self._web.stop()
+        if self._webhooks is not None:
+            await self._webhooks.close()  # events still being retried are dropped (logged)
         if self._service is not None:
             await self._service.close()
         await super().close()
