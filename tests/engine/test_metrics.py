@@ -397,7 +397,8 @@ async def test_the_discord_trace_counts_edits_and_rate_limits_and_never_shows_a_
 
 
 def test_discord_py_takes_the_trace() -> None:
-    discord = pytest.importorskip("discord")
+    import discord
+
     client = discord.Client(intents=discord.Intents.none(), http_trace=Metrics().discord_trace())
     assert client.http.http_trace is not None
 
