@@ -54,13 +54,13 @@ def _secret_value(value: SecretStr | str | None) -> str | None:
     return value
 
 
-def url_credentials(url: str | None) -> list[str]:
+def url_credentials(url: str | None, *, password_only: bool = False) -> list[str]:
     """The user name and password written into a URL, as written and percent-decoded."""
     if not url:
         return []
     try:
         parts = urlsplit(url)
-        found = [parts.username, parts.password]
+        found = [parts.password] if password_only else [parts.username, parts.password]
     except ValueError:
         return []
     values: list[str] = []
@@ -105,7 +105,9 @@ class Redactor:
             openai_api_key=settings.openai_api_key,
             discord_token=settings.discord_token,
             openai_base_url=settings.openai_base_url,
-            extra=url_credentials(settings.database_url),
+            # The password only: a user name is no secret, and the common `postgres` one would
+            # turn every "postgresql" in the logs into "[redacted]ql".
+            extra=url_credentials(settings.database_url, password_only=True),
         )
 
     def register(self, secret: str | None) -> None:

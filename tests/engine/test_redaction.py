@@ -368,3 +368,14 @@ def test_the_cli_installs_the_filter_on_the_root_handlers(root_capture: io.Strin
         assert any(isinstance(f, RedactingFilter) for f in handler.filters)
     logging.getLogger("aiohttp.access").info("key %s", API_KEY)
     assert API_KEY not in root_capture.getvalue()
+
+
+def test_the_database_password_is_hidden_but_not_its_user_name() -> None:
+    """`postgres` is the usual user name: hiding it would mangle every "postgresql" logged."""
+    settings = load_settings(database_url="postgresql://postgres:hunter2-hunter2@db.example.org/v")
+    redactor = Redactor()
+    redactor.configure_from_settings(settings)
+    line = "postgresql at db.example.org refused postgres with password hunter2-hunter2"
+    assert redactor.redact(line) == (
+        f"postgresql at db.example.org refused postgres with password {REDACTED}"
+    )
