@@ -19,10 +19,10 @@ slip in another one.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import json
 import logging
-import secrets
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -47,9 +47,12 @@ class _RefusedError(Exception):
 
 
 def event_payload(kind: EventKind, video_id: str, *, created_at: int) -> dict[str, Any]:
-    """An event in OpenAI's webhook shape, with a new `evt_...` id."""
+    """An event in OpenAI's webhook shape. Its `evt_...` id is derived from the video and the
+    event: should two processes both announce one job's end (a stop racing its completion),
+    the receiver sees the same `webhook-id` twice and drops the second."""
+    digest = hashlib.sha256(f"{kind}:{video_id}".encode()).hexdigest()[:32]
     return {
-        "id": f"evt_{secrets.token_hex(16)}",
+        "id": f"evt_{digest}",
         "object": "event",
         "type": kind,
         "created_at": created_at,

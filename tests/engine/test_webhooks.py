@@ -109,6 +109,15 @@ def test_event_payload_has_openais_shape() -> None:
     assert event_payload("video.failed", "v", created_at=NOW)["id"] != event["id"]
 
 
+def test_one_videos_event_has_one_id_whoever_announces_it() -> None:
+    """Two processes announcing the same end send the same webhook-id: receivers drop one."""
+    first = event_payload("video.completed", "video_123", created_at=NOW)
+    again = event_payload("video.completed", "video_123", created_at=NOW + 5)
+    assert first["id"] == again["id"]
+    assert event_payload("video.failed", "video_123", created_at=NOW)["id"] != first["id"]
+    assert event_payload("video.completed", "video_124", created_at=NOW)["id"] != first["id"]
+
+
 # --- delivery --------------------------------------------------------------------------------
 
 
