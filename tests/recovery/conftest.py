@@ -31,15 +31,17 @@ class World:
     env: dict[str, str] = field(default_factory=dict)
     process: asyncio.subprocess.Process | None = None
     starts: int = 0
+    others: list[asyncio.subprocess.Process] = field(default_factory=list)
 
-    async def start_bot(self, *options: str) -> None:
+    def environment(self, data_dir: Path) -> dict[str, str]:
+        """A bot process's environment: pointed at the fakes, its data in ``data_dir``."""
         environment = {k: v for k, v in os.environ.items() if not k.startswith("VIDEO_BOT_")}
         environment.update(
             {
                 "DISCORD_TOKEN": "fake-token",
                 "OPENAI_BASE_URL": self.videos.base_url,
                 "OPENAI_API_KEY": "",
-                "VIDEO_BOT_DATA_DIR": str(self.data_dir),
+                "VIDEO_BOT_DATA_DIR": str(data_dir),
                 "VIDEO_BOT_EDIT_INTERVAL": "0.5",
                 "VIDEO_BOT_POLL_MIN_INTERVAL": "0.1",
                 "VIDEO_BOT_POLL_MAX_INTERVAL": "0.5",
@@ -48,6 +50,10 @@ class World:
                 **self.env,
             }
         )
+        return environment
+
+    async def start_bot(self, *options: str) -> None:
+        environment = self.environment(self.data_dir)
         log = (self.data_dir / f"bot-{self.starts}.log").open("wb")
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -63,6 +69,30 @@ class World:
         )
         self.starts += 1
         await self.discord.wait_ready(timeout=30, sessions=self.starts)
+
+    async def start_other(
+        self, data_dir: Path, *options: str, sessions: int = 1
+    ) -> asyncio.subprocess.Process:
+        """One more `video-bot run` beside `start_bot`'s, with its own existing data directory
+        (a SQLite file is one process's; its log is ``data_dir/bot.log``) and options, once
+        its ``sessions`` (one per shard) are ready. The fixture kills it at the end."""
+        before = self.discord.ready_count
+        log = (data_dir / "bot.log").open("wb")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.recovery.bot_process",
+            self.discord.rest_base,
+            self.discord.gateway_url,
+            *options,
+            cwd=REPO,
+            env=self.environment(data_dir),
+            stdout=log,
+            stderr=log,
+        )
+        self.others.append(process)
+        await self.discord.wait_ready(timeout=30, sessions=before + sessions)
+        return process
 
     async def kill(self) -> None:
         assert self.process is not None
@@ -123,3 +153,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             if state.process is not None and state.process.returncode is None:
                 state.process.kill()
                 await state.process.wait()
+            for process in state.others:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()

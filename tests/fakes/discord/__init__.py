@@ -126,6 +126,17 @@ Time
     what happens when a real clock drifts. discord.py's own waits (429 ``retry_after``)
     are real sleeps: keep configured windows short.
 
+Shards
+    ``FakeDiscord(shards=2)`` makes ``GET /gateway/bot`` recommend 2 shards (with
+    ``session_start_limit``), so an ``AutoShardedBot`` without ``shard_count`` connects 2
+    sessions; ``sharding_required=True`` closes an IDENTIFY without ``shard`` or with fewer
+    shards with 4011 "Sharding required" (an invalid ``shard`` is 4010). A guild is shard
+    ``(guild_id >> 22) % num_shards``'s (``gateway.shard_of``): only that session lists it in
+    READY, gets its GUILD_CREATE, events and interactions; DMs go to shard 0; a session that
+    sent no ``shard`` is ``[0, 1]`` and hears everything. ``add_guild(on_shard=(1, 2))`` picks
+    an id on shard 1 of 2. ``running`` waits for every shard the bot connects;
+    ``wait_ready(sessions=n)`` counts sessions (each shard is one).
+
 The gateway needs guilds configured before the bot connects. Members are sent in
 GUILD_CREATE only when the bot asked for the GUILD_MEMBERS intent (as Discord does; the
 interaction payload always carries the invoking member). Privileged intents must be enabled

@@ -79,6 +79,20 @@ class Snowflakes:
         self._issued.add(value)
         return value
 
+    def on_shard(self, shard_id: int, num_shards: int) -> int:
+        """A unique snowflake (a guild id) on shard ``shard_id`` of ``num_shards``: its
+        timestamp is the latest millisecond up to now with ``ms % num_shards == shard_id``."""
+        if not 0 <= shard_id < num_shards:
+            raise ValueError(f"shard {shard_id} does not exist among {num_shards}")
+        now = int(self._clock.wall() * 1000) - DISCORD_EPOCH_MS
+        ms = now - (now - shard_id) % num_shards
+        value = (ms << 22) | (1 << 17) | (self._increment & 0xFFF)
+        self._increment += 1
+        while value in self._issued:
+            value += 1
+        self._issued.add(value)
+        return value
+
     def at(self, wall: float) -> int:
         """A unique snowflake whose timestamp is ``wall`` (Unix seconds), e.g. in the past.
 

@@ -3,7 +3,12 @@
 Sessions outlive connections, so a client can RESUME (op 6) on ``resume_gateway_url`` and get
 the dispatches it missed. Close codes follow Discord: 4001 unknown opcode, 4002 decode error,
 4003 not authenticated, 4004 authentication failed, 4005 already authenticated, 4010 invalid
-shard, 4012 invalid API version, 4014 disallowed intents.
+shard, 4011 sharding required, 4012 invalid API version, 4014 disallowed intents.
+
+Sharding follows Discord: IDENTIFY's ``shard: [shard_id, num_shards]`` makes a session one
+shard; a guild belongs to shard ``(guild_id >> 22) % num_shards`` and only that shard's session
+hears of it (READY's guild list, GUILD_CREATE, its events and interactions); DMs go to shard 0.
+A session that sent no ``shard`` is shard ``[0, 1]``: it hears everything.
 """
 
 from __future__ import annotations
@@ -48,6 +53,11 @@ _INTENT_FLAGS = {
 }
 
 
+def shard_of(guild_id: int | None, num_shards: int) -> int:
+    """The shard that hears of a guild (Discord's formula); DMs are shard 0's."""
+    return 0 if guild_id is None else (guild_id >> 22) % num_shards
+
+
 def application_flags(privileged_intents: int) -> int:
     flags = 1 << 23  # APPLICATION_COMMAND_BADGE
     for intent, flag in _INTENT_FLAGS.items():
@@ -78,6 +88,13 @@ class GatewaySession:
     connection: GatewayConnection | None = None
     ready: bool = False
     resumes: int = 0
+
+    def covers(self, guild_id: int | None) -> bool:
+        """Whether this session is the shard of ``guild_id`` (None: a DM, shard 0's)."""
+        if self.shard is None:
+            return True
+        shard_id, num_shards = self.shard
+        return shard_of(guild_id, num_shards) == shard_id
 
 
 class GatewayConnection:
@@ -181,9 +198,16 @@ class GatewayConnection:
             return False
         shard = data.get("shard")
         if shard is not None and (
-            not isinstance(shard, list) or len(shard) != 2 or not 0 <= shard[0] < shard[1]
+            not isinstance(shard, list)
+            or len(shard) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in shard)
+            or not 0 <= shard[0] < shard[1]
         ):
             await self.close(4010, "Invalid shard.")
+            return False
+        if fake.sharding_required and (shard is None or shard[1] < fake.shards):
+            # On Discord the session would have held too many guilds; here: too few shards.
+            await self.close(4011, "Sharding required.")
             return False
         fake.identifies.append(data)
         session = GatewaySession(
@@ -195,7 +219,7 @@ class GatewayConnection:
         await self.dispatch("READY", self._ready_payload(session))
         if intents & INTENT_GUILDS:
             for guild in fake.guilds.values():
-                if shard is None or (guild.id >> 22) % shard[1] == shard[0]:
+                if session.covers(guild.id):
                     await self.dispatch("GUILD_CREATE", self._guild_create(guild, intents))
         session.ready = True
         fake.ready_count += 1
@@ -266,7 +290,9 @@ class GatewayConnection:
             "relationships": [],
             "private_channels": [],
             "presences": [],
-            "guilds": [{"id": str(g), "unavailable": True} for g in fake.guilds],
+            "guilds": [
+                {"id": str(g), "unavailable": True} for g in fake.guilds if session.covers(g)
+            ],
             "guild_join_requests": [],
             "geo_ordered_rtc_regions": ["fake"],
             "auth": {},

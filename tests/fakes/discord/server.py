@@ -158,6 +158,11 @@ class FakeDiscord:
     bits enabled for the app (GUILD_MEMBERS 1<<1, GUILD_PRESENCES 1<<8, MESSAGE_CONTENT
     1<<15); asking for others closes the gateway with 4014. ``heartbeat_interval_ms``: sent
     in HELLO (Discord's 41250 by default: discord.py beats once on HELLO, then rarely).
+    ``shards``: the shard count ``GET /gateway/bot`` recommends (what an ``AutoShardedBot``
+    without a count connects); with ``sharding_required`` an IDENTIFY without ``shard``, or
+    with fewer shards than that, is closed with 4011 "Sharding required" (on Discord: the
+    session would hold too many guilds). Each guild, its events and its interactions belong
+    to one shard's session (see ``gateway``); ``add_guild(on_shard=...)`` places a guild.
     """
 
     def __init__(
@@ -170,7 +175,11 @@ class FakeDiscord:
         privileged_intents: int = 0,
         heartbeat_interval_ms: int = 41_250,
         host: str = "127.0.0.1",
+        shards: int = 1,
+        sharding_required: bool = False,
     ) -> None:
+        if shards < 1:
+            raise ValueError("shards: 1 or more")
         self.clock = FakeClock()
         self.snowflakes = Snowflakes(self.clock)
         self.app_id: int = app_id or self.snowflakes.next()
@@ -181,6 +190,8 @@ class FakeDiscord:
         self.application_flags = gateway.application_flags(privileged_intents)
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.host = host
+        self.shards = shards
+        self.sharding_required = sharding_required
         self.port: int | None = None
 
         self.users: dict[int, FakeUser] = {
@@ -314,7 +325,8 @@ class FakeDiscord:
         ready_timeout: float = 10.0,
         drain_timeout: float = 5.0,
     ) -> AsyncIterator[asyncio.Task[None]]:
-        """Install, ``bot.start(token)``, wait for READY; on exit finish its work and close it.
+        """Install, ``bot.start(token)``, wait for READY (of every shard it connects); on exit
+        finish its work and close it.
 
         On exit, command and event tasks the bot is still running get ``drain_timeout``
         seconds to finish (then they are cancelled), the bot is closed and its task awaited,
@@ -322,10 +334,10 @@ class FakeDiscord:
         leaving the block raises it.
         """
         self.install()
-        target = self.ready_count + 1
+        first = len(self.gateway_sessions)
         task: asyncio.Task[None] = asyncio.create_task(bot.start(token), name="fake-discord-bot")
         try:
-            ready = asyncio.create_task(self.wait_ready(ready_timeout, sessions=target))
+            ready = asyncio.create_task(self._wait_shards(bot, first, ready_timeout))
             await asyncio.wait({ready, task}, return_when=asyncio.FIRST_COMPLETED)
             if not ready.done():
                 ready.cancel()
@@ -351,6 +363,24 @@ class FakeDiscord:
         if not task.cancelled() and task.exception() is not None:
             raise RuntimeError("the bot's task failed") from task.exception()
 
+    async def _wait_shards(self, bot: Any, first: int, timeout: float) -> None:  # noqa: ASYNC109
+        """Until every shard ``bot`` connects has a ready session (one without sharding).
+
+        The shards it connects: discord.py's ``shard_ids`` if it was given some, else all
+        ``num_shards`` of its first IDENTIFY.
+        """
+
+        def ready() -> bool:
+            new = [s for s in self.gateway_sessions[first:] if s.ready]
+            if not new:
+                return False
+            if new[0].shard is None:
+                return True
+            wanted = set(getattr(bot, "shard_ids", None) or range(new[0].shard[1]))
+            return wanted <= {s.shard[0] for s in new if s.shard is not None}
+
+        await self.wait_for(ready, timeout=timeout)
+
     # -- world building -------------------------------------------------------------------------
 
     def add_user(
@@ -368,8 +398,15 @@ class FakeDiscord:
         *,
         locale: str = "en-US",
         everyone_permissions: int = rules.DEFAULT_PERMISSIONS,
+        on_shard: tuple[int, int] | None = None,
     ) -> FakeGuild:
-        """A guild the bot is in (configure guilds before the bot connects)."""
+        """A guild the bot is in (configure guilds before the bot connects).
+
+        ``on_shard=(shard_id, num_shards)``: a fresh id that lands on that shard when the bot
+        connects ``num_shards`` shards (``gateway.shard_of`` tells where an id lands).
+        """
+        if on_shard is not None and guild_id is None:
+            guild_id = self.snowflakes.on_shard(*on_shard)
         guild_id = guild_id or self.snowflakes.next()
         guild = FakeGuild(
             id=guild_id, name=name, upload_limit=upload_limit, owner_id=self.owner.id, locale=locale
@@ -607,7 +644,7 @@ class FakeDiscord:
             return data
 
         intent = gateway.INTENT_GUILD_MESSAGES if channel.guild else gateway.INTENT_DIRECT_MESSAGES
-        self._dispatch_soon("MESSAGE_CREATE", create_event, intent)
+        self._dispatch_soon("MESSAGE_CREATE", create_event, intent, channel.guild)
         return message
 
     def content_visible(self, message: FakeMessage, *, intent: bool | None = None) -> bool:
@@ -641,8 +678,9 @@ class FakeDiscord:
         target_id: int | None = None,
         resolved: Mapping[str, Any] | None = None,
     ) -> FakeInteraction:
-        """Dispatch an APPLICATION_COMMAND ``INTERACTION_CREATE`` to the connected bot."""
-        session = self._live_session()
+        """Dispatch an APPLICATION_COMMAND ``INTERACTION_CREATE`` to the connected bot (the
+        session of the guild's shard; shard 0's for a DM)."""
+        self._live_session()
         interaction = interactions.build_command_interaction(
             self,
             name=name,
@@ -658,7 +696,7 @@ class FakeDiscord:
             target_id=target_id,
             resolved=resolved,
         )
-        await self._dispatch_interaction(session, interaction)
+        await self._dispatch_interaction(interaction)
         return interaction
 
     async def send_component_interaction(
@@ -673,7 +711,7 @@ class FakeDiscord:
         locale: str = "en-US",
     ) -> FakeInteraction:
         """Dispatch a MESSAGE_COMPONENT interaction: ``member`` clicked ``custom_id``."""
-        session = self._live_session()
+        self._live_session()
         interaction = interactions.build_component_interaction(
             self,
             message=message,
@@ -684,7 +722,7 @@ class FakeDiscord:
             attachment_size_limit=attachment_size_limit,
             locale=locale,
         )
-        await self._dispatch_interaction(session, interaction)
+        await self._dispatch_interaction(interaction)
         return interaction
 
     async def send_message_command(
@@ -711,7 +749,7 @@ class FakeDiscord:
         or globally), if ``channel`` is not the message's, or if the message was deleted or
         is ephemeral (a client offers no apps on those).
         """
-        session = self._live_session()
+        self._live_session()
         if target.deleted or target.channel.deleted:
             raise ValueError("that message was deleted")
         if target.ephemeral:
@@ -735,7 +773,7 @@ class FakeDiscord:
             require_registered=True,
         )
         interaction.target = target
-        await self._dispatch_interaction(session, interaction)
+        await self._dispatch_interaction(interaction)
         return interaction
 
     async def submit_modal(
@@ -773,16 +811,16 @@ class FakeDiscord:
         (its id's timestamp and ``created_at`` are that far in the past, as with a slow
         gateway). The modal itself never expires.
         """
-        session = self._live_session()
+        self._live_session()
         interaction = interactions.build_modal_submit(
             self, it, values, member=member, user=user, at_age=at_age
         )
-        await self._dispatch_interaction(session, interaction)
+        await self._dispatch_interaction(interaction)
         return interaction
 
-    async def _dispatch_interaction(
-        self, session: gateway.GatewaySession, interaction: FakeInteraction
-    ) -> None:
+    async def _dispatch_interaction(self, interaction: FakeInteraction) -> None:
+        guild_id = interaction.payload.get("guild_id")
+        session = self._shard_session(None if guild_id is None else int(guild_id))
         # the parts of the payload the spec describes (messages, attachments, users)
         self.response_violations.extend(spec.validate_interaction(interaction.payload))
         self.interactions.append(interaction)
@@ -797,6 +835,15 @@ class FakeDiscord:
             if session.ready:
                 return session
         raise RuntimeError("no bot has identified on the fake gateway (await fake.wait_ready())")
+
+    def _shard_session(self, guild_id: int | None) -> gateway.GatewaySession:
+        """The newest ready session of the shard of ``guild_id`` (None: a DM, shard 0)."""
+        for session in reversed(self.gateway_sessions):
+            if session.ready and session.covers(guild_id):
+                return session
+        self._live_session()  # none at all: say so
+        where = "DMs" if guild_id is None else f"guild {guild_id}"
+        raise RuntimeError(f"no session on the fake gateway is the shard of {where}")
 
     def registered_command(
         self, name: str, *, command_type: int = 1, guild: FakeGuild | None = None
@@ -965,7 +1012,7 @@ class FakeDiscord:
             intent = gateway.INTENT_GUILD_MESSAGES
         else:
             intent = gateway.INTENT_DIRECT_MESSAGES
-        self._dispatch_soon("MESSAGE_DELETE", data, intent)
+        self._dispatch_soon("MESSAGE_DELETE", data, intent, channel.guild)
 
     def delete_channel(self, channel: FakeChannel) -> None:
         """The channel is deleted (``channel.deleted``; its ``messages`` stay readable here).
@@ -985,7 +1032,9 @@ class FakeDiscord:
         if channel.guild is not None:
             if channel in channel.guild.channels:
                 channel.guild.channels.remove(channel)
-            self._dispatch_soon("CHANNEL_DELETE", channel.to_payload(), gateway.INTENT_GUILDS)
+            self._dispatch_soon(
+                "CHANNEL_DELETE", channel.to_payload(), gateway.INTENT_GUILDS, channel.guild
+            )
         self.notify()
 
     def remove_bot(self, guild: FakeGuild) -> None:
@@ -1009,7 +1058,7 @@ class FakeDiscord:
         self.guilds.pop(guild.id, None)
         self.removed_guilds[guild.id] = guild
         guild.members = [m for m in guild.members if m.user.id != self.bot_user.id]
-        self._dispatch_soon("GUILD_DELETE", {"id": str(guild.id)}, gateway.INTENT_GUILDS)
+        self._dispatch_soon("GUILD_DELETE", {"id": str(guild.id)}, gateway.INTENT_GUILDS, guild)
         self.notify()
 
     def _dispatch_soon(
@@ -1017,16 +1066,20 @@ class FakeDiscord:
         event: str,
         data: dict[str, Any] | Callable[[gateway.GatewaySession], dict[str, Any]],
         intent: int,
+        guild: FakeGuild | None,
     ) -> None:
         """Send a dispatch from a task, for the synchronous world changes above.
 
-        Only to the newest ready session, and only if it asked for ``intent``; ``data`` may
-        be a function of that session (what it sees depends on its intents). The sequence
-        number is taken when the task runs, and every awaited dispatch of the fake
-        (``send_interaction``, ``request_reconnect``) first waits for these tasks, so frames
-        go out in the order the test made the changes.
+        Only to the newest ready session of ``guild``'s shard (shard 0 for a DM), and only
+        if it asked for ``intent``; ``data`` may be a function of that session (what it sees
+        depends on its intents). The sequence number is taken when the task runs, and every
+        awaited dispatch of the fake (``send_interaction``, ``request_reconnect``) first waits
+        for these tasks, so frames go out in the order the test made the changes.
         """
-        session = next((s for s in reversed(self.gateway_sessions) if s.ready), None)
+        guild_id = None if guild is None else guild.id
+        session = next(
+            (s for s in reversed(self.gateway_sessions) if s.ready and s.covers(guild_id)), None
+        )
         if session is None or not session.intents & intent:
             return
         try:
@@ -1396,7 +1449,7 @@ class FakeDiscord:
             200,
             {
                 "url": self.gateway_url,
-                "shards": 1,
+                "shards": self.shards,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 1000 - len(self.identifies),
