@@ -63,6 +63,10 @@ def _quiet_the_logs() -> None:
             logger.addFilter(kind())
 
 
+# PostgreSQL advisory lock held while the schema is migrated (any number; ours alone).
+_MIGRATION_LOCK = 0x76696462
+
+
 class StoreError(Exception):
     """The database cannot be opened or written; the message says what to do."""
 
@@ -147,6 +151,12 @@ async def open_database(url: str, *, migrate_schema: bool = True) -> Database:
             raise StoreError(f"no driver for the database {where}: {exc}{hint}") from None
     try:
         async with (writer or engine).begin() as conn:
+            if not is_sqlite:
+                # Several processes starting on one fresh database: one migrates, the others
+                # wait for it and find the work done.
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
             if migrate_schema:
                 await migrate(conn)
             # A write that is rolled back: a read-only file or a held lock fails here, at start.

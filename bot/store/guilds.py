@@ -46,6 +46,10 @@ class GuildStore:
         await self._write(guild_id, policy)
         self._remember(guild_id, policy)
 
+    def forget(self, guild_id: int) -> None:
+        """Drop the cached policy (another process changed it): the next read is fresh."""
+        self._cache.pop(guild_id, None)
+
     def _remember(self, guild_id: int, policy: GuildPolicy) -> None:
         self._cache[guild_id] = (self._clock(), policy)
         while len(self._cache) > POLICY_CACHE_SIZE:

@@ -13,13 +13,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import UNFINISHED_STATES, JobState, ReplyHandle
 from bot.store.database import Database
 from bot.store.schema import jobs, schema_version
 
 # Everything but the reference image: the listings and the queue never need its bytes.
-_WITHOUT_REFERENCE = [c for c in jobs.c if c.name != "reference"]
+WITHOUT_REFERENCE = [c for c in jobs.c if c.name != "reference"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,10 @@ class JobRecord:
     deleted_at: float | None = None
     api_key_id: str | None = None
     metadata: str | None = None
+    lease_owner: str | None = None
+    lease_until: float | None = None
+    lease_generation: int = 0
+    shown_position: int | None = None
 
     def __repr__(self) -> str:  # the reply's secret must never reach a log line
         return f"JobRecord(id={self.id!r}, state={self.state.value}, model={self.model!r})"
@@ -78,6 +83,14 @@ class JobRecord:
         return data
 
 
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The right to work on one job (bot/store/leases.py): whose it is, which claim made it."""
+
+    owner: str
+    generation: int
+
+
 class StaleTransitionError(Exception):
     """The row was not in the expected state: someone else moved it on."""
 
@@ -90,9 +103,13 @@ class JobStore:
         self._engine = database.engine
         self._clock = clock
 
-    async def add(self, record: JobRecord) -> None:
-        async with self._database.write() as conn:
+    async def add(self, record: JobRecord, *, conn: AsyncConnection | None = None) -> None:
+        """Store a new job (in `conn`'s transaction when given: an admission's)."""
+        if conn is not None:
             await conn.execute(jobs.insert().values(**record.values()))
+            return
+        async with self._database.write() as own:
+            await own.execute(jobs.insert().values(**record.values()))
 
     async def get(self, job_id: str) -> JobRecord | None:
         async with self._engine.connect() as conn:
@@ -125,9 +142,11 @@ class JobStore:
         to: JobState,
         *,
         expect: Iterable[JobState] | None = None,
+        lease: Lease | None = None,
         **changes: Any,
     ) -> None:
-        """Move a job to `to` (only from `expect` when given) and commit before returning.
+        """Move a job to `to` (only from `expect` when given, only under `lease` when given)
+        and commit before returning.
 
         A final state also clears the reply's secret: a token has no use after the job.
         """
@@ -139,10 +158,14 @@ class JobStore:
         statement = update(jobs).where(jobs.c.id == job_id).values(**values)
         if expect is not None:
             statement = statement.where(jobs.c.state.in_([s.value for s in expect]))
+        if lease is not None:  # the fence: a process whose lease was taken over writes nothing
+            statement = statement.where(jobs.c.lease_owner == lease.owner).where(
+                jobs.c.lease_generation == lease.generation
+            )
         async with self._database.write() as conn:
             result = await conn.execute(statement)
         if result.rowcount != 1:
-            raise StaleTransitionError(f"job {job_id} is not in {expect}")
+            raise StaleTransitionError(f"job {job_id} is not in {expect} under this lease")
 
     async def note(self, job_id: str, **changes: Any) -> None:
         """Record details that are not a transition (progress, expiry)."""
@@ -160,7 +183,7 @@ class JobStore:
     async def unfinished(self) -> list[JobRecord]:
         """Every job that still needs work, oldest first (without reference images)."""
         query = (
-            select(*_WITHOUT_REFERENCE)
+            select(*WITHOUT_REFERENCE)
             .where(jobs.c.state.in_([s.value for s in UNFINISHED_STATES]))
             .order_by(jobs.c.created_at, jobs.c.id)
         )
@@ -174,7 +197,7 @@ class JobStore:
         Start-up reads the backlog a page at a time so that 10,000 waiting jobs never hold the
         event loop for long.
         """
-        query = select(*_WITHOUT_REFERENCE).where(
+        query = select(*WITHOUT_REFERENCE).where(
             jobs.c.state.in_([s.value for s in UNFINISHED_STATES])
         )
         if after is not None:
@@ -205,14 +228,14 @@ class JobStore:
         return [(str(r.id), float(r.finished_at or 0)) for r in rows]
 
     async def recent(self, limit: int = 50) -> list[JobRecord]:
-        query = select(*_WITHOUT_REFERENCE).order_by(jobs.c.created_at.desc()).limit(limit)
+        query = select(*WITHOUT_REFERENCE).order_by(jobs.c.created_at.desc()).limit(limit)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [JobRecord.from_row(r) for r in rows]
 
     async def recent_for(self, user_id: int, limit: int = 10) -> list[JobRecord]:
         query = (
-            select(*_WITHOUT_REFERENCE)
+            select(*WITHOUT_REFERENCE)
             .where(jobs.c.requester_id == user_id)
             .order_by(jobs.c.created_at.desc())
             .limit(limit)

@@ -105,6 +105,21 @@ async def _v6_api_keys(conn: AsyncConnection) -> None:
     await conn.execute(text("CREATE INDEX IF NOT EXISTS ix_jobs_api_key_id ON jobs (api_key_id)"))
 
 
+async def _v7_leases(conn: AsyncConnection) -> None:
+    """Version 7: jobs shared by several processes are leased; the queue place shown."""
+    for column, kind in (
+        ("lease_owner", "VARCHAR(64)"),
+        ("lease_until", "FLOAT"),
+        ("lease_generation", "INTEGER NOT NULL DEFAULT 0"),
+        ("shown_position", "INTEGER"),
+    ):
+        if not await _has_column(conn, "jobs", column):
+            await conn.execute(text(f"ALTER TABLE jobs ADD COLUMN {column} {kind}"))
+    await conn.execute(
+        text("CREATE INDEX IF NOT EXISTS ix_jobs_state_created ON jobs (state, created_at)")
+    )
+
+
 MIGRATIONS: list[Step] = [
     _v1_jobs_table,
     _v2_video_expiry,
@@ -112,6 +127,7 @@ MIGRATIONS: list[Step] = [
     _v4_opaque_reply,
     _v5_follow_ups,
     _v6_api_keys,
+    _v7_leases,
 ]
 LATEST = len(MIGRATIONS)
 

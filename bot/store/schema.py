@@ -63,6 +63,14 @@ jobs = Table(
     # (JSON), given back as it came.
     Column("api_key_id", String(32), nullable=True, index=True),
     Column("metadata", Text, nullable=True),
+    # Shared jobs (bot/store/leases.py): the process working on the job, until when its lease
+    # runs, and the lease's generation, raised by every claim: a write of an older generation
+    # is refused (the fence that keeps a paused process from acting on a job taken over).
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", Float, nullable=True),
+    Column("lease_generation", Integer, nullable=False, default=0, server_default="0"),
+    # The queue place the waiting reply shows, so any process can tell it when it changes.
+    Column("shown_position", Integer, nullable=True),
 )
 
 guild_settings = Table(

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Numeric, and_, case, cast, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -110,7 +111,12 @@ class UsageStore:
         )
 
     async def usage(
-        self, *, since: float, user_id: int | None = None, guild_id: int | None = None
+        self,
+        *,
+        since: float,
+        user_id: int | None = None,
+        guild_id: int | None = None,
+        conn: AsyncConnection | None = None,
     ) -> Usage:
         conditions = [jobs.c.created_at >= since]
         if user_id is not None:
@@ -118,9 +124,15 @@ class UsageStore:
         if guild_id is not None:
             conditions.append(jobs.c.guild_id == guild_id)
         query = self._totals().where(and_(*conditions)).group_by(_BUCKET)
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+        rows = await self._rows(query, conn)
         return _usage([tuple(r) for r in rows])
+
+    async def _rows(self, query: Any, conn: AsyncConnection | None) -> list[Any]:
+        """Run a read in `conn` (an admission's transaction) or on a pooled connection."""
+        if conn is not None:
+            return list((await conn.execute(query)).all())
+        async with self._engine.connect() as own:
+            return list((await own.execute(query)).all())
 
     async def by_member(self, *, guild_id: int, since: float) -> list[MemberUsage]:
         query = (
@@ -136,10 +148,12 @@ class UsageStore:
         members = [MemberUsage(user, _usage(r)) for user, r in per_member.items()]
         return sorted(members, key=lambda m: (-m.usage.videos, m.user_id))
 
-    async def waiting(self, *, user_id: int | None = None) -> int:
+    async def waiting(
+        self, *, user_id: int | None = None, conn: AsyncConnection | None = None
+    ) -> int:
         """Jobs accepted but not yet sent to the provider (the bot's own queue)."""
         query = select(func.count()).where(jobs.c.state == JobState.ACCEPTED.value)
         if user_id is not None:
             query = query.where(jobs.c.requester_id == user_id)
-        async with self._engine.connect() as conn:
-            return int((await conn.execute(query)).scalar_one())
+        rows = await self._rows(query, conn)
+        return int(rows[0][0])
