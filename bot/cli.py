@@ -33,7 +33,24 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start the built-in fake Videos API in-process and use it (costs nothing)",
     )
+    run.add_argument(
+        "--shard-count",
+        metavar="N",
+        help="Discord shards in all (default: as many as Discord asks for; "
+        "overrides VIDEO_BOT_SHARD_COUNT)",
+    )
+    run.add_argument(
+        "--shard-ids",
+        metavar="IDS",
+        help="the shards this process connects, e.g. 0,1 (needs --shard-count; default: all; "
+        "overrides VIDEO_BOT_SHARD_IDS)",
+    )
 
+    sub.add_parser(
+        "worker",
+        help="run jobs without a gateway connection, beside `run` (needs DISCORD_TOKEN and a "
+        "PostgreSQL DATABASE_URL shared with it)",
+    )
     sync = sub.add_parser("sync", help="publish the slash commands to Discord")
     sync.add_argument("--guild", type=int, help="sync to one guild only (instant; for testing)")
 
@@ -115,7 +132,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _jobs(settings, args.limit)
     if command == "api-key":
         return _api_key(settings, args)
-    if command in ("run", "sync"):
+    if command in ("run", "sync", "worker"):
         return _discord(settings, args)
     raise AssertionError(command)
 
@@ -178,6 +195,12 @@ def _jobs(settings: Settings, limit: int) -> int:
 
 
 def _discord(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "run":
+        try:
+            settings = _with_shard_options(settings, args.shard_count, args.shard_ids)
+        except ValueError as exc:
+            print(f"video-bot run: {exc}", file=sys.stderr)
+            return 2
     if settings.discord_token is None:
         print(
             "video-bot: DISCORD_TOKEN is not set. Create an application at "
@@ -186,13 +209,19 @@ def _discord(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    problem = _scale_out_problem(settings, args.command)
+    if problem is not None:
+        print(f"video-bot: {problem}", file=sys.stderr)
+        return 2
     import discord
 
-    from bot.discord_adapter.launcher import login_error_message, run_bot, sync_now
+    from bot.discord_adapter.launcher import login_error_message, run_bot, run_worker, sync_now
     from bot.store import StoreError
 
     try:
-        if args.command == "sync":
+        if args.command == "worker":
+            asyncio.run(run_worker(settings))
+        elif args.command == "sync":
             count = asyncio.run(sync_now(settings, args.guild))
             where = f"guild {args.guild}" if args.guild else "all guilds (may take a while)"
             print(f"synced {count} command(s) to {where}")
@@ -208,6 +237,62 @@ def _discord(settings: Settings, args: argparse.Namespace) -> int:
         print("video-bot: Discord refused the gateway intents.", file=sys.stderr)
         return 2
     return 0
+
+
+def _with_shard_options(
+    settings: Settings, count_option: str | None, ids_option: str | None
+) -> Settings:
+    """`run --shard-count/--shard-ids` over the settings, checked as the settings are: a
+    process told to connect a shard that cannot exist would fail deep inside discord.py."""
+    if count_option is None and ids_option is None:
+        return settings
+    count, count_name = settings.shard_count, f"VIDEO_BOT_SHARD_COUNT={settings.shard_count}"
+    if count_option is not None:
+        text = count_option.strip()
+        if not text.isdigit() or not 1 <= int(text) <= 100_000:
+            raise ValueError(f"--shard-count must be a number of shards, 1 or more, got {text!r}")
+        count, count_name = int(text), f"--shard-count {int(text)}"
+    ids, ids_name = settings.shard_id_list, "VIDEO_BOT_SHARD_IDS"
+    if ids_option is not None:
+        parts = ids_option.replace(" ", "").split(",")
+        if not all(part.isdigit() for part in parts):
+            raise ValueError(
+                f"--shard-ids must be shard numbers separated by commas, e.g. 0,1, "
+                f"got {ids_option!r}"
+            )
+        ids, ids_name = [int(part) for part in parts], "--shard-ids"
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"--shard-ids lists shard {repeated[0]} twice")
+    if ids is not None:
+        if count is None:
+            raise ValueError(f"{ids_name} needs --shard-count (the shards of all processes)")
+        if max(ids) >= count:
+            raise ValueError(
+                f"{ids_name}: shard {max(ids)} does not exist with {count_name} "
+                "(shards count from 0)"
+            )
+    return settings.model_copy(
+        update={"shard_count": count, "shard_ids": ",".join(str(i) for i in ids or [])}
+    )
+
+
+def _scale_out_problem(settings: Settings, command: str) -> str | None:
+    """Several processes share jobs through PostgreSQL only; say so before connecting."""
+    if settings.shared_jobs:
+        return None
+    if command == "worker":
+        return (
+            "`video-bot worker` shares the jobs of `video-bot run` through PostgreSQL: set "
+            'DATABASE_URL=postgresql://... for both (see the README\'s "Scaling out"). With '
+            "SQLite, `video-bot run` runs the jobs itself."
+        )
+    if command == "run" and not settings.run_jobs:
+        return (
+            "VIDEO_BOT_RUN_JOBS=false leaves the jobs to `video-bot worker` processes, which "
+            "need a PostgreSQL DATABASE_URL; with SQLite, `video-bot run` must run them."
+        )
+    return None
 
 
 def _positive_id(text: str, what: str) -> int:

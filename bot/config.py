@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     daily_budget: Decimal | None = Field(default=None, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Scaling out (README "Scaling out"). Whether `video-bot run` also runs the jobs (the
+    # default: one process does everything); `video-bot worker` processes run them too when the
+    # database is PostgreSQL. A worker holds each job under a lease of LEASE_SECONDS, renewed
+    # while it works: a killed worker's jobs are taken over once it has run out.
+    run_jobs: bool = True
+    lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    # Discord's shards: none set = as many as Discord asks for, all in this process.
+    shard_count: int | None = Field(default=None, ge=1, le=100_000)
+    shard_ids: str = ""
+
     @field_validator("allowed_guilds")
     @classmethod
     def _guild_ids(cls, value: str) -> str:
@@ -107,6 +117,25 @@ class Settings(BaseSettings):
             if part and not part.isdigit():
                 raise ValueError("must be guild ids separated by commas")
         return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_ids(cls, value: str) -> str:
+        for part in value.replace(" ", "").split(","):
+            if part and not part.isdigit():
+                raise ValueError("must be shard numbers separated by commas, e.g. 0,1")
+        return value
+
+    @property
+    def shard_id_list(self) -> list[int] | None:
+        """The shards this process connects, or None for all of them."""
+        ids = [int(p) for p in self.shard_ids.replace(" ", "").split(",") if p]
+        return ids or None
+
+    @property
+    def shared_jobs(self) -> bool:
+        """Jobs are shared with other processes through the database (PostgreSQL)."""
+        return not self.effective_database_url.startswith("sqlite")
 
     def operator_limits(self) -> OperatorLimits:
         guilds = frozenset(int(p) for p in self.allowed_guilds.replace(" ", "").split(",") if p)
@@ -194,5 +223,14 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(f"{name}: {first['msg']}{got}") from None
     if settings.poll_min_interval > settings.poll_max_interval:
         raise ConfigError("VIDEO_BOT_POLL_MIN_INTERVAL must not exceed VIDEO_BOT_POLL_MAX_INTERVAL")
+    ids = settings.shard_id_list
+    if ids is not None:
+        if settings.shard_count is None:
+            raise ConfigError("VIDEO_BOT_SHARD_IDS needs VIDEO_BOT_SHARD_COUNT (all shards' total)")
+        if max(ids) >= settings.shard_count:
+            raise ConfigError(
+                f"VIDEO_BOT_SHARD_IDS: shard {max(ids)} does not exist with "
+                f"VIDEO_BOT_SHARD_COUNT={settings.shard_count} (shards count from 0)"
+            )
     settings.catalogue()
     return settings

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from bot.catalogue import Catalogue, RequestRejected
 from bot.config import Settings
 from bot.domain import (
@@ -49,11 +51,13 @@ from bot.guardrails.spending import SpendGate
 from bot.images import ImageRejected, check_upload, fit_reference_off_loop
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.files import JobFiles
+from bot.jobs.shared import SharedDispatcher
 from bot.jobs.workflow import Workflow
 from bot.links import LinkSigner, load_or_create_secret
 from bot.store import Database, JobRecord, JobStore
 from bot.store.guilds import GuildStore
-from bot.store.jobs import StaleTransitionError
+from bot.store.jobs import Lease, StaleTransitionError
+from bot.store.leases import LeaseStore
 from bot.store.usage import UsageStore
 from bot.videos import VideosClient, VideosError
 from bot.web import link_for, reference_link_for
@@ -69,6 +73,8 @@ STOPPED_MESSAGE = (
     "still counts against your limits; the bot will not post it."
 )
 JANITOR_INTERVAL = 3600.0
+# A job reserved this long ago still without its reply: its process died before replying.
+STALE_HOLD = 900.0
 LINEAGE_SHOWN = 10
 # A provider fetches a reference link when the job starts (or a little later, queued there).
 REFERENCE_LINK_LIFE = 86400.0
@@ -157,9 +163,10 @@ class VideoService:
         self.settings = settings
         self._client = client
         self.fitter = fitter or VideoFitter(settings.ffmpeg, workers=settings.encode_workers)
-        # Links to originals: only when the web server runs and members can reach it.
+        # Links to originals: signed wherever replies are made (a worker too), served by the
+        # process with the web server; the processes share the data directory or the secret.
         self.link_signer: LinkSigner | None = None
-        if settings.web_port is not None:
+        if settings.web_port is not None or settings.public_url is not None:
             secret = settings.link_secret.get_secret_value() if settings.link_secret else None
             self.link_signer = LinkSigner(load_or_create_secret(settings.data_dir, secret))
         self.catalogue = catalogue or settings.catalogue()
@@ -173,7 +180,15 @@ class VideoService:
         self._sinks: dict[str, ReplySink] = {}
         self.files = JobFiles(settings.data_dir / "downloads", clock)
         self.queue = JobQueue()
-        self._gate = SpendGate(self._usage, self._guilds, self.operator, self.queue, clock)
+        # On PostgreSQL the jobs are shared with the other processes on the same database
+        # (`video-bot worker`, more `run`s): leases, and the queue and the limits in the store.
+        self.leases: LeaseStore | None = None
+        if database.engine.dialect.name == "postgresql":
+            self.leases = LeaseStore(database, clock)
+        leases = self.leases
+        self._gate = SpendGate(
+            self._usage, self._guilds, self.operator, self.queue, clock, shared=leases
+        )
         self.workflow = Workflow(
             client,
             self._store,
@@ -188,16 +203,35 @@ class VideoService:
             original=self.original_for,
             reference_link=self.reference_link,
             on_end=self._ended,
+            on_lost=self._lost,
+            still_holds=None if leases is None else self._still_holds,
             wall_clock=clock,
         )
-        self.dispatcher = Dispatcher(
-            self.queue,
-            max_running=self.operator.max_running,
-            max_per_user=self.operator.max_per_user,
-            start=self.workflow.start,
-            show_position=self._show_position,
-            position_interval=settings.edit_interval,
-        )
+        self.dispatcher: Dispatcher | SharedDispatcher
+        if leases is None:
+            self.dispatcher = Dispatcher(
+                self.queue,
+                max_running=self.operator.max_running,
+                max_per_user=self.operator.max_per_user,
+                start=self.workflow.start,
+                show_position=self._show_position,
+                position_interval=settings.edit_interval,
+            )
+        else:
+            url = database.engine.url.set(drivername="postgresql")
+            self.dispatcher = SharedDispatcher(
+                leases,
+                max_running=self.operator.max_running,
+                max_per_user=self.operator.max_per_user,
+                ttl=settings.lease_seconds,
+                run_jobs=settings.run_jobs,
+                start=lambda record, lease: self.workflow.start(record, lease=lease),
+                stop=self.workflow.let_go,
+                show_position=self._show_position,
+                position_interval=settings.edit_interval,
+                listen_dsn=url.render_as_string(hide_password=False),
+                on_policy=self._guilds.forget,
+            )
         self._closing = False
         self._janitor: asyncio.Task[None] | None = None
         self._trimming: asyncio.Task[None] | None = None
@@ -210,6 +244,25 @@ class VideoService:
     @property
     def accepting(self) -> bool:
         return not self._closing
+
+    @property
+    def shared(self) -> bool:
+        """Whether the jobs are shared with other processes (PostgreSQL)."""
+        return self.leases is not None
+
+    @property
+    def lease_owner(self) -> str | None:
+        """This process's name on the leases it holds (shared jobs only)."""
+        if isinstance(self.dispatcher, SharedDispatcher):
+            return self.dispatcher.owner
+        return None
+
+    @property
+    def waiting(self) -> int:
+        """Jobs in the queue (over every process when shared, as last counted)."""
+        if isinstance(self.dispatcher, SharedDispatcher):
+            return self.dispatcher.waiting
+        return len(self.queue)
 
     @property
     def store(self) -> JobStore:
@@ -291,11 +344,11 @@ class VideoService:
             metadata=metadata,
         )
 
-        async def reserve() -> None:
+        async def reserve(conn: AsyncConnection | None) -> None:
             # In the queue before the first await: the backlog counts it at once.
             self.dispatcher.hold(record.id, record.requester_id, record.created_at)
             try:
-                await self._store.add(record)
+                await self._store.add(record, conn=conn)
             except BaseException:
                 self.dispatcher.withdraw(record.id)
                 raise
@@ -321,7 +374,11 @@ class VideoService:
             }
         )
         self.dispatcher.ready(started)
-        return view.evolve(queue_position=self.dispatcher.position(record.id))
+        if isinstance(self.dispatcher, SharedDispatcher):
+            position = await self.dispatcher.leases.position(record.id)
+        else:
+            position = self.dispatcher.position(record.id)
+        return view.evolve(queue_position=position)
 
     async def _fit(self, reference: Upload, size: str) -> bytes:
         try:
@@ -555,7 +612,12 @@ class VideoService:
                 # The job's own sink, taken before its task ends: an edit it still has pending
                 # must be cancelled by the final one, not land after it.
                 sink = self._sinks.get(job_id)
-                await self.workflow.stop(job_id)
+                running_here = self.workflow.is_running(job_id)
+                await self.workflow.stop(job_id)  # its end is announced as the task ends
+                if isinstance(self.dispatcher, SharedDispatcher):
+                    self.dispatcher.stop_elsewhere(job_id)  # if another process runs it
+                if not running_here:
+                    self._announce(job_id)  # the process running it lets go quietly
                 self.files.remove(job_id)
                 await self._tell_ended(record, JobState.ABANDONED, STOPPED_MESSAGE, sink)
                 return STOPPED_MESSAGE
@@ -584,6 +646,8 @@ class VideoService:
 
     async def save_policy(self, guild_id: int, policy: GuildPolicy) -> None:
         await self._guilds.save(guild_id, policy)
+        if isinstance(self.dispatcher, SharedDispatcher):
+            self.dispatcher.policy_changed(guild_id)  # other processes cached the old rules
 
     async def limits(self, guild_id: int | None) -> EffectiveLimits:
         return await self._gate.limits(guild_id) if guild_id is not None else NO_LIMITS
@@ -623,8 +687,12 @@ class VideoService:
     # -- life cycle ---------------------------------------------------------------------------
 
     async def start(self, *, resume: bool = True, spread: float | None = None) -> int:
-        """Resume every unfinished job, then start the queue; returns how many were resumed."""
-        resumed = await self.resume(spread=spread) if resume else 0
+        """Resume every unfinished job, then start the queue; returns how many were resumed.
+
+        Shared jobs are not resumed here: the claims take over whatever no live process
+        holds (at once when its process stopped cleanly, after its lease otherwise).
+        """
+        resumed = await self.resume(spread=spread) if resume and not self.shared else 0
         self.dispatcher.launch()
         if resume:
             await self._tidy_once()  # leftovers of an earlier run go before new work starts
@@ -637,7 +705,11 @@ class VideoService:
 
         Waiting jobs rejoin the queue in their order (no task each); jobs past the queue get
         their task back, their first reads spread over up to a minute (no thundering herd).
+        One process only: shared jobs are claimed (bot/jobs/shared.py).
         """
+        dispatcher = self.dispatcher
+        if isinstance(dispatcher, SharedDispatcher):
+            return 0
         running: list[JobRecord] = []
         waiting = 0
         after: tuple[float, str] | None = None
@@ -656,9 +728,9 @@ class VideoService:
                     waiting += 1
                     position = self.queue.position(record.id)
                     if position is not None and position > 10:
-                        self.dispatcher.assume_shown(record.id, position)
+                        dispatcher.assume_shown(record.id, position)
                 else:
-                    self.dispatcher.occupy(record.id, record.requester_id)
+                    dispatcher.occupy(record.id, record.requester_id)
                     running.append(record)
             await asyncio.sleep(0)
         window = spread if spread is not None else min(60.0, len(running) / 100)
@@ -685,6 +757,8 @@ class VideoService:
                 await self._janitor
             self._janitor = None
         await self.workflow.close(grace)
+        if isinstance(self.dispatcher, SharedDispatcher):
+            await self.dispatcher.hand_back()
         for task in (self._trimming, self._store_probe):
             if task is not None and not task.done():
                 task.cancel()
@@ -704,9 +778,15 @@ class VideoService:
             else:
                 self.files.remove(job_id)
         after: tuple[float, str] | None = None
+        stale_hold = self._clock() - STALE_HOLD
         while records := await self._store.unfinished_page(after, 1000):
             kept.update(r.id for r in records)
             after = (records[-1].created_at, records[-1].id)
+            for record in records:
+                if self.shared and record.handle is None and record.created_at < stale_hold:
+                    # Reserved, but its process died before replying (a restart of the only
+                    # process does this at start-up; shared, another process may be replying).
+                    await self._withdraw(record.id, "the bot restarted before replying")
         kept.update(self._sinks)
         return self.files.sweep(kept)
 
@@ -805,11 +885,25 @@ class VideoService:
             sink = self._sinks[record.id] = self._build_sink(record)
         return sink
 
+    def _lost(self, job_id: str) -> None:
+        """Another process has the job now (or it ended there): only this one's books."""
+        if isinstance(self.dispatcher, SharedDispatcher):
+            self.dispatcher.forget(job_id)
+        self._sinks.pop(job_id, None)
+
+    async def _still_holds(self, job_id: str, lease: Lease) -> bool:
+        assert self.leases is not None  # noqa: S101 - only given when shared
+        return await self.leases.holds(job_id, lease, ttl=self.settings.lease_seconds)
+
     def _ended(self, job_id: str) -> None:
         self.dispatcher.release(job_id)
         self._sinks.pop(job_id, None)
         if not self._closing:
             self._trim_soon()
+        self._announce(job_id)
+
+    def _announce(self, job_id: str) -> None:
+        """Tell the listeners of finished jobs (the API's webhooks) that this one ended."""
         if self.finish_listeners:
             task = asyncio.create_task(self._tell_finished(job_id), name="tell-finished")
             self._telling.add(task)

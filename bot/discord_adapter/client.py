@@ -34,8 +34,13 @@ log = logging.getLogger(__name__)
 EXTENSIONS = ("cogs.video", "cogs.history", "cogs.admin", "cogs.animate")
 
 
-class VideoBot(commands.Bot):
-    """A Discord bot that turns prompts into videos."""
+class VideoBot(commands.AutoShardedBot):
+    """A Discord bot that turns prompts into videos.
+
+    Sharded always: with no shard settings discord.py asks Discord (`GET /gateway/bot`) how
+    many shards to connect, one for small bots; `shard_count` and `shard_ids` split them over
+    several `run` processes.
+    """
 
     def __init__(
         self,
@@ -43,6 +48,7 @@ class VideoBot(commands.Bot):
         *,
         demo: bool = False,
         serve: bool = True,
+        worker: bool = False,
         database: Database | None = None,
         **options: Any,
     ) -> None:
@@ -51,6 +57,8 @@ class VideoBot(commands.Bot):
         metrics = Metrics()
         # Every request to Discord (edits, 429s) is counted; discord.py takes the trace here.
         options.setdefault("http_trace", metrics.discord_trace())
+        if settings.shard_id_list is not None:  # a list, or no argument at all (= every shard)
+            options["shard_ids"] = settings.shard_id_list
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -58,6 +66,7 @@ class VideoBot(commands.Bot):
             help_command=None,
             # Nothing the bot posts pings anyone, whatever a prompt or a name contains.
             allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=settings.shard_count,  # None: as many as Discord asks for
             **options,
         )
         self.settings = settings
@@ -65,6 +74,8 @@ class VideoBot(commands.Bot):
         self.demo = demo
         # False for one-shot commands (`video-bot sync`): no auto-sync, no job resumption.
         self._serve = serve
+        # `video-bot worker`: logged in over REST only, runs shared jobs, answers no command.
+        self.worker = worker
         self._session: aiohttp.ClientSession | None = None
         self._database: Database | None = database
         self._service: VideoService | None = None
@@ -74,6 +85,7 @@ class VideoBot(commands.Bot):
         )
         self._web: WebServer | None = None
         self._webhooks: WebhookSender | None = None
+        self._team_api: TeamApi | None = None
         # Images of open "Animate this image" modals (see follow_ups.PendingImages).
         self.pending_images = PendingImages()
 
@@ -110,18 +122,33 @@ class VideoBot(commands.Bot):
         )
         service = self._service
         self.metrics.watch(
-            waiting=lambda: len(service.queue),
+            waiting=lambda: service.waiting,
             running=lambda: service.workflow.running,
             slots=lambda: service.dispatcher.max_running,
             totals=service.store.totals_by_state,
         )
+        if self.worker:
+            await self._service.start()
+            self._start_team_api()  # its webhooks: jobs of API keys end here too
+            await self._start_web()
+            return
         self.add_dynamic_items(JobButton, FollowUpButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self._serve:
             await sync_if_changed(self.tree, self.settings.data_dir)
             await self._service.start()
+            self._start_team_api()
             await self._start_web()
+
+    def _start_team_api(self) -> None:
+        """The HTTP API's state and the webhooks of the jobs its keys ask for."""
+        self._webhooks = WebhookSender(
+            self._require_session(), allow_private=self.settings.webhook_allow_private
+        )
+        self._team_api = TeamApi(
+            self.service, self._require_database(), self._channel_reply, webhooks=self._webhooks
+        )
 
     async def _start_web(self) -> None:
         """Links to originals, `/healthz` and `/metrics` on the bot's own web server, when a
@@ -140,13 +167,8 @@ class VideoBot(commands.Bot):
             metrics_token=token,
             before_metrics=self.metrics.refresh,
         )
-        self._webhooks = WebhookSender(
-            self._require_session(), allow_private=settings.webhook_allow_private
-        )
-        api = TeamApi(
-            self.service, self._require_database(), self._channel_reply, webhooks=self._webhooks
-        )
-        api.add_routes(app)
+        if self._team_api is not None and not self.worker:
+            self._team_api.add_routes(app)
         self._web = WebServer(app)
         await self._web.start(settings.web_host, settings.web_port)
         log.info(
@@ -177,11 +199,16 @@ class VideoBot(commands.Bot):
         return self._session
 
     async def _health(self) -> dict[str, bool]:
-        """The loop answers (this runs), the store answers, the gateway is connected."""
+        """The loop answers (this runs), the store answers, the gateway is connected: every
+        shard of this process, since a shard that is down loses its guilds' interactions."""
+        store = await self.service.store_answers()
+        if self.worker:  # no gateway to be connected to
+            return {"loop": True, "store": store}
+        shards_up = all(not shard.is_closed() for shard in self.shards.values())
         return {
             "loop": True,
-            "store": await self.service.store_answers(),
-            "gateway": self.is_ready() and not self.is_closed(),
+            "store": store,
+            "gateway": self.is_ready() and not self.is_closed() and shards_up,
         }
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:

@@ -52,6 +52,24 @@ async def run_bot(settings: Settings, *, demo: bool = False) -> None:
             await bot.start(_token(settings))
 
 
+async def run_worker(settings: Settings) -> None:
+    """`video-bot worker`: log in over REST (no gateway), run shared jobs until SIGINT/SIGTERM,
+    then hand the leases back."""
+    database = await open_database(settings.effective_database_url)
+    bot = VideoBot(settings.model_copy(update={"run_jobs": True}), worker=True, database=database)
+    settle_heap()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stopping.set)
+    async with bot:
+        await bot.login(_token(settings))  # runs setup_hook: the service starts claiming
+        log.info("worker %s is taking jobs", bot.service.lease_owner)
+        await stopping.wait()
+        log.info("worker stopping: finishing steps, handing its jobs back")
+
+
 async def sync_now(settings: Settings, guild_id: int | None) -> int:
     """Log in over REST only, publish the commands, log out."""
     bot = VideoBot(settings, serve=False)

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from bot.domain import (
     EffectiveLimits,
     GuildPolicy,
@@ -18,6 +20,7 @@ from bot.domain import (
 )
 from bot.guardrails.queue import JobQueue
 from bot.store.guilds import GuildStore
+from bot.store.leases import LeaseStore
 from bot.store.usage import UsageStore
 
 _T = TypeVar("_T")
@@ -45,6 +48,8 @@ class SpendGate:
         operator: OperatorLimits,
         queue: JobQueue,
         clock: Callable[[], float],
+        *,
+        shared: LeaseStore | None = None,
     ) -> None:
         self._usage = usage
         self._guilds = guilds
@@ -52,6 +57,9 @@ class SpendGate:
         self._queue = queue
         self._clock = clock
         self._lock = asyncio.Lock()
+        # Jobs shared by several processes: the check and the reservation are one transaction
+        # under PostgreSQL's admission lock instead of this process's asyncio lock.
+        self._shared = shared
 
     async def policy(self, guild_id: int | None) -> GuildPolicy:
         return GuildPolicy() if guild_id is None else await self._guilds.get(guild_id)
@@ -73,29 +81,57 @@ class SpendGate:
                 "queue. Wait for one of them to start, then ask again."
             )
 
+    async def _check_shared_backlog(self, user_id: int, conn: AsyncConnection) -> None:
+        """The backlog bounds counted over every process's queue."""
+        assert self._shared is not None  # noqa: S101 - called on the shared path only
+        if await self._shared.queued(conn) >= self._operator.max_queued:
+            raise LimitReached(
+                f"The bot's queue is full ({self._operator.max_queued} videos waiting). "
+                "Try again in a little while."
+            )
+        if await self._shared.queued(conn, user_id=user_id) >= self._operator.max_queued_per_user:
+            raise LimitReached(
+                f"You already have {self._operator.max_queued_per_user} videos waiting in the "
+                "queue. Wait for one of them to start, then ask again."
+            )
+
     async def admit(
-        self, request: VideoRequest, reserve: Callable[[], Awaitable[_T]], *, bounded: bool = True
+        self,
+        request: VideoRequest,
+        reserve: Callable[[AsyncConnection | None], Awaitable[_T]],
+        *,
+        bounded: bool = True,
     ) -> _T:
         """Raise LimitReached, or run `reserve` while no other admission can interleave.
 
+        `reserve` gets the admission's transaction to store the job in (None: its own).
         `bounded=False` skips the limits (the operator's own terminal).
         """
         if not bounded:
-            return await reserve()
+            return await reserve(None)
+        if self._shared is not None:
+            limits = await self.limits(request.requester.guild_id)
+            async with self._shared.admission() as conn:
+                await self._check_shared_backlog(request.requester.user_id, conn)
+                if limits.any:
+                    await self._check(request, limits, conn)
+                return await reserve(conn)
         self.check_backlog(request.requester.user_id)
         limits = await self.limits(request.requester.guild_id)
         if not limits.any:
-            return await reserve()  # nothing to race for: no need to queue behind the lock
+            return await reserve(None)  # nothing to race for: no need to queue behind the lock
         async with self._lock:
             await self._check(request, limits)
-            return await reserve()
+            return await reserve(None)
 
-    async def _check(self, request: VideoRequest, limits: EffectiveLimits) -> None:
+    async def _check(
+        self, request: VideoRequest, limits: EffectiveLimits, conn: AsyncConnection | None = None
+    ) -> None:
         since, resets = day_bounds(self._clock())
         cost = request.estimated_cost
         user = request.requester.user_id
         if limits.user_daily_count is not None:
-            mine = await self._usage.usage(since=since, user_id=user)
+            mine = await self._usage.usage(since=since, user_id=user, conn=conn)
             if mine.videos + 1 > limits.user_daily_count:
                 raise LimitReached(
                     f"You have made {mine.videos} of your {limits.user_daily_count} videos for "
@@ -103,7 +139,7 @@ class SpendGate:
                     resets,
                 )
         if limits.user_daily_budget is not None:
-            mine = await self._usage.usage(since=since, user_id=user)
+            mine = await self._usage.usage(since=since, user_id=user, conn=conn)
             if mine.cost + cost > limits.user_daily_budget:
                 raise LimitReached(
                     f"This video would cost {_money(cost)}; you have used {_money(mine.cost)} of "
@@ -112,7 +148,7 @@ class SpendGate:
                 )
         guild = request.requester.guild_id
         if limits.guild_daily_budget is not None and guild is not None:
-            theirs = await self._usage.usage(since=since, guild_id=guild)
+            theirs = await self._usage.usage(since=since, guild_id=guild, conn=conn)
             if theirs.cost + cost > limits.guild_daily_budget:
                 raise LimitReached(
                     f"This video would cost {_money(cost)}; this server has used "
@@ -121,7 +157,7 @@ class SpendGate:
                     resets,
                 )
         if limits.daily_budget is not None:
-            everyone = await self._usage.usage(since=since)
+            everyone = await self._usage.usage(since=since, conn=conn)
             if everyone.cost + cost > limits.daily_budget:
                 raise LimitReached(
                     f"The bot's daily budget is used up ({_money(everyone.cost)} of "

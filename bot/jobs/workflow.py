@@ -40,7 +40,7 @@ from bot.jobs.polling import PollPlanner
 from bot.jobs.reconcile import find_created_job
 from bot.jobs.tracking import Update, track
 from bot.store import JobRecord, JobStore
-from bot.store.jobs import StaleTransitionError
+from bot.store.jobs import Lease, StaleTransitionError
 from bot.videos import (
     ContentError,
     ContentNotReadyError,
@@ -121,9 +121,16 @@ class _Job:
     content_since: float | None = None  # when fetching the content first failed
     failures: int = 0
     reload: bool = False
+    lease: Lease | None = None  # shared jobs: every write is fenced by it
 
 
 Step = Callable[["Workflow", _Job], Awaitable[None]]
+# Whether a lease is still the job's (and renewed if so): checked before a delivery.
+LeaseCheck = Callable[[str, Lease], Awaitable[bool]]
+
+
+class _LeaseLostError(Exception):
+    """This process no longer holds the job: its task ends without touching it."""
 
 
 class Workflow:
@@ -145,6 +152,8 @@ class Workflow:
         original: OriginalFinder = lambda _job_id, _size: None,
         reference_link: Callable[[str], str | None] = lambda _job_id: None,
         on_end: Callable[[str], None] = lambda _job_id: None,
+        on_lost: Callable[[str], None] = lambda _job_id: None,
+        still_holds: LeaseCheck | None = None,
         backoff: Backoff | None = None,
         delayed_after: int = 2,
         wall_clock: Callable[[], float] = time.time,
@@ -162,6 +171,9 @@ class Workflow:
         self._original = original
         self._reference_link = reference_link
         self._on_end = on_end
+        self._on_lost = on_lost
+        self._still_holds = still_holds
+        self._lost: set[str] = set()
         self._backoff = backoff or Backoff()
         self._delayed_after = delayed_after
         self._wall = wall_clock
@@ -177,14 +189,22 @@ class Workflow:
     def is_running(self, job_id: str) -> bool:
         return job_id in self._tasks
 
-    def start(self, record: JobRecord, *, delay: float = 0.0) -> None:
-        """Run the job from its stored state (new, or resumed after a restart)."""
+    def start(self, record: JobRecord, *, delay: float = 0.0, lease: Lease | None = None) -> None:
+        """Run the job from its stored state (new, resumed after a restart, or taken over
+        from another process under `lease`)."""
         if record.id in self._tasks:
             return
-        job = _Job(record, self._sink_for(record), self.view(record))
+        job = _Job(record, self._sink_for(record), self.view(record), lease=lease)
         task = asyncio.create_task(self._run(job, delay), name=f"job-{record.id}")
         self._tasks[record.id] = task
         task.add_done_callback(self._task_done)
+
+    async def let_go(self, job_id: str) -> None:
+        """Stop a job's task because another process has it now (or it ended there): nothing
+        of this process's ending (listeners, file clean-up) runs for it."""
+        if job_id in self._tasks:
+            self._lost.add(job_id)
+            await self.stop(job_id)
 
     async def stop(self, job_id: str) -> None:
         """Stop a job's task (its state was already moved on by the caller)."""
@@ -209,6 +229,10 @@ class Workflow:
         job_id = task.get_name().removeprefix("job-")
         if self._tasks.get(job_id) is task:
             del self._tasks[job_id]
+        if job_id in self._lost:
+            self._lost.discard(job_id)
+            self._on_lost(job_id)
+            return
         self._on_end(job_id)
         if not task.cancelled() and task.exception() is not None:
             log.error("job task %s crashed", task.get_name(), exc_info=task.exception())
@@ -263,6 +287,8 @@ class Workflow:
                     job.view = job.view.evolve(delayed=False)
             except StaleTransitionError:
                 job.reload = True  # someone else moved it on (a cancel): see where it is now
+            except _LeaseLostError:
+                return
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -293,6 +319,15 @@ class Workflow:
         job.reload = False
         if fresh is None:
             return False
+        lease = job.lease
+        if lease is not None and (fresh.lease_owner, fresh.lease_generation) != (
+            lease.owner,
+            lease.generation,
+        ):
+            # Taken over while this process stalled: the job is another's, hands off.
+            log.warning("job %s: its lease was taken over; stopping here", fresh.id)
+            self._lost.add(fresh.id)
+            return False
         job.record = fresh
         if fresh.state.is_final:
             self._discard_files(fresh)
@@ -302,7 +337,7 @@ class Workflow:
         self, job: _Job, to: JobState, *, expect: list[JobState], **changes: Any
     ) -> None:
         """Commit a transition; the side effect that depends on it comes after."""
-        await self._store.transition(job.record.id, to, expect=expect, **changes)
+        await self._store.transition(job.record.id, to, expect=expect, lease=job.lease, **changes)
         job.record = replace(job.record, state=to, updated_at=self._wall(), **changes)
         job.view = job.view.evolve(state=to)
 
@@ -351,8 +386,12 @@ class Workflow:
         await self._move(
             job, JobState.SUBMITTING, expect=[JobState.ACCEPTED], attempts=record.attempts + 1
         )
+        # Nothing waits between the commit (fenced by the lease: a process whose job was taken
+        # over stops here) and the create: a process killed or paused in between leaves a job
+        # the provider never saw, which the next owner can only fail and refund. The reply
+        # says "submitting" meanwhile, and is done before the next edit.
         job.view = job.view.evolve(phase=Phase.SUBMITTING, queue_position=None)
-        await self._show(job)
+        showing = asyncio.create_task(self._show(job), name=f"show-{record.id}")
         job.sent_at = self._wall()
         try:
             job.created = await self._send_create(request)
@@ -362,8 +401,12 @@ class Workflow:
         except VideosError as exc:
             # The provider answered and made nothing: it will not bill this.
             log.warning("job %s: create refused: %s", record.id, exc)
+            await showing
             await self._end(job, JobState.FAILED, exc.user_message)
             return
+        finally:
+            if not showing.done():
+                await asyncio.wait([showing])
         await self._store_created(job)
 
     async def _send_create(self, request: VideoRequest) -> Video:
@@ -570,6 +613,12 @@ class Workflow:
             thumbnail = self._files.thumbnail(record.id)
             job.view = job.view.evolve(phase=Phase.DELIVERING, delayed=False, thumbnail=thumbnail)
             delivery = Delivery(path, size, thumbnail, self._original(record.id, size))
+            # Right before the post: a process that stalled past its lease must not post a
+            # video that the process which took the job over posts too.
+            if not await self._holds_lease(job):
+                log.warning("job %s: lease lost before delivery; stopping here", record.id)
+                self._lost.add(record.id)
+                raise _LeaseLostError
             await job.sink.deliver(job.view, delivery)
         except ReplyGone:
             log.warning("job %s: the reply is gone; keeping the file", record.id)
@@ -581,6 +630,11 @@ class Workflow:
             )
             return
         await self._move(job, JobState.DELIVERED, expect=[JobState.DELIVERING])
+
+    async def _holds_lease(self, job: _Job) -> bool:
+        if job.lease is None or self._still_holds is None:
+            return True  # one process: nobody else works on it
+        return await self._still_holds(job.record.id, job.lease)
 
     def _monotonic_of(self, wall: float) -> float:
         """A stored wall-clock instant on this process's monotonic clock.

@@ -1,0 +1,360 @@
+"""The queue shared by several processes through PostgreSQL: claims, heartbeats, wake-ups.
+
+The in-memory Dispatcher (bot/jobs/dispatcher.py) is the one-process path. Here the queue's
+truth is the jobs table itself: any process (`video-bot run`, `video-bot worker`) claims the
+oldest waiting jobs under a lease (bot/store/leases.py) within limits counted over every
+process, renews its leases while it works, takes over jobs whose lease ran out, and hands its
+leases back when it stops cleanly. PostgreSQL's LISTEN/NOTIFY wakes idle processes at once
+when a job is accepted or a slot frees; a poll every few seconds covers a lost notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from bot.domain import shown_position
+from bot.store import JobRecord
+from bot.store.jobs import Lease
+from bot.store.leases import CHANNEL, POSITIONS_LOCK, LeaseStore
+
+log = logging.getLogger(__name__)
+
+# Jobs one claim takes at most: a burst spreads over the processes instead of all landing on
+# whichever woke first.
+CLAIM_BATCH = 10
+# The longest an idle process waits between looks at the queue without a notification.
+MAX_POLL = 5.0
+# How long a loop may take to finish its round when the process stops.
+LOOP_GRACE = 10.0
+
+
+def process_name() -> str:
+    """This process as a lease owner: host, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class SharedDispatcher:
+    """Runs jobs claimed from the shared queue; same calls as the in-memory Dispatcher."""
+
+    def __init__(
+        self,
+        leases: LeaseStore,
+        *,
+        max_running: int,
+        max_per_user: int,
+        ttl: float,
+        run_jobs: bool,
+        start: Callable[[JobRecord, Lease], None],
+        stop: Callable[[str], Awaitable[None]],
+        show_position: Callable[[JobRecord, int], Awaitable[None]],
+        position_interval: float = 3.0,
+        listen_dsn: str | None = None,
+        owner: str | None = None,
+        on_policy: Callable[[int], None] = lambda _guild_id: None,
+    ) -> None:
+        self.leases = leases
+        self.max_running = max_running
+        self.max_per_user = max_per_user
+        self.ttl = ttl
+        self.run_jobs = run_jobs
+        self.owner = owner or process_name()
+        self._start = start
+        self._stop = stop
+        self._show_position = show_position
+        self._interval = position_interval
+        self._dsn = listen_dsn
+        self._on_policy = on_policy
+        self._held: dict[str, int] = {}  # job id -> lease generation
+        self._wake = asyncio.Event()
+        self._moved = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._notes: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._ended = asyncio.Event()  # the job tasks have stopped: the heartbeat may too
+        self.paused = False
+        self.waiting = 0  # over every process, as last counted (for /metrics)
+
+    @property
+    def running(self) -> int:
+        """Jobs this process holds."""
+        return len(self._held)
+
+    def holds(self, job_id: str) -> bool:
+        return job_id in self._held
+
+    # -- the same calls as the in-memory dispatcher ---------------------------------------------
+
+    def hold(self, job_id: str, user_id: int, accepted_at: float) -> None:
+        """Nothing to do: the stored job without its reply is the hold."""
+
+    def ready(self, record: JobRecord) -> None:
+        """The job has its reply: any process may claim it now."""
+        self._notify("")
+        self._changed()
+
+    def withdraw(self, job_id: str) -> None:
+        self._moved.set()
+
+    def release(self, job_id: str) -> None:
+        """A job this process ran ended here (or was stopped): its slot is free for anyone."""
+        if self._held.pop(job_id, None) is not None and not self._closing:
+            self._notify("")
+            self._changed()
+
+    def forget(self, job_id: str) -> None:
+        """A job whose lease this process lost: another process has it now."""
+        self._held.pop(job_id, None)
+
+    def stop_elsewhere(self, job_id: str) -> None:
+        """A member stopped a job: whichever process holds it stops its task at once."""
+        self._notify(f"stop:{job_id}")
+
+    def policy_changed(self, guild_id: int) -> None:
+        """A server's rules changed here: the other processes drop their cached copy."""
+        self._notify(f"policy:{guild_id}")
+
+    def _changed(self) -> None:
+        self._wake.set()
+        self._moved.set()
+
+    def _notify(self, payload: str) -> None:
+        task = asyncio.create_task(self._safe_notify(payload), name="notify")
+        self._notes.add(task)
+        task.add_done_callback(self._notes.discard)
+
+    async def _safe_notify(self, payload: str) -> None:
+        try:
+            await self.leases.notify(payload)
+        except Exception as exc:  # noqa: BLE001 - the poll finds the work anyway
+            log.warning("waking the other processes failed: %s", type(exc).__name__)
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def launch(self) -> None:
+        if self._tasks:
+            return
+        loops: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+            ("queue-positions", self._positions)
+        ]
+        if self.run_jobs:
+            loops += [("claims", self._claims), ("heartbeat", self._heartbeat)]
+        if self._dsn is not None:  # every process listens: stops and rule changes concern all
+            loops.append(("listen", self._listen))
+        for name, loop in loops:
+            task = asyncio.create_task(loop(), name=name)
+            task.add_done_callback(_log_crash)
+            self._tasks.append(task)
+        self._changed()
+
+    async def close(self) -> None:
+        """Stop claiming; the heartbeat goes on until `hand_back` (job tasks still run).
+
+        The loops are asked to stop and finish the round they are in: a task cancelled in the
+        middle of a database call leaves a connection that cannot be closed cleanly.
+        """
+        self._closing = True
+        self.paused = True
+        self._wake.set()
+        self._moved.set()
+        await self._stop_loops(keep={"heartbeat"})
+        await asyncio.gather(*self._notes, return_exceptions=True)
+
+    async def hand_back(self) -> None:
+        """After the job tasks stopped: give every lease back so others take over at once."""
+        self._ended.set()
+        await self._stop_loops(keep=set())
+        held, self._held = list(self._held), {}
+        if not held:
+            return
+        try:
+            count = await self.leases.release(self.owner, held)
+            await self.leases.notify("")
+        except Exception:  # noqa: BLE001 - the leases run out on their own
+            log.warning("handing %d lease(s) back failed; they run out on their own", len(held))
+        else:
+            log.info("handed %d job(s) back to the shared queue", count)
+
+    # -- loops ---------------------------------------------------------------------------------
+
+    async def _stop_loops(self, keep: set[str]) -> None:
+        stopping = [t for t in self._tasks if t.get_name() not in keep]
+        for task in stopping:
+            if task.get_name() == "listen":  # idle on its connection: nothing to finish
+                task.cancel()
+        if stopping:
+            _, late = await asyncio.wait(stopping, timeout=LOOP_GRACE)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        self._tasks = [t for t in self._tasks if t not in stopping]
+
+    async def _claims(self) -> None:
+        poll = min(MAX_POLL, self.ttl / 3)
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll)
+            self._wake.clear()
+            if self.paused:
+                continue
+            try:
+                more = await self.claim()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the store is away: try again later
+                log.warning("claiming jobs failed: %s", exc)
+                continue
+            if more:
+                self._wake.set()
+
+    async def claim(self) -> bool:
+        """One round: jobs whose lease ran out, then the oldest waiting ones; returns whether
+        a full batch was taken (there may be more)."""
+        free = self.max_running - len(self._held)
+        taken = await self.leases.claim_expired(self.owner, ttl=self.ttl, limit=free)
+        taken += await self.leases.adopt_unleased(self.owner, ttl=self.ttl, limit=free - len(taken))
+        for record, _ in taken:
+            log.info("took over job %s (%s)", record.id, record.state.value)
+        new = await self.leases.claim_new(
+            self.owner,
+            ttl=self.ttl,
+            slots=min(CLAIM_BATCH, free - len(taken)),
+            max_running=self.max_running,
+            max_per_user=self.max_per_user,
+        )
+        for record, lease in [*taken, *new]:
+            self._held[record.id] = lease.generation
+            try:
+                self._start(record, lease)
+            except Exception:
+                log.exception("job %s could not be started", record.id)
+                self._held.pop(record.id, None)
+        if new:
+            self._moved.set()
+        return len(new) >= CLAIM_BATCH
+
+    async def _heartbeat(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ended.wait(), self.ttl / 3)
+            if self._ended.is_set():
+                return
+            try:
+                lost = await self.leases.renew(self.owner, dict(self._held), ttl=self.ttl)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried at the next beat
+                log.warning("renewing the leases failed: %s", exc)
+                continue
+            for job_id in lost:
+                if job_id in self._held:
+                    log.warning("job %s: lease lost (taken over or ended elsewhere)", job_id)
+                    await self._drop(job_id)
+
+    async def _drop(self, job_id: str) -> None:
+        self.forget(job_id)
+        await self._stop(job_id)
+
+    async def _listen(self) -> None:
+        """LISTEN on a connection of its own; reconnects, and the poll covers the gaps."""
+        import asyncpg  # type: ignore[import-untyped]
+
+        assert self._dsn is not None  # noqa: S101 - launched only with one
+
+        def heard(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            if payload.startswith("policy:"):
+                guild = payload.removeprefix("policy:")
+                if guild.isdigit():
+                    self._on_policy(int(guild))
+                return
+            if payload.startswith("stop:"):
+                job_id = payload.removeprefix("stop:")
+                if job_id in self._held:
+                    task = asyncio.create_task(self._drop(job_id), name=f"stop-{job_id}")
+                    self._notes.add(task)
+                    task.add_done_callback(self._notes.discard)
+                return
+            self._changed()
+
+        while True:
+            try:
+                conn = await asyncpg.connect(self._dsn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - polling goes on meanwhile
+                log.warning("cannot listen for new jobs (%s); polling", type(exc).__name__)
+                await asyncio.sleep(MAX_POLL)
+                continue
+            closed = asyncio.Event()
+            try:
+                conn.add_termination_listener(functools.partial(_set, closed))
+                await conn.add_listener(CHANNEL, heard)
+                self._changed()  # anything notified while nobody listened
+                await closed.wait()
+                log.warning("the connection listening for new jobs closed; reconnecting")
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(conn.close(timeout=2))
+
+    async def _positions(self) -> None:
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._moved.wait(), max(self._interval, MAX_POLL))
+            if self._closing:
+                return
+            await asyncio.sleep(self._interval)  # changes in the meantime share one round
+            self._moved.clear()
+            try:
+                await self.show_positions()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the next round tries again
+                log.warning("telling the queue places failed: %s", exc)
+
+    async def show_positions(self) -> int:
+        """Tell each waiting reply whose shown place changed, in one process at a time."""
+        async with self.leases.exclusive(POSITIONS_LOCK) as mine:
+            if not mine:
+                return 0  # another process is doing this round
+            changed: list[tuple[JobRecord, int]] = []
+            place = 0
+            after: tuple[float, str] | None = None
+            while page := await self.leases.waiting(after=after, limit=1000):
+                for record in page:
+                    place += 1
+                    if record.shown_position != shown_position(place):
+                        changed.append((record, place))
+                after = (page[-1].created_at, page[-1].id)
+            self.waiting = place
+            for first in range(0, len(changed), 20):
+                batch = changed[first : first + 20]
+                await asyncio.gather(*(self._safe_show(r, p) for r, p in batch))
+                await self.leases.mark_shown({r.id: shown_position(p) for r, p in batch})
+            return len(changed)
+
+    async def _safe_show(self, record: JobRecord, place: int) -> None:
+        try:
+            if await self.leases.position(record.id) is None:
+                return  # it started or left meanwhile
+            await self._show_position(record, place)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("showing the queue place of job %s failed", record.id, exc_info=True)
+
+
+def _set(event: asyncio.Event, *_: object) -> None:
+    event.set()
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s crashed", task.get_name(), exc_info=task.exception())
