@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -86,6 +87,7 @@ class VideoBot(commands.AutoShardedBot):
         self._web: WebServer | None = None
         self._webhooks: WebhookSender | None = None
         self._team_api: TeamApi | None = None
+        self._shutdown: asyncio.Future[None] | None = None
         # Images of open "Animate this image" modals (see follow_ups.PendingImages).
         self.pending_images = PendingImages()
 
@@ -227,7 +229,15 @@ class VideoBot(commands.AutoShardedBot):
         log.info("logged in as %s in %d guild(s)", self.user, len(self.guilds))
 
     async def close(self) -> None:
-        """Let running jobs settle and stop, then close Discord and the HTTP session."""
+        """Let running jobs settle and stop, then close Discord, the HTTP session and the
+        store. One shutdown, however often it is asked for (a signal, then the end of
+        `async with`), and every caller waits for all of it: returning early would let the
+        event loop end and cancel the store's connections mid-close."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.ensure_future(self._close_everything())
+        await asyncio.shield(self._shutdown)
+
+    async def _close_everything(self) -> None:
         if self._web is not None:
             await self._web.stop()
         if self._webhooks is not None:

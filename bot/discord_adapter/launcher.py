@@ -50,6 +50,9 @@ async def run_bot(settings: Settings, *, demo: bool = False) -> None:
                 loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
         async with bot:
             await bot.start(_token(settings))
+        # A signal's shutdown is still closing the store when the gateway has stopped: wait
+        # for all of it (the same shutdown) before the loop ends.
+        await bot.close()
 
 
 async def run_worker(settings: Settings) -> None:

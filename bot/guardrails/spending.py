@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import TypeVar
 
@@ -60,6 +62,8 @@ class SpendGate:
         # Jobs shared by several processes: the check and the reservation are one transaction
         # under PostgreSQL's admission lock instead of this process's asyncio lock.
         self._shared = shared
+        self._member_locks: dict[int, asyncio.Lock] = {}
+        self._member_users: Counter[int] = Counter()
 
     async def policy(self, guild_id: int | None) -> GuildPolicy:
         return GuildPolicy() if guild_id is None else await self._guilds.get(guild_id)
@@ -84,16 +88,55 @@ class SpendGate:
     async def _check_shared_backlog(self, user_id: int, conn: AsyncConnection) -> None:
         """The backlog bounds counted over every process's queue."""
         assert self._shared is not None  # noqa: S101 - called on the shared path only
-        if await self._shared.queued(conn) >= self._operator.max_queued:
+        everyone, mine = await self._shared.queued(conn, user_id=user_id)
+        if everyone >= self._operator.max_queued:
             raise LimitReached(
                 f"The bot's queue is full ({self._operator.max_queued} videos waiting). "
                 "Try again in a little while."
             )
-        if await self._shared.queued(conn, user_id=user_id) >= self._operator.max_queued_per_user:
+        if mine >= self._operator.max_queued_per_user:
             raise LimitReached(
                 f"You already have {self._operator.max_queued_per_user} videos waiting in the "
                 "queue. Wait for one of them to start, then ask again."
             )
+
+    async def _admit_shared(
+        self,
+        request: VideoRequest,
+        reserve: Callable[[AsyncConnection | None], Awaitable[_T]],
+        shared: LeaseStore,
+    ) -> _T:
+        """Several processes: the checks and the reservation in one transaction."""
+        user = request.requester.user_id
+        limits = await self.limits(request.requester.guild_id)
+        if not limits.any:
+            # No money to race for: admissions run side by side, one at a time per member in
+            # this process (the member's backlog bound is a count). A member asking through
+            # two processes at the same instant may get one job more than the bound waiting.
+            async with self._member_lock(user), shared.open_transaction() as conn:
+                await self._check_shared_backlog(user, conn)
+                return await reserve(conn)
+        # One admission of this process at a time waits for the database's lock: a burst
+        # queued on it would otherwise hold every pooled connection while it waits, and every
+        # other read (the guild rules the acknowledgement needs) behind them.
+        async with self._lock, shared.admission() as conn:
+            await self._check_shared_backlog(user, conn)
+            await self._check(request, limits, conn)
+            return await reserve(conn)
+
+    @contextlib.asynccontextmanager
+    async def _member_lock(self, user_id: int) -> AsyncIterator[None]:
+        """One admission at a time per member; the lock lives while anyone uses it."""
+        lock = self._member_locks.setdefault(user_id, asyncio.Lock())
+        self._member_users[user_id] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._member_users[user_id] -= 1
+            if not self._member_users[user_id]:
+                del self._member_users[user_id]
+                self._member_locks.pop(user_id, None)
 
     async def admit(
         self,
@@ -110,12 +153,7 @@ class SpendGate:
         if not bounded:
             return await reserve(None)
         if self._shared is not None:
-            limits = await self.limits(request.requester.guild_id)
-            async with self._shared.admission() as conn:
-                await self._check_shared_backlog(request.requester.user_id, conn)
-                if limits.any:
-                    await self._check(request, limits, conn)
-                return await reserve(conn)
+            return await self._admit_shared(request, reserve, self._shared)
         self.check_backlog(request.requester.user_id)
         limits = await self.limits(request.requester.guild_id)
         if not limits.any:

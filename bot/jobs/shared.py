@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 CLAIM_BATCH = 10
 # The longest an idle process waits between looks at the queue without a notification.
 MAX_POLL = 5.0
+# The least time between two claim rounds of one process.
+CLAIM_SPACING = 0.05
 # How long a loop may take to finish its round when the process stops.
 LOOP_GRACE = 10.0
 
@@ -77,6 +80,8 @@ class SharedDispatcher:
         self._moved = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._notes: set[asyncio.Task[None]] = set()
+        self._waking: asyncio.Task[None] | None = None
+        self._wake_again = False
         self._closing = False
         self._ended = asyncio.Event()  # the job tasks have stopped: the heartbeat may too
         self.paused = False
@@ -104,8 +109,14 @@ class SharedDispatcher:
         self._moved.set()
 
     def release(self, job_id: str) -> None:
-        """A job this process ran ended here (or was stopped): its slot is free for anyone."""
-        if self._held.pop(job_id, None) is not None and not self._closing:
+        """A job this process ran ended here (or was stopped): its slot is free for anyone.
+
+        While closing, the job's task was stopped by the shutdown, not ended: its lease stays
+        in the books for `hand_back` to give back (one that did end is left alone there).
+        """
+        if self._closing:
+            return
+        if self._held.pop(job_id, None) is not None:
             self._notify("")
             self._changed()
 
@@ -126,9 +137,26 @@ class SharedDispatcher:
         self._moved.set()
 
     def _notify(self, payload: str) -> None:
+        if not payload:
+            # "Look at the queue": one on the way is enough, plus one after it for what
+            # was committed meanwhile (a burst of 1,000 acceptances sends a handful).
+            if self._waking is not None and not self._waking.done():
+                self._wake_again = True
+                return
+            self._waking = asyncio.create_task(self._wake_others(), name="notify")
+            self._notes.add(self._waking)
+            self._waking.add_done_callback(self._notes.discard)
+            return
         task = asyncio.create_task(self._safe_notify(payload), name="notify")
         self._notes.add(task)
         task.add_done_callback(self._notes.discard)
+
+    async def _wake_others(self) -> None:
+        while True:
+            self._wake_again = False
+            await self._safe_notify("")
+            if not self._wake_again:
+                return
 
     async def _safe_notify(self, payload: str) -> None:
         try:
@@ -199,6 +227,7 @@ class SharedDispatcher:
 
     async def _claims(self) -> None:
         poll = min(MAX_POLL, self.ttl / 3)
+        looked = -poll  # when expired leases were last looked for (monotonic)
         while not self._closing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), poll)
@@ -206,7 +235,12 @@ class SharedDispatcher:
             if self.paused:
                 continue
             try:
-                more = await self.claim()
+                # Leases run out with time, not with events: expired ones are looked for once
+                # a poll interval, however often notifications wake this loop meanwhile.
+                take_over = time.monotonic() - looked >= poll
+                if take_over:
+                    looked = time.monotonic()
+                more = await self.claim(take_over=take_over)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the store is away: try again later
@@ -214,13 +248,20 @@ class SharedDispatcher:
                 continue
             if more:
                 self._wake.set()
+            # A burst of notifications (every acceptance and every end sends one to every
+            # process) shares one round instead of costing each process a claim apiece.
+            await asyncio.sleep(CLAIM_SPACING)
 
-    async def claim(self) -> bool:
-        """One round: jobs whose lease ran out, then the oldest waiting ones; returns whether
-        a full batch was taken (there may be more)."""
+    async def claim(self, *, take_over: bool = True) -> bool:
+        """One round: jobs whose lease ran out (with `take_over`), then the oldest waiting
+        ones; returns whether a full batch was taken (there may be more)."""
         free = self.max_running - len(self._held)
-        taken = await self.leases.claim_expired(self.owner, ttl=self.ttl, limit=free)
-        taken += await self.leases.adopt_unleased(self.owner, ttl=self.ttl, limit=free - len(taken))
+        taken: list[tuple[JobRecord, Lease]] = []
+        if take_over:
+            taken = await self.leases.claim_expired(self.owner, ttl=self.ttl, limit=free)
+            taken += await self.leases.adopt_unleased(
+                self.owner, ttl=self.ttl, limit=free - len(taken)
+            )
         for record, _ in taken:
             log.info("took over job %s (%s)", record.id, record.state.value)
         new = await self.leases.claim_new(
@@ -336,14 +377,15 @@ class SharedDispatcher:
             self.waiting = place
             for first in range(0, len(changed), 20):
                 batch = changed[first : first + 20]
+                # Those that started or left meanwhile keep their own card.
+                live = await self.leases.still_waiting([r.id for r, _ in batch])
+                batch = [(r, p) for r, p in batch if r.id in live]
                 await asyncio.gather(*(self._safe_show(r, p) for r, p in batch))
                 await self.leases.mark_shown({r.id: shown_position(p) for r, p in batch})
             return len(changed)
 
     async def _safe_show(self, record: JobRecord, place: int) -> None:
         try:
-            if await self.leases.position(record.id) is None:
-                return  # it started or left meanwhile
             await self._show_position(record, place)
         except asyncio.CancelledError:
             raise

@@ -94,6 +94,9 @@ TIMED_OUT_MESSAGE = (
 
 
 TELL_ATTEMPTS = 4
+# How often a job the provider never received may be sent again (after its process stopped
+# between committing SUBMITTING and sending the create).
+RESEND_LIMIT = 3
 
 
 @dataclass(frozen=True)
@@ -327,6 +330,8 @@ class Workflow:
             # Taken over while this process stalled: the job is another's, hands off.
             log.warning("job %s: its lease was taken over; stopping here", fresh.id)
             self._lost.add(fresh.id)
+            if job.created is not None:
+                await self._withdraw_orphan(job.created)
             return False
         job.record = fresh
         if fresh.state.is_final:
@@ -394,6 +399,13 @@ class Workflow:
         showing = asyncio.create_task(self._show(job), name=f"show-{record.id}")
         job.sent_at = self._wall()
         try:
+            # Shared: the lease is checked and renewed for a full term right before the
+            # create, so that whoever takes the job over looks at the provider only once this
+            # process has stopped for longer than that (and a stalled one never sends).
+            if not await self._holds_lease(job):
+                log.warning("job %s: lease lost before the create; stopping here", record.id)
+                self._lost.add(record.id)
+                raise _LeaseLostError
             job.created = await self._send_create(request)
         except CreateOutcomeUnknownError:
             log.warning("job %s: create outcome unknown; reconciling", record.id)
@@ -432,6 +444,14 @@ class Workflow:
             log.info("job %s: adopted provider video %s", record.id, found.id)
             job.created = found
             await self._store_created(job)
+            return
+        if searched and job.sent_at is None and record.attempts < RESEND_LIMIT:
+            # Not sent from this process: the one that committed SUBMITTING stopped (killed,
+            # restarted) before its create left, and the provider, asked after that process's
+            # lease ran out (or after the restart), has no such job. That process cannot send
+            # it any more (gone, or fenced right before its create), so it is sent now.
+            log.info("job %s: the provider never received it; sending it now", record.id)
+            await self._move(job, JobState.ACCEPTED, expect=[JobState.SUBMITTING])
             return
         if searched:
             await self._end(job, JobState.FAILED, NEVER_STARTED_MESSAGE)
@@ -630,6 +650,19 @@ class Workflow:
             )
             return
         await self._move(job, JobState.DELIVERED, expect=[JobState.DELIVERING])
+
+    async def _withdraw_orphan(self, video: Video) -> None:
+        """A create answered after this process lost the job: the job is another's (made
+        once more there), so this video has no owner. Deleted at the provider where it
+        deletes (a queued job is often not billed); logged either way."""
+        log.error(
+            "provider video %s was created after this process lost its job; deleting it",
+            video.id,
+        )
+        try:
+            await self._client.delete(video.id)
+        except VideosError as exc:
+            log.warning("deleting provider video %s failed: %s", video.id, exc)
 
     async def _holds_lease(self, job: _Job) -> bool:
         if job.lease is None or self._still_holds is None:

@@ -87,6 +87,7 @@ class Database:
         # Guild policies are read on every command and change rarely: a short-lived,
         # write-through cache (bot/store/guilds.py) keeps the acknowledgement fast under load.
         self.guild_policies: dict[int, Any] = {}
+        self.guild_policy_reads: dict[int, Any] = {}  # reads under way, shared by their callers
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -141,7 +142,16 @@ async def open_database(url: str, *, migrate_schema: bool = True) -> Database:
             event.listen(each.sync_engine, "connect", _sqlite_pragmas)
     else:
         try:
-            engine = create_async_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+            # Hundreds of running jobs write now and then, and admissions must not queue
+            # behind them for a connection: a larger pool than SQLAlchemy's 5 + 10.
+            engine = create_async_engine(
+                parsed,
+                pool_pre_ping=True,
+                pool_size=10,
+                max_overflow=30,
+                pool_timeout=120,
+                hide_parameters=True,
+            )
         except (ImportError, NoSuchModuleError) as exc:
             hint = (
                 " (pip install 'video-bot[postgres]')"

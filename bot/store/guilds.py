@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -27,6 +28,7 @@ class GuildStore:
         self._database = database
         self._engine = database.engine
         self._cache: dict[int, tuple[float, GuildPolicy]] = database.guild_policies
+        self._reads: dict[int, asyncio.Future[GuildPolicy]] = database.guild_policy_reads
         self._clock = clock
 
     async def get(self, guild_id: int) -> GuildPolicy:
@@ -34,20 +36,36 @@ class GuildStore:
         if cached is not None and self._clock() - cached[0] < POLICY_LIFETIME:
             self._cache[guild_id] = cached  # most recently read last
             return cached[1]
-        query = select(guild_settings.c.data).where(guild_settings.c.guild_id == guild_id)
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        policy = GuildPolicy() if row is None else GuildPolicy.from_json(row.data)
-        self._remember(guild_id, policy)
-        return policy
+        # One read per guild at a time: a burst of commands from one server (its cache just
+        # expired) waits for the same read instead of queueing a read each for the pool.
+        reading = self._reads.get(guild_id)
+        if reading is None:
+            reading = self._reads[guild_id] = asyncio.ensure_future(self._read(guild_id))
+        return await asyncio.shield(reading)
+
+    async def _read(self, guild_id: int) -> GuildPolicy:
+        me = self._reads.get(guild_id)
+        try:
+            query = select(guild_settings.c.data).where(guild_settings.c.guild_id == guild_id)
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(query)).first()
+            policy = GuildPolicy() if row is None else GuildPolicy.from_json(row.data)
+            if self._reads.get(guild_id) is me:  # not saved or forgotten meanwhile
+                self._remember(guild_id, policy)
+            return policy
+        finally:
+            if self._reads.get(guild_id) is me:
+                del self._reads[guild_id]
 
     async def save(self, guild_id: int, policy: GuildPolicy) -> None:
+        self._reads.pop(guild_id, None)
         self._cache.pop(guild_id, None)
         await self._write(guild_id, policy)
         self._remember(guild_id, policy)
 
     def forget(self, guild_id: int) -> None:
         """Drop the cached policy (another process changed it): the next read is fresh."""
+        self._reads.pop(guild_id, None)
         self._cache.pop(guild_id, None)
 
     def _remember(self, guild_id: int, policy: GuildPolicy) -> None:

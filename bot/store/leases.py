@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, case, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import UNFINISHED_STATES, JobState
@@ -83,6 +83,12 @@ class LeaseStore:
                 text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}
             )
             yield bool(result.scalar_one())
+
+    @contextlib.asynccontextmanager
+    async def open_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A plain write transaction (an admission with no money to race for)."""
+        async with self._database.write() as conn:
+            yield conn
 
     @contextlib.asynccontextmanager
     async def admission(self) -> AsyncIterator[AsyncConnection]:
@@ -339,53 +345,78 @@ class LeaseStore:
 
     async def position(self, job_id: str) -> int | None:
         """A waiting job's place in the queue (1 = next), or None when it is not waiting."""
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(jobs.c.created_at, jobs.c.state, jobs.c.lease_owner).where(
-                        jobs.c.id == job_id
-                    )
-                )
-            ).first()
-            if row is None or row.state != JobState.ACCEPTED.value or row.lease_owner is not None:
-                return None
-            ahead = (
-                await conn.execute(
-                    select(func.count())
-                    .where(jobs.c.state == JobState.ACCEPTED.value)
-                    .where(jobs.c.lease_owner.is_(None))
-                    .where(jobs.c.reply.is_not(None))
-                    .where(
-                        or_(
-                            jobs.c.created_at < row.created_at,
-                            and_(jobs.c.created_at == row.created_at, jobs.c.id < job_id),
-                        )
-                    )
-                )
-            ).scalar_one()
-        return int(ahead) + 1
-
-    async def queued(self, conn: AsyncConnection, *, user_id: int | None = None) -> int:
-        """Jobs waiting for a slot, not yet claimed by any process (the backlog bounds)."""
-        query = (
+        me = (
+            select(jobs.c.created_at, jobs.c.id)
+            .where(jobs.c.id == job_id)
+            .where(jobs.c.state == JobState.ACCEPTED.value)
+            .where(jobs.c.lease_owner.is_(None))
+            .subquery()
+        )
+        waiting = and_(
+            jobs.c.state == JobState.ACCEPTED.value,
+            jobs.c.lease_owner.is_(None),
+            jobs.c.reply.is_not(None),
+        )
+        ahead = (
             select(func.count())
+            .select_from(jobs)
+            .where(waiting)
+            .where(
+                or_(
+                    jobs.c.created_at < me.c.created_at,
+                    and_(jobs.c.created_at == me.c.created_at, jobs.c.id < me.c.id),
+                )
+            )
+            .scalar_subquery()
+        )
+        # One read: no row when the job is not waiting (started, ended, unknown).
+        query = select(ahead).select_from(me)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else int(row[0]) + 1
+
+    async def still_waiting(self, job_ids: list[str]) -> set[str]:
+        """Which of these jobs are still waiting (not started, not ended), in one read."""
+        if not job_ids:
+            return set()
+        query = (
+            select(jobs.c.id)
+            .where(jobs.c.id.in_(job_ids))
             .where(jobs.c.state == JobState.ACCEPTED.value)
             .where(jobs.c.lease_owner.is_(None))
         )
-        if user_id is not None:
-            query = query.where(jobs.c.requester_id == user_id)
-        return int((await conn.execute(query)).scalar_one())
+        async with self._engine.connect() as conn:
+            return {str(i) for i in (await conn.execute(query)).scalars()}
+
+    async def queued(self, conn: AsyncConnection, *, user_id: int) -> tuple[int, int]:
+        """Jobs waiting for a slot, not yet claimed by any process: everyone's and one
+        member's (the backlog bounds), in one read."""
+        query = (
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((jobs.c.requester_id == user_id, 1), else_=0)), 0),
+            )
+            .where(jobs.c.state == JobState.ACCEPTED.value)
+            .where(jobs.c.lease_owner.is_(None))
+        )
+        everyone, mine = (await conn.execute(query)).one()
+        return int(everyone), int(mine)
 
     async def mark_shown(self, shown: dict[str, int]) -> None:
-        """Remember the places the waiting replies now show: a transaction per row, so this
-        never holds one row while waiting for another (a claim or a renewal may hold it)."""
-        for job_id, place in shown.items():
-            async with self._database.write() as conn:
+        """Remember the places the waiting replies now show (one statement; its rows locked
+        in id order like every statement here that changes several rows: no deadlock)."""
+        if not shown:
+            return
+        async with self._database.write() as conn:
+            ids = await self._lock_in_order(
+                conn,
+                and_(jobs.c.id.in_(list(shown)), jobs.c.state == JobState.ACCEPTED.value),
+            )
+            if ids:
                 await conn.execute(
                     update(jobs)
-                    .where(jobs.c.id == job_id)
-                    .where(jobs.c.state == JobState.ACCEPTED.value)
-                    .values(shown_position=place)
+                    .where(jobs.c.id.in_(ids))
+                    .values(shown_position=case({i: shown[i] for i in ids}, value=jobs.c.id))
                 )
 
     async def counts(self) -> tuple[int, int]:

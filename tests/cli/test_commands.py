@@ -398,3 +398,25 @@ def test_the_thumbnail_answers_are_read_carefully() -> None:
     # The video itself is gone (expired): the thumbnail's answer says nothing.
     gone = ProbeAnswer(410, "application/json")
     assert judge_thumbnail(gone, ProbeAnswer(404, "application/json")).support == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (
+            ("worker",),
+            {},
+            "`video-bot worker` shares the jobs of `video-bot run` through PostgreSQL",
+        ),
+        (("run",), {"VIDEO_BOT_RUN_JOBS": "false"}, "VIDEO_BOT_RUN_JOBS=false leaves the jobs"),
+    ],
+)
+async def test_several_processes_on_sqlite_are_refused_in_one_line(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str], says: str
+) -> None:
+    """A SQLite file is one process's: a worker beside it would run nothing, or run twice."""
+    result = await video_bot(*args, env={"DISCORD_TOKEN": "a-token", **env}, cwd=tmp_path)
+    assert result.code == 2
+    assert result.stderr.strip().startswith(f"video-bot: {says}")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr

@@ -134,3 +134,52 @@ async def test_a_job_claimed_by_a_worker_that_died_before_sending_it_is_sent_onc
     assert cluster.videos.stats.count("POST /v1/videos") == 1
     assert len(cluster.uploads()) == 1
     assert "Traceback" not in cluster.log()
+
+
+async def test_a_worker_stopped_cleanly_hands_its_jobs_over_at_once(cluster: Cluster) -> None:
+    """SIGTERM: the worker gives its leases back as it stops; with leases of a minute, the
+    next worker finishes the job long before the old lease would have run out."""
+    minute = {"VIDEO_BOT_LEASE_SECONDS": "60"}
+    await cluster.start("run", "run", VIDEO_BOT_RUN_JOBS="false", **minute)
+    await cluster.start("first", **minute)
+    it = await cluster.video(f"{PROMPT} [duration=600]")
+    await reach(cluster, "submitted")
+    assert await cluster.stop("first") == 0
+    assert "handed 1 job(s) back" in cluster.log("first")
+    await cluster.start("second", **minute)
+    cluster.videos.advance(3600)
+    message = await it.wait_for(finished, timeout=30)  # well within the minute
+    assert embed(message)["title"] == "Your video is ready"
+    await cluster.wait_states(["delivered"], limit=30)
+    assert cluster.videos.stats.count("POST /v1/videos") == 1
+    assert len(cluster.uploads()) == 1
+    assert "Traceback" not in cluster.log()
+
+
+async def test_a_job_whose_worker_died_before_its_create_left_is_sent_once(
+    cluster: Cluster,
+) -> None:
+    """A worker that committed `submitting` and died before its create left (under load the
+    create can wait for a connection): the provider has no such job, so the next owner sends
+    it, once. Left as such a worker leaves it: that moment is too short to kill on cue."""
+    await cluster.start("run", "run", VIDEO_BOT_RUN_JOBS="false")
+    it = await cluster.video(f"{PROMPT} [duration=1]")
+    await cluster.wait_states(["accepted"])
+    async with cluster.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE jobs SET state = 'submitting', attempts = 1, "
+                "lease_owner = 'dead-host:4242:abcdef', lease_generation = 1, "
+                "lease_until = EXTRACT(EPOCH FROM now()) + :ttl"
+            ),
+            {"ttl": LEASE_SECONDS},
+        )
+    await cluster.start("worker")
+    message = await it.wait_for(finished, timeout=60)
+    assert embed(message)["title"] == "Your video is ready"
+    rows = await cluster.wait_states(["delivered"])
+    assert rows[0]["attempts"] == 2
+    assert "never received it; sending it now" in cluster.log("worker")
+    assert cluster.videos.stats.count("POST /v1/videos") == 1
+    assert len(cluster.uploads()) == 1
+    assert "Traceback" not in cluster.log()
