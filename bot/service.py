@@ -253,16 +253,12 @@ class VideoService:
     @property
     def lease_owner(self) -> str | None:
         """This process's name on the leases it holds (shared jobs only)."""
-        if isinstance(self.dispatcher, SharedDispatcher):
-            return self.dispatcher.owner
-        return None
+        return self.dispatcher.owner
 
     @property
     def waiting(self) -> int:
         """Jobs in the queue (over every process when shared, as last counted)."""
-        if isinstance(self.dispatcher, SharedDispatcher):
-            return self.dispatcher.waiting
-        return len(self.queue)
+        return self.dispatcher.waiting
 
     @property
     def store(self) -> JobStore:
@@ -374,11 +370,7 @@ class VideoService:
             }
         )
         self.dispatcher.ready(started)
-        if isinstance(self.dispatcher, SharedDispatcher):
-            position = await self.dispatcher.leases.position(record.id)
-        else:
-            position = self.dispatcher.position(record.id)
-        return view.evolve(queue_position=position)
+        return view.evolve(queue_position=await self.dispatcher.place(record.id))
 
     async def _fit(self, reference: Upload, size: str) -> bytes:
         try:
@@ -614,8 +606,7 @@ class VideoService:
                 sink = self._sinks.get(job_id)
                 running_here = self.workflow.is_running(job_id)
                 await self.workflow.stop(job_id)  # its end is announced as the task ends
-                if isinstance(self.dispatcher, SharedDispatcher):
-                    self.dispatcher.stop_elsewhere(job_id)  # if another process runs it
+                self.dispatcher.stop_elsewhere(job_id)  # if another process runs it
                 if not running_here:
                     self._announce(job_id)  # the process running it lets go quietly
                 self.files.remove(job_id)
@@ -646,8 +637,7 @@ class VideoService:
 
     async def save_policy(self, guild_id: int, policy: GuildPolicy) -> None:
         await self._guilds.save(guild_id, policy)
-        if isinstance(self.dispatcher, SharedDispatcher):
-            self.dispatcher.policy_changed(guild_id)  # other processes cached the old rules
+        self.dispatcher.policy_changed(guild_id)  # other processes cached the old rules
 
     async def limits(self, guild_id: int | None) -> EffectiveLimits:
         return await self._gate.limits(guild_id) if guild_id is not None else NO_LIMITS
@@ -757,8 +747,7 @@ class VideoService:
                 await self._janitor
             self._janitor = None
         await self.workflow.close(grace)
-        if isinstance(self.dispatcher, SharedDispatcher):
-            await self.dispatcher.hand_back()
+        await self.dispatcher.hand_back()  # shared: the others take the jobs over at once
         for task in (self._trimming, self._store_probe):
             if task is not None and not task.done():
                 task.cancel()
@@ -887,8 +876,7 @@ class VideoService:
 
     def _lost(self, job_id: str) -> None:
         """Another process has the job now (or it ended there): only this one's books."""
-        if isinstance(self.dispatcher, SharedDispatcher):
-            self.dispatcher.forget(job_id)
+        self.dispatcher.forget(job_id)
         self._sinks.pop(job_id, None)
 
     async def _still_holds(self, job_id: str, lease: Lease) -> bool:

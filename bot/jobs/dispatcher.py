@@ -93,6 +93,29 @@ class Dispatcher:
                 del self._per_user[user]
             self._changed()
 
+    # -- calls the shared queue needs (bot/jobs/shared.py); one process has nothing to do --
+
+    owner: str | None = None  # no leases here
+
+    @property
+    def waiting(self) -> int:
+        return len(self.queue)
+
+    async def place(self, job_id: str) -> int | None:
+        return self.queue.position(job_id)
+
+    def forget(self, job_id: str) -> None:
+        """Nothing to forget: no other process takes jobs from this one."""
+
+    def stop_elsewhere(self, job_id: str) -> None:
+        """Nothing to tell: no other process runs jobs."""
+
+    def policy_changed(self, guild_id: int) -> None:
+        """Nothing to tell: no other process caches the rules."""
+
+    async def hand_back(self) -> None:
+        """Nothing to hand back: the jobs resume at the next start."""
+
     def assume_shown(self, job_id: str, position: int) -> None:
         """After a restart: the reply already shows about this place; no edit until it moves."""
         self._shown[job_id] = shown_position(position)

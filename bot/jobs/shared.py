@@ -92,6 +92,10 @@ class SharedDispatcher:
         """Jobs this process holds."""
         return len(self._held)
 
+    async def place(self, job_id: str) -> int | None:
+        """A waiting job's place in the queue of every process."""
+        return await self.leases.position(job_id)
+
     def holds(self, job_id: str) -> bool:
         return job_id in self._held
 
