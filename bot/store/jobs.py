@@ -83,6 +83,21 @@ class JobRecord:
         return data
 
 
+def page_in_order(condition: Any, *, after: tuple[float, str] | None, limit: int) -> Any:
+    """Jobs matching `condition` in (created_at, id) order, the page after `after` (keyset
+    pagination: no page costs more than its own rows, however far in)."""
+    query = select(*WITHOUT_REFERENCE).where(condition)
+    if after is not None:
+        created, job_id = after
+        query = query.where(
+            or_(
+                jobs.c.created_at > created,
+                and_(jobs.c.created_at == created, jobs.c.id > job_id),
+            )
+        )
+    return query.order_by(jobs.c.created_at, jobs.c.id).limit(limit)
+
+
 @dataclass(frozen=True, slots=True)
 class Lease:
     """The right to work on one job (bot/store/leases.py): whose it is, which claim made it."""
@@ -197,18 +212,9 @@ class JobStore:
         Start-up reads the backlog a page at a time so that 10,000 waiting jobs never hold the
         event loop for long.
         """
-        query = select(*WITHOUT_REFERENCE).where(
-            jobs.c.state.in_([s.value for s in UNFINISHED_STATES])
+        query = page_in_order(
+            jobs.c.state.in_([s.value for s in UNFINISHED_STATES]), after=after, limit=limit
         )
-        if after is not None:
-            created, job_id = after
-            query = query.where(
-                or_(
-                    jobs.c.created_at > created,
-                    and_(jobs.c.created_at == created, jobs.c.id > job_id),
-                )
-            )
-        query = query.order_by(jobs.c.created_at, jobs.c.id).limit(limit)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [JobRecord.from_row(r) for r in rows]

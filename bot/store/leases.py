@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.domain import UNFINISHED_STATES, JobState
 from bot.store.database import Database
-from bot.store.jobs import WITHOUT_REFERENCE, JobRecord, Lease
+from bot.store.jobs import WITHOUT_REFERENCE, JobRecord, Lease, page_in_order
 from bot.store.schema import jobs
 
 # PostgreSQL advisory lock keys: one for claiming new jobs, one for admissions (the spend
@@ -324,21 +324,12 @@ class LeaseStore:
         self, *, after: tuple[float, str] | None = None, limit: int = 1000
     ) -> list[JobRecord]:
         """The queue: waiting jobs with their reply, in acceptance order, a page at a time."""
-        query = (
-            select(*WITHOUT_REFERENCE)
-            .where(jobs.c.state == JobState.ACCEPTED.value)
-            .where(jobs.c.lease_owner.is_(None))
-            .where(jobs.c.reply.is_not(None))
+        waiting = and_(
+            jobs.c.state == JobState.ACCEPTED.value,
+            jobs.c.lease_owner.is_(None),
+            jobs.c.reply.is_not(None),
         )
-        if after is not None:
-            created, job_id = after
-            query = query.where(
-                or_(
-                    jobs.c.created_at > created,
-                    and_(jobs.c.created_at == created, jobs.c.id > job_id),
-                )
-            )
-        query = query.order_by(jobs.c.created_at, jobs.c.id).limit(limit)
+        query = page_in_order(waiting, after=after, limit=limit)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [JobRecord.from_row(r) for r in rows]
