@@ -4,7 +4,8 @@
 
 The same start as tests/recovery/bot_process.py: the two documented discord.py seams (REST base
 URL and gateway URL) are pointed at the fake Discord, then the real command line entry point
-runs (`bot.cli.main(["run", ...])`, so settings come from the environment as in production).
+runs (`bot.terminal.cli.main(["run", ...])`, so settings come from the environment as in
+production).
 
 Optional, for the benchmark only: with BENCH_LOOP_LAG_FILE=<path> in the environment, a task in
 the bot's event loop asks to wake every 10 ms for as long as `run_bot` runs and notes how late
@@ -105,16 +106,16 @@ def main(argv: list[str]) -> int:
     import discord.http
     import yarl
 
-    from bot import cli
     from bot.discord_adapter import launcher
+    from bot.terminal import cli
 
     rest_base, gateway_url, *options = argv
     discord.http.Route.BASE = rest_base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
     lag_file = os.environ.get(LAG_FILE_ENV)
     if lag_file:
-        # bot.cli imports run_bot from the launcher module when it runs, so this wraps the real
-        # entry point without changing it.
+        # bot.terminal.cli imports run_bot from the launcher module when it runs, so this wraps
+        # the real entry point without changing it.
         launcher.run_bot = monitored(launcher.run_bot, Path(lag_file))  # type: ignore[assignment]
     return cli.main(["run", *options])
 

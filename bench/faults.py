@@ -29,7 +29,7 @@ from typing import Any
 
 from bot.domain import JobState
 from bot.fake_api import FakeSettings
-from bot.redaction import install_log_redaction
+from bot.observability.redaction import install_log_redaction
 from bot.store import open_database
 from bot.store.usage import UsageStore
 from tests.discord_adapter.harness import running_harness

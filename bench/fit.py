@@ -4,7 +4,7 @@ Run it with `python -m bench.fit` from the repository root (options: --seconds, 
 --limit-mib, --repeat). It is not a test: it prints figures, and whether each goal is met.
 Exit status: 0 when every goal is met, 1 when one is not (2 for bad options).
 
-The source is made first with the same ffmpeg the bot finds (`bot.encoding.find_ffmpeg`): a
+The source is made first with the same ffmpeg the bot finds (`bot.media.encoding.find_ffmpeg`): a
 zoom into the Mandelbrot set (fine detail in constant motion, like a camera move) encoded with
 libx264 (veryfast, CRF 20, High profile, as a provider's renderer might), with stereo AAC audio
 (a tone under pink noise, 160 kb/s). Its size is printed; it must be larger than the limit, or
@@ -48,8 +48,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot import encoding
-from bot.encoding import EncodeError, find_ffmpeg, fit_to_limit, plan_encode, probe
+from bot.media import encoding
+from bot.media.encoding import EncodeError, find_ffmpeg, fit_to_limit, plan_encode, probe
 
 MIB = 1024 * 1024
 MB = 1_000_000

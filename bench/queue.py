@@ -53,9 +53,9 @@ import aiohttp
 
 from bot.config import load_settings
 from bot.domain import Delivery, JobView, Phase, ReplyHandle, Requester
-from bot.engine import settle_heap
 from bot.fake_api import FakeSettings, FakeVideosServer
-from bot.service import VideoService
+from bot.service.facade import VideoService
+from bot.service.wiring import settle_heap
 from bot.store import open_database
 from bot.videos import VideosClient
 

@@ -30,8 +30,8 @@ import aiohttp
 
 from bot.config import load_settings
 from bot.domain import Delivery, JobView
-from bot.engine import make_client, open_session
-from bot.service import VideoService
+from bot.service.facade import VideoService
+from bot.service.wiring import make_client, open_session
 from bot.store import JobRecord, JobState, JobStore, open_database
 
 STATUS = "GET /v1/videos/{video_id}"

@@ -1,5 +1,5 @@
 """`python -m bot` is the same as the `video-bot` command."""
 
-from bot.cli import main
+from bot.terminal.cli import main
 
 raise SystemExit(main())

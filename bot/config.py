@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.catalogue import Catalogue, CatalogueError, load_catalogue
 from bot.domain import OperatorLimits
-from bot.redaction import strip_url_credentials, url_credentials
+from bot.observability.redaction import strip_url_credentials, url_credentials
 
 OPENAI_RETIRED_HOST = "api.openai.com"
 _CREDENTIALS_IN_URL = "must not contain credentials; put the key in OPENAI_API_KEY"

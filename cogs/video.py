@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot.catalogue import Catalogue, RequestRejected
 from bot.discord_adapter.reply import InteractionReply, refusal_text
 from bot.domain import Requester
-from bot.service import Upload
+from bot.service.facade import Upload
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot

@@ -19,16 +19,16 @@ from bot.discord_adapter.presenter import DiscordPresenter
 from bot.discord_adapter.reply import KIND, ChannelReply, ReplyAddress
 from bot.discord_adapter.tree import VideoCommandTree
 from bot.domain import ReplyHandle, ReplySink
-from bot.engine import make_client, open_session
-from bot.fitting import VideoFitter
-from bot.metrics import Metrics
-from bot.redaction import default_redactor
-from bot.service import VideoService
+from bot.http.server import WebServer, make_app
+from bot.http.team_api import TeamApi
+from bot.http.webhooks import WebhookSender
+from bot.media.fitting import VideoFitter
+from bot.observability.metrics import Metrics
+from bot.observability.redaction import default_redactor
+from bot.service.facade import VideoService
+from bot.service.wiring import make_client, open_session
 from bot.store import Database, open_database
 from bot.store.api_keys import ApiKey
-from bot.team_api import TeamApi
-from bot.web import WebServer, make_app
-from bot.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
 

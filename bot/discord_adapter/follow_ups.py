@@ -24,8 +24,8 @@ from bot.catalogue import Catalogue, ModelSpec, RequestRejected
 from bot.discord_adapter import render
 from bot.discord_adapter.reply import InteractionReply, refusal_text
 from bot.domain import JobView, Phase, Requester
-from bot.images import MAX_REFERENCE_BYTES
-from bot.service import SourceGone, Upload
+from bot.media.images import MAX_REFERENCE_BYTES
+from bot.service.facade import SourceGone, Upload
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot

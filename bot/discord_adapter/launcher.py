@@ -13,7 +13,7 @@ import discord
 from bot.config import Settings
 from bot.discord_adapter.client import VideoBot
 from bot.discord_adapter.command_sync import sync_commands
-from bot.engine import settle_heap
+from bot.service.wiring import settle_heap
 from bot.store import open_database
 
 log = logging.getLogger(__name__)

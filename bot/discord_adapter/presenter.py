@@ -13,14 +13,14 @@ from typing import Any
 
 import discord
 
-from bot.delivery import DeliveryPlan, plan_delivery
 from bot.discord_adapter import render
 from bot.discord_adapter.buttons import controls
 from bot.discord_adapter.follow_ups import result_controls
 from bot.discord_adapter.reply import ReplyAddress
 from bot.domain import Delivery, JobView, Phase, ReplyGone, shown_position
-from bot.encoding import EncodeError
-from bot.fitting import VideoFitter
+from bot.media.delivery import DeliveryPlan, plan_delivery
+from bot.media.encoding import EncodeError
+from bot.media.fitting import VideoFitter
 
 log = logging.getLogger(__name__)
 

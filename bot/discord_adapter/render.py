@@ -7,10 +7,10 @@ from pathlib import Path
 
 import discord
 
-from bot.delivery import DeliveryPlan
 from bot.domain import JobKind, JobState, JobView, Phase, shown_position
-from bot.progress_bar import bar
-from bot.service import JobDetails
+from bot.media.delivery import DeliveryPlan
+from bot.service.facade import JobDetails
+from bot.terminal.progress import bar
 
 _BLURPLE = discord.Colour.blurple()
 _GREEN = discord.Colour.green()

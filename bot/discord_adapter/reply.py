@@ -20,7 +20,7 @@ from bot.catalogue import RequestRejected
 from bot.discord_adapter.render import timestamp
 from bot.discord_adapter.tree import send_ephemeral
 from bot.domain import JobView, LimitReached, ReplyHandle
-from bot.redaction import default_redactor
+from bot.observability.redaction import default_redactor
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from bot.discord_adapter.access import (
     manages_guild,
     operator_refusal,
 )
-from bot.service import new_ref
+from bot.service.facade import new_ref
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot

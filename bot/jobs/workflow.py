@@ -354,7 +354,7 @@ class Workflow:
         The message may quote the provider, which may echo a key: it is redacted before it is
         stored or shown.
         """
-        from bot.redaction import redact
+        from bot.observability.redaction import redact
 
         ref = f"{redact(message)} (ref {job.record.id})"
         await self._move(job, state, expect=[job.record.state], last_error=ref)

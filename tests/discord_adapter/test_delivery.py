@@ -15,8 +15,8 @@ import pytest
 
 from bot.fake_api import FakeSettings
 from bot.fake_api.media import asset
-from bot.job_listing import list_jobs
-from bot.web import link_for
+from bot.http.server import link_for
+from bot.terminal.jobs import list_jobs
 from tests.discord_adapter.harness import Harness, running_harness
 from tests.discord_adapter.test_video_command import embed, embed_text, finished
 from tests.fakes.discord import FakeMessage

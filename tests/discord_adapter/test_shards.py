@@ -13,13 +13,13 @@ import pytest
 
 from bot.discord_adapter.client import VideoBot
 from bot.fake_api import FakeSettings, FakeVideosServer
-from tests.cli.test_commands import video_bot
 from tests.discord_adapter.harness import STRING, bot_settings
 from tests.discord_adapter.test_video_command import embed, finished
 from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.discord.gateway import GatewaySession, shard_of
 from tests.fakes.discord.records import FakeChannel, FakeGuild, FakeMember
 from tests.recovery.conftest import World
+from tests.terminal.test_commands import video_bot
 
 Place = tuple[FakeGuild, FakeChannel, FakeMember]
 

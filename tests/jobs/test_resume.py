@@ -13,7 +13,7 @@ from bot.config import load_settings
 from bot.domain import Delivery, JobView
 from bot.fake_api import FakeSettings, FakeVideosServer
 from bot.jobs.workflow import EXPIRED_MESSAGE
-from bot.service import VideoService
+from bot.service.facade import VideoService
 from bot.store import JobRecord, JobState, JobStore, open_database
 from bot.videos import CreateRequest, VideosClient
 

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from bot.config import load_settings
-from bot.service import VideoService
+from bot.service.facade import VideoService
 from bot.store import JobRecord, JobState, JobStore, open_database
 from bot.videos import VideosClient
 

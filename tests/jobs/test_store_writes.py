@@ -16,7 +16,7 @@ from PIL import Image
 from bot.config import load_settings
 from bot.domain import JobState, JobView, ReplyHandle, Requester
 from bot.fake_api import FakeSettings, FakeVideosServer
-from bot.service import Upload, VideoService
+from bot.service.facade import Upload, VideoService
 from bot.store import open_database
 from bot.videos import VideosClient
 from tests.jobs.test_resume import RecordingReply

@@ -60,7 +60,7 @@ from bot.domain import (
 )
 from bot.fake_api import FakeSettings, FakeVideosServer, Fault
 from bot.jobs.workflow import Backoff
-from bot.service import VideoService
+from bot.service.facade import VideoService
 from bot.store import JobRecord, JobStore, open_database
 from bot.store.usage import UsageStore
 from bot.videos import RetryPolicy, Timeouts, VideosClient

@@ -13,7 +13,7 @@ import discord.gateway
 import discord.http
 import yarl
 
-from bot.cli import main
+from bot.terminal.cli import main
 
 if __name__ == "__main__":
     rest_base, gateway_url, *options = sys.argv[1:]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from tests.cli.test_commands import video_bot
 from tests.recovery.conftest import World
 from tests.recovery.test_crash_recovery import until_running, video
+from tests.terminal.test_commands import video_bot
 
 
 async def test_a_read_only_database_stops_start_up_before_discord_is_called(

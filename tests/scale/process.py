@@ -12,7 +12,7 @@ import discord.gateway
 import discord.http
 import yarl
 
-from bot.cli import main
+from bot.terminal.cli import main
 
 if __name__ == "__main__":
     rest_base, gateway_url, command, *options = sys.argv[1:]

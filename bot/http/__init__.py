@@ -1,0 +1,1 @@
+"""The HTTP front end: the web server (links, health, metrics), the team API and its webhooks."""

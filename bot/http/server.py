@@ -1,0 +1,204 @@
+"""The bot's small web server: signed video links, a health probe and Prometheus metrics.
+
+Engine side: nothing here knows about Discord. Ranges, ETags, Last-Modified and HEAD for the
+videos are aiohttp's own `web.FileResponse`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import prometheus_client
+from aiohttp import web
+
+from bot.service.links import LinkSigner
+
+log = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT = 5.0
+
+FILES: web.AppKey[Callable[[str], Path | None]] = web.AppKey("files")
+SIGNER: web.AppKey[LinkSigner] = web.AppKey("signer")
+HEALTH: web.AppKey[Callable[[], Awaitable[dict[str, bool]]]] = web.AppKey("health")
+REGISTRY: web.AppKey[prometheus_client.CollectorRegistry] = web.AppKey("registry")
+METRICS_TOKEN: web.AppKey[str | None] = web.AppKey("metrics_token")
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+REFERENCES: web.AppKey[Callable[[str], Awaitable[bytes | None]] | None] = web.AppKey("references")
+BEFORE_METRICS: web.AppKey[Callable[[], Awaitable[None]] | None] = web.AppKey("before_metrics")
+
+TAMPERED = "This link is not valid. Ask the bot for a new one.\n"
+EXPIRED = "This link has expired. Ask the bot for a new one.\n"
+GONE = "This video is no longer kept.\n"
+
+
+def video_path(job_id: str) -> str:
+    """The path a video link signs and serves, independent of any public URL prefix."""
+    return f"/v/{job_id}.mp4"
+
+
+def reference_path(job_id: str) -> str:
+    """The path a reference image link signs and serves."""
+    return f"/r/{job_id}.jpg"
+
+
+def reference_link_for(public_url: str, signer: LinkSigner, job_id: str, expires_at: int) -> str:
+    """The full signed URL of a job's fitted reference image (JPEG)."""
+    path = reference_path(job_id)
+    return f"{public_url.rstrip('/')}{path}?{signer.sign(path, expires_at)}"
+
+
+def link_for(public_url: str, signer: LinkSigner, job_id: str, expires_at: int) -> str:
+    """The full signed URL of a job's video, e.g. https://host/v/abc.mp4?exp=...&sig=..."""
+    path = video_path(job_id)
+    return f"{public_url.rstrip('/')}{path}?{signer.sign(path, expires_at)}"
+
+
+async def _video(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    job_id = request.match_info["job_id"]
+    verdict = app[SIGNER].check(
+        video_path(job_id), request.query.get("exp"), request.query.get("sig"), app[CLOCK]()
+    )
+    if verdict == "tampered":
+        return web.Response(status=403, text=TAMPERED)
+    if verdict == "expired":
+        return web.Response(status=403, text=EXPIRED)
+    path = app[FILES](job_id)
+    if path is None or not path.is_file():
+        return web.Response(status=410, text=GONE)
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": "video/mp4",
+            "Cache-Control": "private, max-age=3600",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+async def _reference(request: web.Request) -> web.Response:
+    app = request.app
+    job_id = request.match_info["job_id"]
+    verdict = app[SIGNER].check(
+        reference_path(job_id), request.query.get("exp"), request.query.get("sig"), app[CLOCK]()
+    )
+    if verdict != "ok":
+        return web.Response(status=403, text=TAMPERED if verdict == "tampered" else EXPIRED)
+    references = app[REFERENCES]
+    data = await references(job_id) if references is not None else None
+    if data is None:
+        return web.Response(status=410, text=GONE)
+    return web.Response(
+        body=data,
+        content_type="image/jpeg",
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT):
+            checks = await request.app[HEALTH]()
+    except Exception:
+        log.exception("health check failed")
+        return web.json_response({"ok": False, "failing": ["health"], "checks": {}}, status=503)
+    failing = sorted(name for name, ok in checks.items() if not ok)
+    if not failing:
+        return web.Response(text="ok")
+    body: dict[str, Any] = {"ok": False, "failing": failing, "checks": checks}
+    return web.json_response(body, status=503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    token = request.app[METRICS_TOKEN]
+    if token:
+        given = request.headers.get("Authorization", "").encode("utf-8", "replace")
+        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+            return web.Response(
+                status=401, text="unauthorized\n", headers={"WWW-Authenticate": "Bearer"}
+            )
+    before = request.app[BEFORE_METRICS]
+    if before is not None:
+        try:
+            await before()
+        except Exception:
+            # The registry still has the live figures and the last snapshot: serve those.
+            log.exception("refreshing the metrics before a scrape failed")
+    body = prometheus_client.generate_latest(request.app[REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
+
+
+def make_app(
+    *,
+    files: Callable[[str], Path | None],
+    signer: LinkSigner,
+    health: Callable[[], Awaitable[dict[str, bool]]],
+    registry: prometheus_client.CollectorRegistry,
+    metrics_token: str | None,
+    clock: Callable[[], float] = time.time,
+    before_metrics: Callable[[], Awaitable[None]] | None = None,
+    references: Callable[[str], Awaitable[bytes | None]] | None = None,
+) -> web.Application:
+    """The application: GET|HEAD /v/{job_id}.mp4, GET /r/{job_id}.jpg (fitted reference
+    images, for servers that take `input_reference` as a URL), GET /healthz, GET /metrics.
+
+    `before_metrics`, when given, is awaited before each authorised /metrics scrape (to read
+    the figures that live in the store, e.g. `Metrics.refresh`).
+    """
+    # Room for a 20 MiB reference image (and its base64 in JSON) in the bot's own API.
+    app = web.Application(client_max_size=32 * 1024 * 1024)
+    app[FILES] = files
+    app[SIGNER] = signer
+    app[HEALTH] = health
+    app[REGISTRY] = registry
+    app[METRICS_TOKEN] = metrics_token
+    app[CLOCK] = clock
+    app[BEFORE_METRICS] = before_metrics
+    app[REFERENCES] = references
+    app.router.add_get("/v/{job_id:[^/]+}.mp4", _video)  # add_get also answers HEAD
+    app.router.add_get("/r/{job_id:[^/]+}.jpg", _reference)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+class WebServer:
+    """Runs an application on one host and port; port 0 picks a free one (see `url`)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        if self._runner is not None:
+            raise RuntimeError("the web server is already running")
+        runner = web.AppRunner(self._app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        bound_host, bound_port = runner.addresses[0][:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        self._url = f"http://{shown}:{bound_port}"
+
+    async def stop(self) -> None:
+        runner, self._runner, self._url = self._runner, None, None
+        if runner is not None:
+            await runner.cleanup()
+
+    @property
+    def url(self) -> str:
+        """The base URL the server listens on, e.g. http://127.0.0.1:8080."""
+        if self._url is None:
+            raise RuntimeError("the web server is not running")
+        return self._url

@@ -1,0 +1,459 @@
+"""The bot's own Videos API for teams' scripts and CI: `/v1/videos` on the bot's web server.
+
+A team points the official OpenAI SDK (or curl) at the bot with a key the bot issued
+(`video-bot api-key create`); each request becomes an ordinary job of the one service (the same
+validation, catalogue, guild rules, limits, queue and workflow as `/video`) whose progress card
+and result are posted in one of the key's channels. Answers are the spec's `Video` objects and
+errors the OpenAI error envelope, so `client.videos.create_and_poll(...)` and
+`client.videos.download_content(...)` just work.
+
+Engine side: nothing here imports discord; the front end hands in how to open a reply in a
+channel.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from aiohttp import web
+
+from bot.catalogue import RequestRejected
+from bot.domain import JobKind, JobState, LimitReached, Requester, validate_request
+from bot.guardrails.spending import day_bounds
+from bot.http.openapi import build_openapi
+from bot.http.team_requests import (
+    MAX_IDEMPOTENCY_KEY,
+    ApiError,
+    CreateFields,
+    form_or_json,
+    json_body,
+    parse_create,
+    reference_upload,
+    seconds_field,
+    text_field,
+)
+from bot.http.webhooks import WebhookSender, event_payload
+from bot.service.facade import ReplyOpener, SourceGone, VideoService
+from bot.store import Database, JobRecord
+from bot.store.api_keys import ApiKey, ApiKeyStore, IdempotencyStore
+from bot.store.listing import jobs_page
+
+log = logging.getLogger(__name__)
+
+# A channel to post in, for a key: the front end makes the reply there (or refuses).
+ChannelOpener = Callable[[ApiKey, int], Awaitable[ReplyOpener]]
+
+VIDEO_PREFIX = "video_"
+# Per key: a burst of this many requests, then this many per second.
+RATE_BURST = 30
+RATE_PER_SECOND = 2.0
+
+_QUEUED = {JobState.ACCEPTED, JobState.SUBMITTING, JobState.SUBMITTED}
+_COMPLETED = {JobState.DELIVERED, JobState.UNDELIVERABLE}
+
+
+def public_id(job_id: str) -> str:
+    return f"{VIDEO_PREFIX}{job_id}"
+
+
+def job_id_of(video_id: str) -> str | None:
+    if not video_id.startswith(VIDEO_PREFIX):
+        return None
+    job_id = video_id.removeprefix(VIDEO_PREFIX)
+    return job_id if job_id.isalnum() and len(job_id) <= 32 else None
+
+
+def video_object(record: JobRecord) -> dict[str, Any]:
+    """A job as the spec's `Video`: status, progress, error, expiry and lineage."""
+    state = record.state
+    if state in _QUEUED:
+        status = "queued"
+    elif state in _COMPLETED:
+        status = "completed"
+    elif state.is_final:
+        status = "failed"
+    else:
+        status = "in_progress"
+    error = None
+    if status == "failed":
+        error = {"code": state.value, "message": record.last_error or f"The job ended {state}."}
+    progress = 100 if status == "completed" else (record.progress or 0)
+    remixed = record.source_id if record.kind == JobKind.REMIX else None
+    return {
+        "id": public_id(record.id),
+        "object": "video",
+        "created_at": int(record.created_at),
+        "completed_at": int(record.finished_at)
+        if status == "completed" and record.finished_at
+        else None,
+        "expires_at": int(record.video_expires_at) if record.video_expires_at else None,
+        "status": status,
+        "model": record.model,
+        "progress": max(0, min(100, progress)),
+        "prompt": record.prompt,
+        "seconds": str(record.seconds),
+        "size": record.size,
+        "remixed_from_video_id": public_id(remixed) if remixed else None,
+        "error": error,
+    }
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class TeamApi:
+    """`/v1/videos` for scripts, with the bot's own keys."""
+
+    def __init__(
+        self,
+        service: VideoService,
+        database: Database,
+        open_channel: ChannelOpener,
+        *,
+        webhooks: WebhookSender | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._service = service
+        self._database = database
+        self._keys = ApiKeyStore(database)
+        self._idempotency = IdempotencyStore(database)
+        self._open_channel = open_channel
+        self._webhooks = webhooks
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        service.finish_listeners.append(self._finished)
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/videos", self._guarded(self._create))
+        app.router.add_get("/v1/videos", self._guarded(self._list))
+        app.router.add_post("/v1/videos/extensions", self._guarded(self._extend))
+        app.router.add_get("/v1/videos/{video_id}", self._guarded(self._retrieve))
+        app.router.add_delete("/v1/videos/{video_id}", self._guarded(self._delete))
+        app.router.add_get("/v1/videos/{video_id}/content", self._guarded(self._content))
+        app.router.add_post("/v1/videos/{video_id}/remix", self._guarded(self._remix))
+        app.router.add_get("/v1/openapi.json", self._openapi)
+
+    async def _openapi(self, request: web.Request) -> web.StreamResponse:
+        """This API's OpenAPI document (no key needed)."""
+        return web.json_response(build_openapi(self._service.catalogue))
+
+    # -- authentication, rate limits, errors --------------------------------------------------
+
+    def _guarded(
+        self, handler: Callable[[web.Request, ApiKey], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            try:
+                key = await self._authenticate(request)
+                self._take_token(key)
+                log.info("api key %s: %s %s", key.name, request.method, request.path)
+                return await handler(request, key)
+            except ApiError as exc:
+                return exc.response()
+
+        return guarded
+
+    async def _authenticate(self, request: web.Request) -> ApiKey:
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        key = await self._keys.authenticate(presented.strip()) if scheme == "Bearer" else None
+        if key is None:
+            raise ApiError(
+                401,
+                "Incorrect API key provided. Keys are issued by the bot's operator "
+                "(`video-bot api-key create`).",
+                code="invalid_api_key",
+            )
+        return key
+
+    def _take_token(self, key: ApiKey) -> None:
+        now = time.monotonic()
+        bucket = self._buckets.setdefault(key.id, _Bucket(RATE_BURST, now))
+        bucket.tokens = min(RATE_BURST, bucket.tokens + (now - bucket.at) * RATE_PER_SECOND)
+        bucket.at = now
+        if bucket.tokens < 1:
+            wait = (1 - bucket.tokens) / RATE_PER_SECOND
+            raise ApiError(
+                429,
+                f"Too many requests for key {key.name}; slow down.",
+                kind="rate_limit_error",
+                code="rate_limit_exceeded",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )
+        bucket.tokens -= 1
+
+    async def _own(self, key: ApiKey, video_id: str) -> JobRecord:
+        job_id = job_id_of(video_id)
+        record = await self._service.job(job_id) if job_id else None
+        if record is None or record.requester_id != key.member_id:
+            raise ApiError(
+                404, f"Video with id '{video_id}' not found.", code="video_not_found", param="id"
+            )
+        return record
+
+    # -- create ---------------------------------------------------------------------------------
+
+    async def _create(self, request: web.Request, key: ApiKey) -> web.StreamResponse:
+        create = await parse_create(request)
+        channel = _channel_for(key, create.channel)
+        idem = request.headers.get("Idempotency-Key")
+        if idem and len(idem) > MAX_IDEMPOTENCY_KEY:
+            raise ApiError(
+                400,
+                f"An Idempotency-Key is at most {MAX_IDEMPOTENCY_KEY} characters.",
+                param="Idempotency-Key",
+            )
+        if idem:
+            answered = await self._replay(key, idem, create.fingerprint())
+            if answered is not None:
+                return answered
+        try:
+            record = await self._start(key, channel, create)
+        except BaseException:
+            if idem:
+                await self._idempotency.release(key.id, idem)
+            raise
+        if idem:
+            await self._idempotency.attach(key.id, idem, record.id)
+        return web.json_response(video_object(record))
+
+    async def _replay(self, key: ApiKey, idem: str, fingerprint: str) -> web.Response | None:
+        """The first answer again for a retried request; None when this one is the first."""
+        claimed = await self._idempotency.claim(key.id, idem, fingerprint)
+        if claimed is None:
+            return None
+        stored, job_id = claimed
+        if stored != fingerprint:
+            raise ApiError(
+                422,
+                "This Idempotency-Key was already used for a different request.",
+                code="idempotency_key_reused",
+            )
+        record = await self._service.job(job_id) if job_id else None
+        if record is None:
+            raise ApiError(
+                409,
+                "A request with this Idempotency-Key is still being made; retry in a moment.",
+                code="idempotency_in_progress",
+                headers={"Retry-After": "1"},
+            )
+        log.info("api key %s: Idempotency-Key replayed for job %s", key.name, record.id)
+        return web.json_response(video_object(record))
+
+    async def _start(self, key: ApiKey, channel: int, create: CreateFields) -> JobRecord:
+        requester = Requester(key.member_id, key.guild_id)
+        seconds = seconds_field(create.seconds)
+        try:
+            request = validate_request(
+                self._service.catalogue,
+                requester,
+                create.prompt,
+                model=create.model,
+                size=create.size,
+                seconds=seconds,
+            )
+            await self._check_budget(key, request.estimated_cost)
+            reference = reference_upload(create)
+            view = await self._service.submit(
+                requester,
+                create.prompt,
+                reply=await self._open_channel(key, channel),
+                model=create.model,
+                size=create.size,
+                seconds=seconds,
+                reference=reference,
+                api_key_id=key.id,
+                metadata=json.dumps(create.metadata) if create.metadata else None,
+            )
+        except LimitReached as exc:
+            raise ApiError(429, str(exc), kind="insufficient_quota", code="limit_reached") from None
+        except RequestRejected as exc:
+            raise ApiError(400, str(exc), code="invalid_request") from None
+        record = await self._service.job(view.ref)
+        assert record is not None  # noqa: S101 - just stored
+        return record
+
+    async def _check_budget(self, key: ApiKey, cost: Decimal) -> None:
+        if key.daily_budget is None:
+            return
+        since, _ = day_bounds(self._clock())
+        used = await self._service.usage(since=since, user_id=key.member_id)
+        if used.cost + cost > key.daily_budget:
+            raise ApiError(
+                429,
+                f"Key {key.name} has used ${used.cost:.2f} of its ${key.daily_budget:.2f} daily "
+                f"budget; this video would cost ${cost:.2f}.",
+                kind="insufficient_quota",
+                code="budget_exceeded",
+            )
+
+    # -- follow-ups -------------------------------------------------------------------------------
+
+    async def _remix(self, request: web.Request, key: ApiKey) -> web.StreamResponse:
+        source = await self._own(key, request.match_info["video_id"])
+        body = await json_body(request)
+        return await self._follow_up(key, "remix", source, body, None)
+
+    async def _extend(self, request: web.Request, key: ApiKey) -> web.StreamResponse:
+        body = await form_or_json(request)
+        video = body.get("video")
+        video_id = video.get("id") if isinstance(video, dict) else None
+        if not isinstance(video_id, str):
+            raise ApiError(400, "`video.id` is required.", param="video")
+        source = await self._own(key, video_id)
+        return await self._follow_up(
+            key, "extend", source, body, seconds_field(body.get("seconds"))
+        )
+
+    async def _follow_up(
+        self,
+        key: ApiKey,
+        kind: Literal["remix", "extend"],
+        source: JobRecord,
+        body: Mapping[str, Any],
+        seconds: int | None,
+    ) -> web.StreamResponse:
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str):
+            raise ApiError(400, "`prompt` is required.", param="prompt")
+        channel = _channel_for(key, text_field(body.get("discord_channel_id")))
+        try:
+            view = await self._service.follow_up(
+                kind,
+                source.id,
+                Requester(key.member_id, key.guild_id),
+                reply=await self._open_channel(key, channel),
+                prompt=prompt,
+                seconds=seconds,
+            )
+        except SourceGone as exc:
+            raise ApiError(400, str(exc), code="video_expired") from None
+        except RequestRejected as exc:
+            raise ApiError(400, str(exc), code="invalid_request") from None
+        record = await self._service.job(view.ref)
+        assert record is not None  # noqa: S101 - just stored
+        return web.json_response(video_object(record))
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def _retrieve(self, request: web.Request, key: ApiKey) -> web.StreamResponse:
+        return web.json_response(video_object(await self._own(key, request.match_info["video_id"])))
+
+    async def _list(self, request: web.Request, key: ApiKey) -> web.StreamResponse:
+        query = request.query
+        try:
+            limit = max(1, min(100, int(query.get("limit", "20"))))
+        except ValueError:
+            raise ApiError(400, "`limit` must be an integer.", param="limit") from None
+        order = query.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise ApiError(400, "`order` must be asc or desc.", param="order")
+        after = await self._own(key, query["after"]) if query.get("after") else None
+        records, more = await jobs_page(
+            self._database,
+            key.member_id,
+            after=after,
+            limit=limit,
+            order="asc" if order == "asc" else "desc",
+        )
+        data = [video_object(r) for r in records]
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+                "has_more": more,
+            }
+        )
+
+    async def _content(self, request: web.Request, key: ApiKey) -> web.StreamResponse:
+        record = await self._own(key, request.match_info["video_id"])
+        variant = request.query.get("variant", "video")
+        if variant not in ("video", "thumbnail"):
+            raise ApiError(400, "`variant` must be video or thumbnail.", param="variant")
+        if record.state not in _COMPLETED or record.deleted_at is not None:
+            raise ApiError(
+                404 if record.deleted_at is not None else 400,
+                "The video is not ready."
+                if record.deleted_at is None
+                else "The video was deleted.",
+                code="video_not_ready" if record.deleted_at is None else "video_deleted",
+            )
+        files = self._service.files
+        path = files.video(record.id) if variant == "video" else files.thumbnail(record.id)
+        if path is None or not path.is_file():
+            raise ApiError(
+                404,
+                "The bot no longer keeps this file (VIDEO_BOT_KEEP_DAYS / KEEP_MAX_GB).",
+                code="video_expired",
+            )
+        content_type = "video/mp4" if variant == "video" else _image_type(path.suffix)
+        return web.FileResponse(path, headers={"Content-Type": content_type})
+
+    async def _delete(self, request: web.Request, key: ApiKey) -> web.StreamResponse:
+        record = await self._own(key, request.match_info["video_id"])
+        try:
+            await self._service.delete(record.id, user_id=key.member_id)
+        except RequestRejected as exc:
+            raise ApiError(400, str(exc), code="invalid_state") from None
+        return web.json_response(
+            {"id": public_id(record.id), "object": "video.deleted", "deleted": True}
+        )
+
+    # -- webhooks -------------------------------------------------------------------------------
+
+    async def _finished(self, record: JobRecord) -> None:
+        """A job of a key with a webhook ended: tell it (signed, retried in the background)."""
+        if self._webhooks is None or record.api_key_id is None:
+            return
+        key = await self._keys.get(record.api_key_id)
+        if key is None or key.webhook_url is None or key.revoked_at is not None:
+            return
+        completed = record.state in _COMPLETED
+        event = event_payload(
+            "video.completed" if completed else "video.failed",
+            public_id(record.id),
+            created_at=int(self._clock()),
+        )
+        self._webhooks.start(key.webhook_url, key.webhook_secret, event)
+
+
+def _image_type(suffix: str) -> str:
+    return "image/webp" if suffix == ".webp" else "image/jpeg"
+
+
+def _channel_for(key: ApiKey, given: str | None) -> int:
+    """The channel a key's video goes to: the one asked for (within the key's scope), else
+    the key's first."""
+    if given is None:
+        if not key.channels:
+            raise ApiError(
+                400,
+                "This key has no default channel: pass `discord_channel_id`.",
+                param="discord_channel_id",
+            )
+        return key.channels[0]
+    if not given.isdigit():
+        raise ApiError(
+            400, "`discord_channel_id` must be a channel id.", param="discord_channel_id"
+        )
+    channel = int(given)
+    if key.channels and channel not in key.channels:
+        raise ApiError(
+            403,
+            f"Key {key.name} may not post in channel {channel}.",
+            kind="permission_error",
+            code="channel_not_allowed",
+            param="discord_channel_id",
+        )
+    return channel

@@ -1,0 +1,1 @@
+"""Video and image files: fitting to upload limits (ffmpeg), reference images, delivery plans."""

@@ -1,0 +1,1 @@
+"""The terminal front end: the `video-bot` command and its subcommands."""

@@ -1,0 +1,72 @@
+"""Settings: defaults, the ecosystem's variable names, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+
+
+def test_defaults_point_at_openai_and_flag_its_retirement() -> None:
+    settings = load_settings()
+    assert settings.openai_base_url == "https://api.openai.com/v1"
+    assert settings.base_url_is_openai
+    assert settings.openai_api_key is None
+
+
+def test_reads_the_ecosystems_variable_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:4000/v1/")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+    monkeypatch.setenv("VIDEO_BOT_POLL_MAX_INTERVAL", "12")
+    settings = load_settings()
+    assert settings.openai_base_url == "http://127.0.0.1:4000/v1"
+    assert settings.poll_max_interval == 12
+    assert "sk-test-secret" not in repr(settings)
+    assert not settings.base_url_is_openai
+
+
+def test_reads_dotenv_in_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("OPENAI_BASE_URL=http://127.0.0.1:9/v1\n", encoding="utf-8")
+    assert load_settings().openai_base_url == "http://127.0.0.1:9/v1"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "needle"),
+    [
+        ("VIDEO_BOT_POLL_MIN_INTERVAL", "soon", "VIDEO_BOT_POLL_MIN_INTERVAL"),
+        ("OPENAI_BASE_URL", "api.example.com", "OPENAI_BASE_URL"),
+        ("VIDEO_BOT_MAX_RETRIES", "-1", "VIDEO_BOT_MAX_RETRIES"),
+        ("VIDEO_BOT_CATALOGUE_FILE", "missing.toml", "VIDEO_BOT_CATALOGUE_FILE"),
+        ("VIDEO_BOT_LOG_LEVEL", "LOUD", "VIDEO_BOT_LOG_LEVEL"),
+    ],
+)
+def test_a_bad_value_names_the_variable_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, needle: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(needle)
+    assert "\n" not in message
+
+
+def test_secrets_never_show_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret")
+    monkeypatch.setenv("VIDEO_BOT_REQUEST_TIMEOUT", "x")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "sk-very-secret" not in str(caught.value)
+
+
+def test_an_unedited_env_example_starts(tmp_path: Path) -> None:
+    from pathlib import Path as _Path
+
+    example = _Path(__file__).resolve().parents[1] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    settings = load_settings()
+    assert settings.catalogue_file is None
+    assert settings.openai_api_key is None
+    assert settings.catalogue().default.name == "sora-2"
