@@ -17,7 +17,8 @@ Every worker is started the way tests/scale/conftest.py starts them (python -m
 tests.scale.process: the real `bot.terminal.cli.main` with discord.py's REST base and gateway URL
 pointed at the fake Discord); `run` the same way through python -m bench.bot_process (the
 same start, plus its loop-lag monitor:
-BENCH_LOOP_LAG_FILE=<scenario directory>/<name>-loop-lag.json, written when `run` shuts down after SIGTERM). Each has a temporary working directory (no .env is
+BENCH_LOOP_LAG_FILE=<scenario directory>/<name>-loop-lag.json, written when `run` shuts down
+after SIGTERM). Each has a temporary working directory (no .env is
 read) and its log in a file. The fake Videos API (bot/fake_api) runs in its own process, started
 the way bench.concurrency's separate shape starts it (its FakeApiProcess: `python -m bot
 fake-api` on a free 127.0.0.1 port, its access log in a file, no poll-after hint; PATCH
