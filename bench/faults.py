@@ -73,7 +73,7 @@ async def run(jobs: int, rate: float, seed: int, limit: float) -> dict[str, Any]
                 except TimeoutError:
                     unfinished += 1
             await asyncio.sleep(1.0)  # the last rows follow their replies
-            records = await h.bot.service.store.recent(jobs)
+            records = await h.bot.service.engine.store.recent(jobs)
             made = Counter(job.prompt for job in h.videos.state.jobs.values())
             # On this process's monotonic clock: each fake's clock is monotonic + its offset.
             videos_offset = h.videos.state.now() - time.monotonic()

@@ -54,7 +54,7 @@ import aiohttp
 from bot.config import load_settings
 from bot.domain import Delivery, JobView, Phase, ReplyHandle, Requester
 from bot.fake_api import FakeSettings, FakeVideosServer
-from bot.service.facade import VideoService
+from bot.service import VideoService, build_service
 from bot.service.wiring import settle_heap
 from bot.store import open_database
 from bot.videos import VideosClient
@@ -270,8 +270,8 @@ async def run(jobs: int, concurrency: int, limit: float) -> list[PhaseFigures]:
     phases: list[PhaseFigures] = []
 
     def build(settings: Any, database: Any, client: VideosClient) -> VideoService:
-        service = VideoService(settings, database, client, sinks={KIND: lambda _h: sink})
-        dispatcher = service.dispatcher
+        service = build_service(settings, database, client, sinks={KIND: lambda _h: sink})
+        dispatcher = service.engine.dispatcher
         dispatcher.show_positions = timer.wrap(dispatcher.show_positions)  # type: ignore[method-assign]
         return service
 
@@ -307,7 +307,10 @@ async def run(jobs: int, concurrency: int, limit: float) -> list[PhaseFigures]:
             )
             # Let it take the only slot: out of the queue, its reply told it is submitting.
             await until(
-                lambda: service.dispatcher.position(first.ref) is None and sink.other_shows > 0,
+                lambda: (
+                    service.engine.dispatcher.position(first.ref) is None  # type: ignore[attr-defined]
+                    and sink.other_shows > 0
+                ),
                 deadline,
                 "the first job did not start",
             )
@@ -330,7 +333,7 @@ async def run(jobs: int, concurrency: int, limit: float) -> list[PhaseFigures]:
                 timeout=deadline - time.perf_counter(),
             )
             end = time.perf_counter()
-            waiting = len(service.queue)
+            waiting = len(service.engine.queue)
             phases.append(
                 PhaseFigures(
                     "1. enqueue",
@@ -370,12 +373,12 @@ async def run(jobs: int, concurrency: int, limit: float) -> list[PhaseFigures]:
             )
 
             # -- 2. a position change ---------------------------------------------------------
-            running = await service.store.get(first.ref)
+            running = await service.engine.store.get(first.ref)
             assert running is not None
             assert not running.state.is_final
             before = sink.snapshot()
             start = time.perf_counter()
-            said = await service.cancel(first.ref, user_id=1)
+            said = await service.cancel(first.ref, Requester(1, None))
             cancelled_at = time.perf_counter()
             await until(
                 lambda: any(r.ended for r in timer.since(cancelled_at)),
@@ -394,7 +397,7 @@ async def run(jobs: int, concurrency: int, limit: float) -> list[PhaseFigures]:
                     {
                         "cancel said": said[:40] + "...",
                         "cancel call (ms)": ms(cancelled_at - start),
-                        "waiting afterwards": len(service.queue),
+                        "waiting afterwards": len(service.engine.queue),
                         "next show_positions() round (ms)": ms(round_.ended - round_.started),
                         "replies it told": round_.told,
                         "later rounds": len(timer.since(cancelled_at)) - 1,
@@ -407,7 +410,7 @@ async def run(jobs: int, concurrency: int, limit: float) -> list[PhaseFigures]:
             )
 
             # -- 3. start-up resume -----------------------------------------------------------
-            started_before = len(service.queue)
+            started_before = len(service.engine.queue)
             await service.close(grace=0)
             await database.close()
             database = await open_database(settings.effective_database_url)
@@ -421,7 +424,7 @@ async def run(jobs: int, concurrency: int, limit: float) -> list[PhaseFigures]:
             start = time.perf_counter()
             resumed = await service.start()
             end = time.perf_counter()
-            after_start = len(service.queue)
+            after_start = len(service.engine.queue)
             phases.append(
                 PhaseFigures(
                     "3. start-up resume (new service, same database)",

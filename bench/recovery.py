@@ -30,7 +30,7 @@ import aiohttp
 
 from bot.config import load_settings
 from bot.domain import Delivery, JobView
-from bot.service.facade import VideoService
+from bot.service import build_service
 from bot.service.wiring import make_client, open_session
 from bot.store import JobRecord, JobState, JobStore, open_database
 
@@ -169,14 +169,14 @@ async def run(jobs: int, seconds: float) -> dict[str, Any]:
 
             watcher = asyncio.create_task(monitor())
             async with open_session() as session:
-                service = VideoService(
+                service = build_service(
                     settings,
                     database,
                     make_client(session, settings),
                     sinks={"bench": lambda _handle: CountingListener()},
                 )
                 started = time.perf_counter()
-                resumed = await service.resume()
+                resumed = await service.engine.dispatcher.resume()
                 tracked_after = time.perf_counter() - started
                 per_second: list[int] = []
                 async with aiohttp.ClientSession() as http:

@@ -7,30 +7,97 @@ sit on top of this in one direction: store → guardrails → jobs → service �
 
 from __future__ import annotations
 
+import datetime
 import json
+import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from bot.catalogue import Catalogue, ModelSpec, RequestRejected
 from bot.videos import CreateRequest, ReferenceImage
 
 MAX_PROMPT = 32000
 
-# -- requests ---------------------------------------------------------------------------------
+
+def new_ref() -> str:
+    """A job id (or an error's reference) that users quote and operators find in the log; 64
+    random bits never collide in a bot's lifetime (8 hex characters did, at 10,000 jobs)."""
+    return secrets.token_hex(8)
+
+
+def day_bounds(now: float) -> tuple[float, float]:
+    """Start of today and of tomorrow, UTC, as Unix seconds (limits reset at midnight UTC)."""
+    today = datetime.datetime.fromtimestamp(now, tz=datetime.UTC).date()
+    start = datetime.datetime.combine(today, datetime.time(), tzinfo=datetime.UTC)
+    return start.timestamp(), (start + datetime.timedelta(days=1)).timestamp()
+
+
+# -- who asks -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key the bot issued to a team's scripts (`video-bot api-key create`), without the key
+    itself: only its hash is ever stored. Its jobs are asked for by its own member id."""
+
+    id: str
+    name: str
+    guild_id: int
+    channels: tuple[int, ...]
+    webhook_url: str | None
+    webhook_secret: str
+    daily_budget: Decimal | None
+    member_id: int
+    created_at: float
+    last_used_at: float | None
+    revoked_at: float | None
+
+    def __repr__(self) -> str:  # the webhook secret (and URL, which may hold a token) never
+        return (
+            f"ApiKey(id={self.id!r}, name={self.name!r}, guild_id={self.guild_id},"
+            f" revoked={self.revoked_at is not None})"
+        )
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
 
 
 @dataclass(frozen=True)
 class Requester:
-    """Who asked (a member id) and for which community (a guild id; None for the operator)."""
+    """Who asks, and where: a member (or an API key's own member id) in a guild (None for the
+    operator's terminal), with what the front end knows of the place and the member.
+
+    Every way in (command, button, modal, context menu, API key) gives the service the same
+    facts, so every one passes the same rules (bot/guardrails/access.py).
+    """
 
     user_id: int
     guild_id: int | None
+    # The channel asked from, plus its parents (a thread's channel, a channel's category).
+    channel_ids: frozenset[int] = field(default_factory=frozenset)
+    role_ids: frozenset[int] = field(default_factory=frozenset)
+    manages_guild: bool = False
+    key: ApiKey | None = None  # asked through the team API with this key
 
 
 OPERATOR = Requester(user_id=0, guild_id=None)
+
+FollowUpKind = Literal["retry", "remix", "extend"]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A reference image as a front end received it: checked before its bytes are read."""
+
+    content_type: str | None
+    size: int
+    filename: str
+    read: Callable[[], Awaitable[bytes]]
 
 
 class JobKind(StrEnum):
@@ -82,6 +149,10 @@ class VideoRequest:
             reference=None if self.reference_url is not None else self.reference,
             reference_url=self.reference_url,
         )
+
+
+class SourceGone(RequestRejected):
+    """The provider's copy of a source video has expired: only a Retry can help."""
 
 
 def validate_request(
@@ -211,6 +282,17 @@ def check_guild_policy(policy: GuildPolicy, request: VideoRequest) -> None:
         raise RequestRejected(f"This server allows videos of up to {policy.max_seconds} s.")
 
 
+class Limit(StrEnum):
+    """Which limit a refused request ran into."""
+
+    QUEUE = "queue"  # the bot's backlog, or the member's share of it
+    MEMBER_COUNT = "member_count"
+    MEMBER_BUDGET = "member_budget"
+    GUILD_BUDGET = "guild_budget"
+    DAILY_BUDGET = "daily_budget"  # the operator's, across every server
+    KEY_BUDGET = "key_budget"  # an API key's own daily budget
+
+
 class LimitReached(RequestRejected):
     """A request would exceed a limit; the text says which and what is used.
 
@@ -218,9 +300,51 @@ class LimitReached(RequestRejected):
     time its own way (a Discord timestamp, an ISO date), so it is not part of the text.
     """
 
-    def __init__(self, text: str, resets_at: float | None = None) -> None:
+    def __init__(self, text: str, resets_at: float | None = None, *, limit: Limit) -> None:
         super().__init__(text)
         self.resets_at = resets_at
+        self.limit = limit
+
+
+class Refusal(StrEnum):
+    """Why a requester may not make videos where they asked."""
+
+    OTHER_SERVER = "other_server"  # the operator does not allow this server
+    NOT_IN_SERVER = "not_in_server"  # the operator allows servers only (a DM)
+    TURNED_OFF = "turned_off"  # the server's admins turned the bot off
+    CHANNEL = "channel"  # not one of the server's channels for videos
+    ROLE = "role"  # the member holds none of the server's roles for videos
+
+
+_REFUSALS = {
+    Refusal.OTHER_SERVER: "This bot is not available in this server.",
+    Refusal.NOT_IN_SERVER: "This bot works only in the servers its operator allows.",
+    Refusal.TURNED_OFF: "The video bot is turned off in this server.",
+    Refusal.CHANNEL: "Videos cannot be made in this channel.",
+    Refusal.ROLE: "Videos in this server are for members with certain roles only.",
+}
+
+
+class NotAllowed(RequestRejected):
+    """The operator's or the server's rules refuse this requester here.
+
+    The reason is data (`refusal`, and the channels or roles that would do); each front end
+    words it its own way (Discord mentions, plain text for the API). `str()` is a plain default.
+    """
+
+    def __init__(
+        self,
+        refusal: Refusal,
+        *,
+        channels: frozenset[int] = frozenset(),
+        roles: frozenset[int] = frozenset(),
+        can_enable: bool = False,
+    ) -> None:
+        super().__init__(_REFUSALS[refusal])
+        self.refusal = refusal
+        self.channels = channels
+        self.roles = roles
+        self.can_enable = can_enable
 
 
 # -- jobs ---------------------------------------------------------------------------------------
@@ -320,6 +444,48 @@ class Usage:
 class MemberUsage:
     user_id: int
     usage: Usage
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """One job as front ends list and report it (`/videos`, Details, the team API, `video-bot
+    jobs`): what was asked, where it stands, what it came from. Never the reply's secret nor
+    the reference image's bytes."""
+
+    id: str
+    state: JobState
+    prompt: str
+    model: str
+    size: str
+    seconds: int
+    cost: str
+    requester_id: int
+    guild_id: int | None
+    created_at: float
+    kind: JobKind = JobKind.GENERATE
+    source_id: str | None = None  # the job this one was retried, remixed or extended from
+    provider_video_id: str | None = None
+    progress: int | None = None
+    video_expires_at: float | None = None  # the provider's copy, for remixes and extensions
+    finished_at: float | None = None
+    last_error: str | None = None
+    deleted_at: float | None = None
+    api_key_id: str | None = None
+    metadata: str | None = None  # the team API's metadata, as JSON
+    reply: ReplyHandle | None = None  # without its secret: where the reply is
+    original_kept: bool = False  # the original file is still on the bot's host
+
+    @property
+    def delivered(self) -> bool:
+        return self.state in (JobState.DELIVERED, JobState.UNDELIVERABLE)
+
+
+@dataclass(frozen=True)
+class JobDetails:
+    """A job and its lineage: the jobs it was retried, remixed or extended from, newest first."""
+
+    job: JobSummary
+    lineage: tuple[JobSummary, ...]
 
 
 # -- replies ------------------------------------------------------------------------------------

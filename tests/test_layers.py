@@ -85,3 +85,17 @@ def test_the_layering_check_sees_a_crossing() -> None:
     names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert any(n.startswith(ENGINE_INTERNALS) for n in names)
+
+
+def test_front_ends_call_the_service_never_its_parts() -> None:
+    """`VideoService.engine` holds the parts for tests and benchmarks; a front end reaching
+    through it would hold the store again."""
+    for part in ("bot/http", "bot/terminal", "bot/discord_adapter", "cogs"):
+        for path in _files(part):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            reached = [
+                node.lineno
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Attribute) and node.attr == "engine"
+            ]
+            assert reached == [], f"{path.relative_to(ROOT)} reaches service.engine: {reached}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -15,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.domain import (
     EffectiveLimits,
     GuildPolicy,
+    Limit,
     LimitReached,
     OperatorLimits,
     VideoRequest,
+    day_bounds,
     effective_limits,
 )
 from bot.guardrails.queue import JobQueue
@@ -28,20 +29,22 @@ from bot.store.usage import UsageStore
 _T = TypeVar("_T")
 
 
-def day_bounds(now: float) -> tuple[float, float]:
-    """Start of today and of tomorrow, UTC, as Unix seconds (limits reset at midnight UTC)."""
-    today = datetime.datetime.fromtimestamp(now, tz=datetime.UTC).date()
-    start = datetime.datetime.combine(today, datetime.time(), tzinfo=datetime.UTC)
-    return start.timestamp(), (start + datetime.timedelta(days=1)).timestamp()
-
-
 def _money(amount: Decimal) -> str:
     return f"${amount:.2f}"
 
 
+def _key_budget(request: VideoRequest) -> Decimal | None:
+    key = request.requester.key
+    return None if key is None else key.daily_budget
+
+
 class SpendGate:
     """Checks every limit and reserves the cost in one step, so two requests racing for the last
-    unit of budget cannot both pass (reserving = storing the accepted job)."""
+    unit of budget cannot both pass (reserving = storing the accepted job).
+
+    Every budget lives here, an API key's own daily budget included: a check made anywhere
+    else could pass two requests that the budget covers only one of.
+    """
 
     def __init__(
         self,
@@ -74,31 +77,27 @@ class SpendGate:
     def check_backlog(self, user_id: int) -> None:
         """Refuse at once when the queue is full: a request that would wait for hours helps
         nobody, and an unbounded queue is how a bot falls over."""
-        if len(self._queue) >= self._operator.max_queued:
+        self._check_counts(len(self._queue), self._queue.waiting_for(user_id))
+
+    def _check_counts(self, everyone: int, mine: int) -> None:
+        if everyone >= self._operator.max_queued:
             raise LimitReached(
                 f"The bot's queue is full ({self._operator.max_queued} videos waiting). "
-                "Try again in a little while."
+                "Try again in a little while.",
+                limit=Limit.QUEUE,
             )
-        if self._queue.waiting_for(user_id) >= self._operator.max_queued_per_user:
+        if mine >= self._operator.max_queued_per_user:
             raise LimitReached(
                 f"You already have {self._operator.max_queued_per_user} videos waiting in the "
-                "queue. Wait for one of them to start, then ask again."
+                "queue. Wait for one of them to start, then ask again.",
+                limit=Limit.QUEUE,
             )
 
     async def _check_shared_backlog(self, user_id: int, conn: AsyncConnection) -> None:
         """The backlog bounds counted over every process's queue."""
         assert self._shared is not None  # noqa: S101 - called on the shared path only
         everyone, mine = await self._shared.queued(conn, user_id=user_id)
-        if everyone >= self._operator.max_queued:
-            raise LimitReached(
-                f"The bot's queue is full ({self._operator.max_queued} videos waiting). "
-                "Try again in a little while."
-            )
-        if mine >= self._operator.max_queued_per_user:
-            raise LimitReached(
-                f"You already have {self._operator.max_queued_per_user} videos waiting in the "
-                "queue. Wait for one of them to start, then ask again."
-            )
+        self._check_counts(everyone, mine)
 
     async def _admit_shared(
         self,
@@ -109,7 +108,7 @@ class SpendGate:
         """Several processes: the checks and the reservation in one transaction."""
         user = request.requester.user_id
         limits = await self.limits(request.requester.guild_id)
-        if not limits.any:
+        if not limits.any and _key_budget(request) is None:
             # No money to race for: admissions run side by side, one at a time per member in
             # this process (the member's backlog bound is a count). A member asking through
             # two processes at the same instant may get one job more than the bound waiting.
@@ -156,7 +155,7 @@ class SpendGate:
             return await self._admit_shared(request, reserve, self._shared)
         self.check_backlog(request.requester.user_id)
         limits = await self.limits(request.requester.guild_id)
-        if not limits.any:
+        if not limits.any and _key_budget(request) is None:
             return await reserve(None)  # nothing to race for: no need to queue behind the lock
         async with self._lock:
             await self._check(request, limits)
@@ -175,6 +174,7 @@ class SpendGate:
                     f"You have made {mine.videos} of your {limits.user_daily_count} videos for "
                     "today.",
                     resets,
+                    limit=Limit.MEMBER_COUNT,
                 )
         if limits.user_daily_budget is not None:
             mine = await self._usage.usage(since=since, user_id=user, conn=conn)
@@ -183,6 +183,19 @@ class SpendGate:
                     f"This video would cost {_money(cost)}; you have used {_money(mine.cost)} of "
                     f"your {_money(limits.user_daily_budget)} daily budget.",
                     resets,
+                    limit=Limit.MEMBER_BUDGET,
+                )
+        key = request.requester.key
+        if key is not None and key.daily_budget is not None:
+            # The key's own member id: its usage is the key's alone.
+            used = await self._usage.usage(since=since, user_id=key.member_id, conn=conn)
+            if used.cost + cost > key.daily_budget:
+                raise LimitReached(
+                    f"Key {key.name} has used {_money(used.cost)} of its "
+                    f"{_money(key.daily_budget)} daily budget; this video would cost "
+                    f"{_money(cost)}.",
+                    resets,
+                    limit=Limit.KEY_BUDGET,
                 )
         guild = request.requester.guild_id
         if limits.guild_daily_budget is not None and guild is not None:
@@ -193,6 +206,7 @@ class SpendGate:
                     f"{_money(theirs.cost)} of its {_money(limits.guild_daily_budget)} daily "
                     "budget.",
                     resets,
+                    limit=Limit.GUILD_BUDGET,
                 )
         if limits.daily_budget is not None:
             everyone = await self._usage.usage(since=since, conn=conn)
@@ -201,4 +215,5 @@ class SpendGate:
                     f"The bot's daily budget is used up ({_money(everyone.cost)} of "
                     f"{_money(limits.daily_budget)}).",
                     resets,
+                    limit=Limit.DAILY_BUDGET,
                 )

@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from bot.background import spawn
 from bot.domain import shown_position
 from bot.store import JobRecord
 from bot.store.jobs import Lease
@@ -147,11 +148,11 @@ class SharedDispatcher:
             if self._waking is not None and not self._waking.done():
                 self._wake_again = True
                 return
-            self._waking = asyncio.create_task(self._wake_others(), name="notify")
+            self._waking = spawn(self._wake_others(), name="notify")
             self._notes.add(self._waking)
             self._waking.add_done_callback(self._notes.discard)
             return
-        task = asyncio.create_task(self._safe_notify(payload), name="notify")
+        task = spawn(self._safe_notify(payload), name="notify")
         self._notes.add(task)
         task.add_done_callback(self._notes.discard)
 
@@ -170,6 +171,12 @@ class SharedDispatcher:
 
     # -- life cycle ----------------------------------------------------------------------------
 
+    async def resume(self, *, spread: float | None = None) -> int:
+        """Nothing to resume by hand: the claims take over whatever no live process holds (at
+        once when its process stopped cleanly, once its lease ran out otherwise)."""
+        del spread
+        return 0
+
     def launch(self) -> None:
         if self._tasks:
             return
@@ -181,9 +188,7 @@ class SharedDispatcher:
         if self._dsn is not None:  # every process listens: stops and rule changes concern all
             loops.append(("listen", self._listen))
         for name, loop in loops:
-            task = asyncio.create_task(loop(), name=name)
-            task.add_done_callback(_log_crash)
-            self._tasks.append(task)
+            self._tasks.append(spawn(loop(), name=name))
         self._changed()
 
     async def close(self) -> None:
@@ -323,7 +328,7 @@ class SharedDispatcher:
             if payload.startswith("stop:"):
                 job_id = payload.removeprefix("stop:")
                 if job_id in self._held:
-                    task = asyncio.create_task(self._drop(job_id), name=f"stop-{job_id}")
+                    task = spawn(self._drop(job_id), name="stop-job")
                     self._notes.add(task)
                     task.add_done_callback(self._notes.discard)
                 return
@@ -399,8 +404,3 @@ class SharedDispatcher:
 
 def _set(event: asyncio.Event, *_: object) -> None:
     event.set()
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("%s crashed", task.get_name(), exc_info=task.exception())

@@ -12,6 +12,7 @@ without a video.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -20,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from bot.background import spawn
 from bot.catalogue import Catalogue, ModelSpec, RequestRejected
 from bot.domain import (
     STATE_PHASE,
@@ -128,8 +130,9 @@ class _Job:
 
 
 Step = Callable[["Workflow", _Job], Awaitable[None]]
-# Whether a lease is still the job's (and renewed if so): checked before a delivery.
-LeaseCheck = Callable[[str, Lease], Awaitable[bool]]
+# Whether a lease is still the job's (and renewed if so): checked right before the create and
+# the delivery. With `sending`, the renewal also records that the create is about to leave.
+LeaseCheck = Callable[[str, Lease, bool], Awaitable[bool]]
 
 
 class _LeaseLostError(Exception):
@@ -198,9 +201,9 @@ class Workflow:
         if record.id in self._tasks:
             return
         job = _Job(record, self._sink_for(record), self.view(record), lease=lease)
-        task = asyncio.create_task(self._run(job, delay), name=f"job-{record.id}")
+        task = spawn(self._run(job, delay), name=f"job-{record.id}")
         self._tasks[record.id] = task
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(functools.partial(self._task_done, record.id))
 
     async def let_go(self, job_id: str) -> None:
         """Stop a job's task because another process has it now (or it ended there): nothing
@@ -228,17 +231,14 @@ class Workflow:
         if pending:
             await asyncio.wait(pending)
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        job_id = task.get_name().removeprefix("job-")
+    def _task_done(self, job_id: str, task: asyncio.Task[None]) -> None:
         if self._tasks.get(job_id) is task:
             del self._tasks[job_id]
         if job_id in self._lost:
             self._lost.discard(job_id)
             self._on_lost(job_id)
             return
-        self._on_end(job_id)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("job task %s crashed", task.get_name(), exc_info=task.exception())
+        self._on_end(job_id)  # a crash of the task itself is logged by `spawn`
 
     # -- views ---------------------------------------------------------------------------------
 
@@ -388,21 +388,29 @@ class Workflow:
                 # The server takes the reference as a URL: the fitted image on the bot's own
                 # web server (without a public one, it goes up as a file after all).
                 request = replace(request, reference_url=self._reference_link(record.id))
+        # `submitted_at` marks "the create may have left": set with this commit in one process
+        # (nothing waits between it and the create), or by the lease check right before the
+        # create when shared. Without it, a takeover knows the create never left.
+        sending = {} if job.lease is not None else {"submitted_at": self._wall()}
         await self._move(
-            job, JobState.SUBMITTING, expect=[JobState.ACCEPTED], attempts=record.attempts + 1
+            job,
+            JobState.SUBMITTING,
+            expect=[JobState.ACCEPTED],
+            attempts=record.attempts + 1,
+            **sending,
         )
         # Nothing waits between the commit (fenced by the lease: a process whose job was taken
         # over stops here) and the create: a process killed or paused in between leaves a job
         # the provider never saw, which the next owner can only fail and refund. The reply
         # says "submitting" meanwhile, and is done before the next edit.
         job.view = job.view.evolve(phase=Phase.SUBMITTING, queue_position=None)
-        showing = asyncio.create_task(self._show(job), name=f"show-{record.id}")
+        showing = spawn(self._show(job), name="show-submitting")
         job.sent_at = self._wall()
         try:
             # Shared: the lease is checked and renewed for a full term right before the
             # create, so that whoever takes the job over looks at the provider only once this
             # process has stopped for longer than that (and a stalled one never sends).
-            if not await self._holds_lease(job):
+            if not await self._holds_lease(job, sending=True):
                 log.warning("job %s: lease lost before the create; stopping here", record.id)
                 self._lost.add(record.id)
                 raise _LeaseLostError
@@ -445,11 +453,13 @@ class Workflow:
             job.created = found
             await self._store_created(job)
             return
-        if searched and job.sent_at is None and record.attempts < RESEND_LIMIT:
-            # Not sent from this process: the one that committed SUBMITTING stopped (killed,
-            # restarted) before its create left, and the provider, asked after that process's
-            # lease ran out (or after the restart), has no such job. That process cannot send
-            # it any more (gone, or fenced right before its create), so it is sent now.
+        never_left = job.sent_at is None and record.submitted_at is None
+        if searched and never_left and record.attempts < RESEND_LIMIT:
+            # The process that committed SUBMITTING stopped (killed, paused past its lease)
+            # before its last step ahead of the create, so the create never left; the provider,
+            # asked after that process's lease ran out, has no such job, and that process can
+            # no longer send it (fenced right before its create): it is sent now. A create that
+            # may have left is never sent again, even when the provider has lost its job.
             log.info("job %s: the provider never received it; sending it now", record.id)
             await self._move(job, JobState.ACCEPTED, expect=[JobState.SUBMITTING])
             return
@@ -664,10 +674,10 @@ class Workflow:
         except VideosError as exc:
             log.warning("deleting provider video %s failed: %s", video.id, exc)
 
-    async def _holds_lease(self, job: _Job) -> bool:
+    async def _holds_lease(self, job: _Job, *, sending: bool = False) -> bool:
         if job.lease is None or self._still_holds is None:
             return True  # one process: nobody else works on it
-        return await self._still_holds(job.record.id, job.lease)
+        return await self._still_holds(job.record.id, job.lease, sending)
 
     def _monotonic_of(self, wall: float) -> float:
         """A stored wall-clock instant on this process's monotonic clock.

@@ -1,21 +1,35 @@
-"""The service: what every front end calls, and the composition of the engine behind it."""
+"""The service: what every front end calls, and the engine composed behind it.
 
-from bot.service.facade import (
-    FollowUpKind,
-    JobDetails,
-    ReplyOpener,
-    SourceGone,
-    Upload,
-    VideoService,
-    new_ref,
+Front ends (Discord, the HTTP API, the terminal) import from here and from bot.domain only:
+`VideoService` (bot/service/facade.py) is the whole of what they may ask of the engine.
+"""
+
+from bot.service.facade import VideoService
+from bot.service.keys import Keys, open_keys
+from bot.service.replies import ReplyOpener, SinkBuilder
+from bot.service.wiring import (
+    OpenStore,
+    build_service,
+    make_client,
+    open_service,
+    open_session,
+    open_store,
+    settle_heap,
 )
+from bot.store import StoreError
 
 __all__ = [
-    "FollowUpKind",
-    "JobDetails",
+    "Keys",
+    "OpenStore",
     "ReplyOpener",
-    "SourceGone",
-    "Upload",
+    "SinkBuilder",
+    "StoreError",
     "VideoService",
-    "new_ref",
+    "build_service",
+    "make_client",
+    "open_keys",
+    "open_service",
+    "open_session",
+    "open_store",
+    "settle_heap",
 ]

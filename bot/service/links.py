@@ -1,4 +1,8 @@
-"""Signed, expiring links: an HMAC over a path and an expiry, carried in the query string."""
+"""Signed, expiring links: an HMAC over a path and an expiry, carried in the query string.
+
+The service signs them (links to originals, reference images for providers); the web server
+(bot/http/server.py) serves the paths and checks the signatures.
+"""
 
 from __future__ import annotations
 
@@ -75,3 +79,25 @@ def load_or_create_secret(data_dir: Path, configured: str | None) -> bytes:
         handle.flush()
         os.fsync(handle.fileno())
     return secret
+
+
+def video_path(job_id: str) -> str:
+    """The path a video link signs and serves, independent of any public URL prefix."""
+    return f"/v/{job_id}.mp4"
+
+
+def reference_path(job_id: str) -> str:
+    """The path a reference image link signs and serves."""
+    return f"/r/{job_id}.jpg"
+
+
+def reference_link_for(public_url: str, signer: LinkSigner, job_id: str, expires_at: int) -> str:
+    """The full signed URL of a job's fitted reference image (JPEG)."""
+    path = reference_path(job_id)
+    return f"{public_url.rstrip('/')}{path}?{signer.sign(path, expires_at)}"
+
+
+def link_for(public_url: str, signer: LinkSigner, job_id: str, expires_at: int) -> str:
+    """The full signed URL of a job's video, e.g. https://host/v/abc.mp4?exp=...&sig=..."""
+    path = video_path(job_id)
+    return f"{public_url.rstrip('/')}{path}?{signer.sign(path, expires_at)}"

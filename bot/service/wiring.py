@@ -1,15 +1,51 @@
-"""Builds the engine's long-lived pieces from settings (shared by the CLI and the Discord bot)."""
+"""The composition root: the engine built from settings, and its parts wired to each other.
+
+One place decides which database, which dispatcher (in-process on SQLite, leased and shared
+on PostgreSQL), which Videos client, which signer; the workflow's callbacks (a job ended, a
+job was lost to another process) land here too. Front ends get a `VideoService`
+(bot/service/facade.py) from `build_service` or `open_service` and never see these parts.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 import aiohttp
 
+from bot.background import spawn
+from bot.catalogue import Catalogue
 from bot.config import Settings
+from bot.domain import JobState, JobSummary, ReplySink
+from bot.guardrails.queue import JobQueue
+from bot.guardrails.spending import SpendGate
+from bot.jobs.dispatcher import Dispatcher
+from bot.jobs.files import JobFiles
+from bot.jobs.in_process import InProcessDispatcher
 from bot.jobs.polling import PollPlanner
+from bot.jobs.shared import SharedDispatcher
+from bot.jobs.workflow import Workflow
+from bot.media.fitting import VideoFitter
+from bot.service.facade import VideoService
+from bot.service.keys import Keys
+from bot.service.links import LinkSigner, load_or_create_secret
+from bot.service.replies import Replies, SinkBuilder
+from bot.service.retention import Retention
+from bot.store import Database, IdempotencyStore, JobRecord, JobStore, open_database
+from bot.store.guilds import GuildStore
+from bot.store.jobs import Lease, StaleTransitionError
+from bot.store.leases import LeaseStore
+from bot.store.usage import UsageStore
 from bot.videos import RetryPolicy, Timeouts, VideosClient
+
+log = logging.getLogger(__name__)
+
+# Told of every job that ended (the team API's webhooks); their failures are only logged.
+FinishListener = Callable[[JobSummary], Awaitable[None]]
 
 
 def settle_heap() -> None:
@@ -53,3 +89,267 @@ def make_planner(settings: Settings, expected_duration: float | None = None) -> 
         fixed_interval=settings.poll_fixed_interval,
         expected_duration=expected_duration,
     )
+
+
+def _signer(settings: Settings) -> LinkSigner | None:
+    """Links to originals: signed wherever replies are made (a worker too), served by the
+    process with the web server; the processes share the data directory or the secret."""
+    if settings.web_port is None and settings.public_url is None:
+        return None
+    secret = settings.link_secret.get_secret_value() if settings.link_secret else None
+    return LinkSigner(load_or_create_secret(settings.data_dir, secret))
+
+
+class Engine:
+    """Every long-lived part of the engine, wired: store, guards, workflow, dispatcher."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        client: VideosClient,
+        *,
+        sinks: Mapping[str, SinkBuilder],
+        catalogue: Catalogue | None = None,
+        fitter: VideoFitter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.client = client
+        self.clock = clock
+        self.catalogue = catalogue or settings.catalogue()
+        self.operator = settings.operator_limits()
+        self.fitter = fitter or VideoFitter(settings.ffmpeg, workers=settings.encode_workers)
+        self.store = JobStore(database)
+        self.usage = UsageStore(database)
+        self.guilds = GuildStore(database)
+        self.keys = Keys(database, clock)
+        self.files = JobFiles(settings.data_dir / "downloads", clock)
+        self.queue = JobQueue()
+        self.replies = Replies(sinks)
+        self.finish_listeners: list[FinishListener] = []
+        self.closing = False
+        # On PostgreSQL the jobs are shared with the other processes on the same database
+        # (`video-bot worker`, more `run`s): leases, and the queue and the limits in the store.
+        shared = database.engine.dialect.name == "postgresql"
+        self.leases = LeaseStore(database, clock) if shared else None
+        self.retention = Retention(
+            settings,
+            self.store,
+            IdempotencyStore(database, clock),
+            self.files,
+            _signer(settings),
+            clock=clock,
+            shared=shared,
+        )
+        self.gate = SpendGate(
+            self.usage, self.guilds, self.operator, self.queue, clock, shared=self.leases
+        )
+        self.workflow = Workflow(
+            client,
+            self.store,
+            self.catalogue,
+            self.files,
+            sink_for=self.replies.sink,
+            planner_factory=lambda expected: make_planner(settings, expected),
+            deadline=settings.job_deadline,
+            max_download_bytes=settings.max_download_bytes,
+            content_wait=settings.content_wait,
+            grab_frame=self.fitter.grab_frame if self.fitter.available else None,
+            original=self.retention.original_for,
+            reference_link=self.retention.reference_link,
+            on_end=self._ended,
+            on_lost=self._lost,
+            still_holds=None if self.leases is None else self._still_holds,
+            wall_clock=clock,
+        )
+        self.dispatcher = self._dispatcher()
+        self._telling: set[asyncio.Task[None]] = set()
+        self._store_probe: asyncio.Task[None] | None = None
+
+    def _dispatcher(self) -> Dispatcher:
+        settings, operator = self.settings, self.operator
+        if self.leases is None:
+            return InProcessDispatcher(
+                self.queue,
+                self.store,
+                max_running=operator.max_running,
+                max_per_user=operator.max_per_user,
+                start=lambda record, delay: self.workflow.start(record, delay=delay),
+                show_position=self._show_position,
+                position_interval=settings.edit_interval,
+            )
+        url = self.database.engine.url.set(drivername="postgresql")
+        return SharedDispatcher(
+            self.leases,
+            max_running=operator.max_running,
+            max_per_user=operator.max_per_user,
+            ttl=settings.lease_seconds,
+            run_jobs=settings.run_jobs,
+            start=lambda record, lease: self.workflow.start(record, lease=lease),
+            stop=self.workflow.let_go,
+            show_position=self._show_position,
+            position_interval=settings.edit_interval,
+            listen_dsn=url.render_as_string(hide_password=False),
+            on_policy=self.guilds.forget,
+        )
+
+    @property
+    def shared(self) -> bool:
+        """Whether the jobs are shared with other processes (PostgreSQL)."""
+        return self.leases is not None
+
+    # -- what the workflow and the dispatcher report --------------------------------------
+
+    def _ended(self, job_id: str) -> None:
+        self.dispatcher.release(job_id)
+        self.replies.forget(job_id)
+        if not self.closing:
+            self.retention.trim_soon()
+        self.announce(job_id)
+
+    def _lost(self, job_id: str) -> None:
+        """Another process has the job now (or it ended there): only this one's books."""
+        self.dispatcher.forget(job_id)
+        self.replies.forget(job_id)
+
+    async def _still_holds(self, job_id: str, lease: Lease, sending: bool) -> bool:
+        assert self.leases is not None  # noqa: S101 - only given when shared
+        ttl = self.settings.lease_seconds
+        return await self.leases.holds(job_id, lease, ttl=ttl, sending=sending)
+
+    async def _show_position(self, record: JobRecord, position: int) -> None:
+        view = self.workflow.view(record).evolve(queue_position=position)
+        await self.replies.sink(record).show(view)
+
+    def announce(self, job_id: str) -> None:
+        """Tell the listeners of finished jobs (the API's webhooks) that this one ended."""
+        if self.finish_listeners:
+            task = spawn(self._tell_finished(job_id), name="tell-finished")
+            self._telling.add(task)
+            task.add_done_callback(self._telling.discard)
+
+    async def _tell_finished(self, job_id: str) -> None:
+        record = await self.store.get(job_id)
+        if record is None or not record.state.is_final:
+            return  # stopped by a shutdown, resumed later
+        summary = record.summary()
+        for listener in self.finish_listeners:
+            try:
+                await listener(summary)
+            except Exception:
+                log.exception("a listener of finished jobs failed")
+
+    async def withdraw(self, job_id: str, reason: str) -> None:
+        """Give a reservation back: nothing was sent."""
+        self.dispatcher.withdraw(job_id)
+        with contextlib.suppress(StaleTransitionError):
+            await self.store.transition(
+                job_id, JobState.CANCELLED, expect=[JobState.ACCEPTED], last_error=reason
+            )
+
+    def sink_of(self, job_id: str) -> ReplySink | None:
+        return self.replies.current(job_id)
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    async def start(self, *, resume: bool = True, spread: float | None = None) -> int:
+        """Resume what this process is responsible for, then start the queue; returns how
+        many jobs were resumed (shared jobs are claimed instead: none)."""
+        resumed = await self.dispatcher.resume(spread=spread) if resume else 0
+        self.dispatcher.launch()
+        if resume:  # leftovers of an earlier run go before new work starts
+            await self.retention.tidy_once(self.withdraw, self.replies.live)
+        self.retention.start_janitor(self.withdraw, self.replies.live)
+        return resumed
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop taking jobs, give in-flight steps a moment, then stop; states are stored."""
+        self.closing = True
+        self.dispatcher.paused = True
+        await self.dispatcher.close()
+        await self.retention.close()
+        await self.workflow.close(grace)
+        await self.dispatcher.hand_back()  # shared: the others take the jobs over at once
+        probe = self._store_probe
+        if probe is not None and not probe.done():
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await probe
+
+    async def store_answers(self, within: float = 3.0) -> bool:
+        """Whether the store answers a read and a write within `within` seconds (health).
+
+        A probe stuck behind a lock is left to finish on its own rather than cancelled (a
+        cancelled SQLite call still waits for its thread); while it is stuck, the answer is no.
+        """
+        probe = self._store_probe
+        if probe is None or probe.done():
+            probe = self._store_probe = spawn(self.store.ping(), name="store-ping")
+        done, _ = await asyncio.wait({probe}, timeout=within)
+        if not done:
+            log.warning("the store does not answer within %.0f s", within)
+            return False
+        if probe.cancelled() or probe.exception() is not None:
+            log.warning("the store does not answer: %s", probe.exception())
+            return False
+        return True
+
+
+class OpenStore:
+    """A store opened (and migrated) before anything else starts: one that cannot be written
+    stops start-up before Discord is called. Front ends only build the service on it and close
+    it; they never use it themselves."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def close(self) -> None:
+        await self._database.close()
+
+
+async def open_store(settings: Settings) -> OpenStore:
+    """The configured store, opened; raises StoreError with a one-line reason."""
+    return OpenStore(await open_database(settings.effective_database_url))
+
+
+def build_service(
+    settings: Settings,
+    store: OpenStore | Database,
+    client: VideosClient,
+    *,
+    sinks: Mapping[str, SinkBuilder],
+    catalogue: Catalogue | None = None,
+    fitter: VideoFitter | None = None,
+    clock: Callable[[], float] = time.time,
+) -> VideoService:
+    """The service over an open store and a Videos client (not started)."""
+    database = store._database if isinstance(store, OpenStore) else store
+    engine = Engine(
+        settings, database, client, sinks=sinks, catalogue=catalogue, fitter=fitter, clock=clock
+    )
+    return VideoService(engine)
+
+
+@contextlib.asynccontextmanager
+async def open_service(
+    settings: Settings,
+    *,
+    sinks: Mapping[str, SinkBuilder],
+    resume: bool = True,
+    trace_configs: Sequence[aiohttp.TraceConfig] = (),
+) -> AsyncIterator[VideoService]:
+    """The service with its own database and HTTP session (traced with `trace_configs`),
+    started; closed at the end."""
+    database = await open_database(settings.effective_database_url)
+    try:
+        async with open_session(trace_configs) as session:
+            service = build_service(settings, database, make_client(session, settings), sinks=sinks)
+            await service.start(resume=resume)
+            try:
+                yield service
+            finally:
+                await service.close(grace=0)
+    finally:
+        await database.close()

@@ -1,12 +1,11 @@
 """Durable job records: SQLAlchemy Core over SQLite (aiosqlite) or PostgreSQL (asyncpg)."""
 
 from bot.domain import JobState
-from bot.store.api_keys import ApiKey, ApiKeyStore, IdempotencyStore
+from bot.store.api_keys import ApiKeyStore, IdempotencyStore
 from bot.store.database import Database, StoreError, open_database
 from bot.store.jobs import JobRecord, JobStore
 
 __all__ = [
-    "ApiKey",
     "ApiKeyStore",
     "Database",
     "IdempotencyStore",

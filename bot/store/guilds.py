@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -40,6 +41,7 @@ class GuildStore:
         # expired) waits for the same read instead of queueing a read each for the pool.
         reading = self._reads.get(guild_id)
         if reading is None:
+            # Awaited by every reader of this guild (not background work).
             reading = self._reads[guild_id] = asyncio.ensure_future(self._read(guild_id))
         return await asyncio.shield(reading)
 
@@ -56,6 +58,46 @@ class GuildStore:
         finally:
             if self._reads.get(guild_id) is me:
                 del self._reads[guild_id]
+
+    async def update(
+        self, guild_id: int, change: Callable[[GuildPolicy], GuildPolicy]
+    ) -> tuple[GuildPolicy, GuildPolicy]:
+        """Read, change and write a guild's policy in one transaction; returns (before, after).
+
+        The row is created first if missing and then read under a row lock (PostgreSQL's
+        FOR UPDATE; SQLite's writes are serialised already), so two changes at once, from
+        any processes, are applied one after the other and neither is lost.
+        """
+        self._reads.pop(guild_id, None)
+        self._cache.pop(guild_id, None)
+        async with self._database.write() as conn:
+            await conn.execute(self._insert_missing(guild_id))
+            query = (
+                select(guild_settings.c.data)
+                .where(guild_settings.c.guild_id == guild_id)
+                .with_for_update()
+            )
+            row = (await conn.execute(query)).one()
+            before = GuildPolicy.from_json(row.data)
+            after = change(before)
+            if after != before:
+                await conn.execute(
+                    guild_settings.update()
+                    .where(guild_settings.c.guild_id == guild_id)
+                    .values(data=after.to_json(), updated_at=time.time())
+                )
+        self._remember(guild_id, after)
+        return before, after
+
+    def _insert_missing(self, guild_id: int) -> Any:
+        values = {"guild_id": guild_id, "data": GuildPolicy().to_json(), "updated_at": time.time()}
+        dialect = self._engine.dialect.name
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        return (
+            insert(guild_settings)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[guild_settings.c.guild_id])
+        )
 
     async def save(self, guild_id: int, policy: GuildPolicy) -> None:
         self._reads.pop(guild_id, None)

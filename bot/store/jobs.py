@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.domain import UNFINISHED_STATES, JobState, ReplyHandle
+from bot.domain import UNFINISHED_STATES, JobKind, JobState, JobSummary, ReplyHandle
 from bot.store.database import Database
 from bot.store.schema import jobs, schema_version
 
@@ -69,6 +69,34 @@ class JobRecord:
         if self.reply_kind is None or self.reply is None:
             return None
         return ReplyHandle(self.reply_kind, self.reply, self.reply_secret)
+
+    def summary(self, *, original_kept: bool = False) -> JobSummary:
+        """The job as front ends may see it: no reply secret, no reference bytes."""
+        handle = self.handle
+        return JobSummary(
+            id=self.id,
+            state=self.state,
+            prompt=self.prompt,
+            model=self.model,
+            size=self.size,
+            seconds=self.seconds,
+            cost=self.cost,
+            requester_id=self.requester_id,
+            guild_id=self.guild_id,
+            created_at=self.created_at,
+            kind=JobKind(self.kind or JobKind.GENERATE),
+            source_id=self.source_id,
+            provider_video_id=self.provider_video_id,
+            progress=self.progress,
+            video_expires_at=self.video_expires_at,
+            finished_at=self.finished_at,
+            last_error=self.last_error,
+            deleted_at=self.deleted_at,
+            api_key_id=self.api_key_id,
+            metadata=self.metadata,
+            reply=None if handle is None else ReplyHandle(handle.kind, handle.public),
+            original_kept=original_kept,
+        )
 
     @classmethod
     def from_row(cls, row: Any) -> JobRecord:

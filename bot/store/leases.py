@@ -297,16 +297,26 @@ class LeaseStore:
             )
         return int(back.rowcount or 0) + int(expired.rowcount or 0)
 
-    async def holds(self, job_id: str, lease: Lease, *, ttl: float) -> bool:
+    async def holds(
+        self, job_id: str, lease: Lease, *, ttl: float, sending: bool = False
+    ) -> bool:
         """Whether `lease` is still the job's lease, renewed for a full term when it is:
-        checked right before an act that must happen once (the create, the delivery)."""
+        checked right before an act that must happen once (the create, the delivery).
+
+        `sending`: the create leaves right after, so `submitted_at` records that it may have
+        (a takeover sends again only a create known never to have left).
+        """
+        now = self._clock()
+        values: dict[str, float] = {"lease_until": now + ttl}
+        if sending:
+            values["submitted_at"] = now
         async with self._database.write() as conn:
             result = await conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id)
                 .where(jobs.c.lease_owner == lease.owner)
                 .where(jobs.c.lease_generation == lease.generation)
-                .values(lease_until=self._clock() + ttl)
+                .values(**values)
             )
         return result.rowcount == 1
 

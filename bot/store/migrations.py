@@ -152,8 +152,12 @@ async def migrate(conn: AsyncConnection) -> int:
         raise RuntimeError(f"the database is at version {start}, newer than this bot ({LATEST})")
     for version in range(start, LATEST):
         await MIGRATIONS[version](conn)
-        log.info("database migrated to version %d", version + 1)
     if start != LATEST:
+        # One line, not one per step: a new database is made in a single start-up line.
+        if start == 0:
+            log.info("database created at version %d", LATEST)
+        else:
+            log.info("database migrated from version %d to %d", start, LATEST)
         await conn.execute(schema_version.delete())
         await conn.execute(schema_version.insert().values(version=LATEST))
     return start

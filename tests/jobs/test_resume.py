@@ -13,7 +13,7 @@ from bot.config import load_settings
 from bot.domain import Delivery, JobView
 from bot.fake_api import FakeSettings, FakeVideosServer
 from bot.jobs.workflow import EXPIRED_MESSAGE
-from bot.service.facade import VideoService
+from bot.service import build_service
 from bot.store import JobRecord, JobState, JobStore, open_database
 from bot.videos import CreateRequest, VideosClient
 
@@ -76,7 +76,7 @@ async def resume_one(
         }
         await store.add(JobRecord(**values))
         reply = RecordingReply()
-        service = VideoService(settings, database, client, sinks={"test": lambda _h: reply})
+        service = build_service(settings, database, client, sinks={"test": lambda _h: reply})
         await service.start(spread=0)
         await asyncio.wait_for(reply.done.wait(), timeout=10)
         await service.close()
@@ -148,7 +148,7 @@ async def test_a_job_still_running_after_its_deadline_is_read_then_timed_out(
         )
         reply = RecordingReply()
         async with aiohttp.ClientSession() as session:
-            service = VideoService(
+            service = build_service(
                 settings,
                 database,
                 VideosClient(session, fake.base_url),

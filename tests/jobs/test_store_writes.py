@@ -14,9 +14,9 @@ import aiohttp
 from PIL import Image
 
 from bot.config import load_settings
-from bot.domain import JobState, JobView, ReplyHandle, Requester
+from bot.domain import JobState, JobView, ReplyHandle, Requester, Upload
 from bot.fake_api import FakeSettings, FakeVideosServer
-from bot.service.facade import Upload, VideoService
+from bot.service import build_service
 from bot.store import open_database
 from bot.videos import VideosClient
 from tests.jobs.test_resume import RecordingReply
@@ -53,7 +53,7 @@ async def test_one_job_costs_a_handful_of_store_writes_however_long_it_runs(
 
         database.write = counted  # type: ignore[method-assign]
         reply = RecordingReply()
-        service = VideoService(
+        service = build_service(
             settings,
             database,
             VideosClient(session, fake.base_url),
@@ -63,7 +63,7 @@ async def test_one_job_costs_a_handful_of_store_writes_however_long_it_runs(
         await service.submit(Requester(1, 2), "a long walk", reply=Opener())
         await asyncio.wait_for(reply.done.wait(), timeout=30)
         async with asyncio.timeout(10):  # the reply has the video; the row follows at once
-            while not (record := (await service.store.recent(1))[0]).state.is_final:  # noqa: ASYNC110 - the row is written by the job, no event to await
+            while not (record := (await service.engine.store.recent(1))[0]).state.is_final:  # noqa: ASYNC110 - the row is written by the job, no event to await
                 await asyncio.sleep(0.02)
         await service.close()
         await database.close()
@@ -104,7 +104,7 @@ async def test_fitting_a_large_reference_leaves_the_event_loop_free(tmp_path: Pa
         settings = load_settings(openai_base_url=fake.base_url, data_dir=tmp_path)
         database = await open_database(settings.effective_database_url)
         async with aiohttp.ClientSession() as session:
-            service = VideoService(
+            service = build_service(
                 settings, database, VideosClient(session, fake.base_url), sinks={}
             )
             await service.submit(

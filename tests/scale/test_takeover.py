@@ -166,3 +166,27 @@ async def test_a_job_whose_worker_died_before_its_create_left_is_sent_once(
     assert cluster.videos.stats.count("POST /v1/videos") == 1
     assert len(cluster.uploads()) == 1
     assert "Traceback" not in cluster.log()
+
+
+async def test_a_create_that_may_have_left_is_never_sent_again(cluster: Cluster) -> None:
+    """The worker passed its last check before the create (which records that the create may
+    leave) and died. The provider lists no such job (it may have lost it): the next owner does
+    not send it again, since the provider may have made, and billed, the first."""
+    await cluster.start("run", "run", VIDEO_BOT_RUN_JOBS="false")
+    await cluster.video(f"{PROMPT} [duration=1]")
+    await cluster.wait_states(["accepted"])
+    async with cluster.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE jobs SET state = 'submitting', attempts = 1, "
+                "submitted_at = EXTRACT(EPOCH FROM now()), "
+                "lease_owner = 'dead-host:4242:abcdef', lease_generation = 1, "
+                "lease_until = EXTRACT(EPOCH FROM now()) + :ttl"
+            ),
+            {"ttl": LEASE_SECONDS},
+        )
+    await cluster.start("worker")
+    await cluster.wait_states(["failed"])
+    assert cluster.videos.stats.count("POST /v1/videos") == 0
+    assert "sending it now" not in cluster.log("worker")
+    assert "Traceback" not in cluster.log()

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from bot.config import load_settings
-from bot.service.facade import VideoService
-from bot.store import JobRecord, JobState, JobStore, open_database
+from bot.service import VideoService, build_service
+from bot.store import IdempotencyStore, JobRecord, JobState, JobStore, open_database
 from bot.videos import VideosClient
 
 NOW = 1_800_000_000.0
@@ -39,7 +39,7 @@ async def make_service(tmp_path: Path) -> AsyncIterator[MakeService]:
         session = aiohttp.ClientSession()
         opened.extend([database, session])
         client = VideosClient(session, config.openai_base_url)
-        service = VideoService(config, database, client, sinks={}, clock=lambda: NOW)
+        service = build_service(config, database, client, sinks={}, clock=lambda: NOW)
         return service, JobStore(database)
 
     yield make
@@ -66,8 +66,8 @@ async def delivered(
             finished_at=finished,
         )
     )
-    service.files.prepare()
-    path = service.files.video(job_id)
+    service.engine.files.prepare()
+    path = service.engine.files.video(job_id)
     path.write_bytes(b"\0" * size)
     # Downloaded when the job finished: old enough for the sweep of unreferenced files.
     os.utime(path, (finished, finished))
@@ -92,7 +92,7 @@ async def test_beyond_the_space_budget_the_oldest_originals_go_first(
     oldest = await delivered(service, store, "bbbbbbbbbbbbbbb1", days_ago=3, size=MIB)
     middle = await delivered(service, store, "bbbbbbbbbbbbbbb2", days_ago=2, size=MIB)
     newest = await delivered(service, store, "bbbbbbbbbbbbbbb3", days_ago=1, size=MIB)
-    kept = await service.trim_originals()
+    kept = await service.engine.retention.trim_originals()
     assert sorted(kept) == ["bbbbbbbbbbbbbbb2", "bbbbbbbbbbbbbbb3"]
     assert not oldest.exists()
     assert middle.exists()
@@ -112,10 +112,27 @@ async def test_without_retention_a_delivery_promises_no_original(
     make_service: MakeService,
 ) -> None:
     service, _ = await make_service(keep_days=0)
-    assert service.original_for("ddddddddddddddd1", 5) is None
+    assert service.engine.retention.original_for("ddddddddddddddd1", 5) is None
     service, _ = await make_service(keep_days=7, web_port=8080, public_url="https://v.example")
-    original = service.original_for("ddddddddddddddd1", 5)
+    original = service.engine.retention.original_for("ddddddddddddddd1", 5)
     assert original is not None
     assert original.kept_until == NOW + 7 * DAY
     assert original.link is not None
     assert original.link.startswith("https://v.example/v/ddddddddddddddd1.mp4?exp=")
+
+
+async def test_the_janitor_forgets_idempotency_keys_after_a_day(make_service: MakeService) -> None:
+    """The OpenAI SDKs assume an Idempotency-Key lives 24 hours: past that, it goes."""
+    service, store = await make_service()
+    key, _ = await service.keys.create(name="ci", guild_id=1, channels=[2])
+    database = service.engine.database
+
+    for idem, age in (("old", 2 * DAY), ("young", DAY / 2)):
+        earlier = IdempotencyStore(database, clock=lambda age=age: NOW - age)
+        await earlier.claim(key.id, idem, "f")
+        await earlier.attach(key.id, idem, f"job-{idem}")
+    await service.tidy()
+    # A forgotten key is claimed afresh; a remembered one answers with its first job.
+    assert await service.keys.claim(key.id, "old", "f") is None
+    assert await service.keys.claim(key.id, "young", "f") == ("f", "job-young")
+    del store
