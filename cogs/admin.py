@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -13,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.catalogue import Catalogue
-from bot.discord_adapter.access import ADMIN_COMMAND, ADMIN_ONLY, AccessDenied, manages_guild
+from bot.discord_adapter.access import ADMIN_COMMAND, ADMIN_ONLY, AccessDenied
 from bot.discord_adapter.admin_render import (
     FIELD_LIMIT,
     PERIODS,
@@ -21,6 +20,7 @@ from bot.discord_adapter.admin_render import (
     settings_embed,
     usage_embed,
 )
+from bot.discord_adapter.interactions import manages_guild
 from bot.domain import GuildPolicy
 
 if TYPE_CHECKING:
@@ -129,8 +129,6 @@ class VideoAdmin(
     def __init__(self, bot: VideoBot) -> None:
         super().__init__()
         self.bot = bot
-        # Read-modify-write of a guild's row: two admins at once must not lose a change.
-        self._writing = asyncio.Lock()
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         # default_permissions only hides the commands, and server admins can override it.
@@ -142,14 +140,9 @@ class VideoAdmin(
     async def _change(
         self, interaction: discord.Interaction[Any], change: Callable[[GuildPolicy], GuildPolicy]
     ) -> tuple[GuildPolicy, GuildPolicy]:
-        """Apply `change` to the guild's settings and save them; returns (before, after)."""
-        guild_id = _guild_id(interaction)
-        async with self._writing:
-            before = await self.bot.service.policy(guild_id)
-            after = change(before)
-            if after != before:
-                await self.bot.service.save_policy(guild_id, after)
-        return before, after
+        """Apply `change` to the guild's settings (one transaction in the service: two admins
+        at once both keep their change); returns (before, after)."""
+        return await self.bot.service.change_policy(_guild_id(interaction), change)
 
     async def _reply(self, interaction: discord.Interaction[Any], text: str) -> None:
         await interaction.response.send_message(text, ephemeral=True)

@@ -8,14 +8,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_adapter.follow_ups import open_animate_modal
+from bot.discord_adapter.animate import open_animate_modal
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
 
 
 class AnimateCog(commands.Cog):
-    """The context menu; the modal and the job are the adapter's (bot/discord_adapter)."""
+    """The context menu; its modal and its job live in bot/discord_adapter/animate.py."""
 
     def __init__(self, bot: VideoBot) -> None:
         self.bot = bot

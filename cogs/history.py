@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.discord_adapter.admin_render import billing_lines
 from bot.discord_adapter.history_render import history_line
 from bot.discord_adapter.render import money, shorten
-from bot.guardrails.spending import day_bounds
+from bot.domain import day_bounds
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot

@@ -12,9 +12,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.catalogue import Catalogue, RequestRejected
+from bot.discord_adapter.interactions import requester_of
 from bot.discord_adapter.reply import InteractionReply, refusal_text
-from bot.domain import Requester
-from bot.service.facade import Upload
+from bot.domain import Upload
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
@@ -103,7 +103,7 @@ class VideoCog(commands.Cog):
         )
         try:
             await self.bot.service.submit(
-                Requester(interaction.user.id, interaction.guild_id),
+                requester_of(interaction),
                 options.prompt,
                 reply=reply,
                 model=options.model,

@@ -1,39 +1,101 @@
-"""The Cancel / Stop button on a reply: persistent across restarts, short custom ids."""
+"""The buttons on a job's reply, as one persistent button class and a table of actions.
+
+While a job runs its card carries Cancel (waiting) or Stop following (at the provider); once
+it ended, Retry, Remix and Extend (where its model's provider can), Details and Delete. Every
+button is a `DynamicItem` with a short custom id (`video:<action>:<job>`), so it works after a
+restart; every action goes through the service with the clicking member as the requester.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.domain import JobView, Phase
+from bot.catalogue import RequestRejected
+from bot.discord_adapter import render
+from bot.discord_adapter.follow_ups import open_follow_up_modal, start_follow_up
+from bot.discord_adapter.interactions import requester_of, send_private
+from bot.discord_adapter.reply import refusal_text
+from bot.domain import JobView, Phase, SourceGone
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
 
-_CANCELLABLE = {
+Handler = Callable[["VideoBot", discord.Interaction[Any], str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Action:
+    label: str
+    handler: Handler
+    style: discord.ButtonStyle = discord.ButtonStyle.secondary
+
+
+async def _cancel(bot: VideoBot, interaction: discord.Interaction[Any], job_id: str) -> None:
+    outcome = await bot.service.cancel(job_id, requester_of(interaction))
+    await interaction.response.send_message(outcome, ephemeral=True)
+
+
+async def _retry(bot: VideoBot, interaction: discord.Interaction[Any], job_id: str) -> None:
+    await start_follow_up(bot, interaction, "retry", job_id)
+
+
+async def _remix(bot: VideoBot, interaction: discord.Interaction[Any], job_id: str) -> None:
+    await open_follow_up_modal(bot, interaction, "remix", job_id)
+
+
+async def _extend(bot: VideoBot, interaction: discord.Interaction[Any], job_id: str) -> None:
+    await open_follow_up_modal(bot, interaction, "extend", job_id)
+
+
+async def _details(bot: VideoBot, interaction: discord.Interaction[Any], job_id: str) -> None:
+    details = await bot.service.details(job_id, requester_of(interaction))
+    await interaction.response.send_message(embed=render.details_embed(details), ephemeral=True)
+
+
+async def _delete(bot: VideoBot, interaction: discord.Interaction[Any], job_id: str) -> None:
+    outcome = await bot.service.delete(job_id, requester_of(interaction))
+    message = interaction.message
+    embed = render.deleted_embed(message.embeds[0] if message and message.embeds else None)
+    await interaction.response.edit_message(
+        embed=embed, attachments=[], view=_view(["details"], job_id)
+    )
+    await interaction.followup.send(outcome, ephemeral=True)
+
+
+ACTIONS: dict[str, Action] = {
+    "cancel": Action("Cancel", _cancel),
+    "stop": Action("Stop following", _cancel),
+    "retry": Action("Retry", _retry),
+    "remix": Action("Remix", _remix),
+    "extend": Action("Extend", _extend),
+    "details": Action("Details", _details),
+    "delete": Action("Delete", _delete, discord.ButtonStyle.danger),
+}
+_WHILE_RUNNING = {
     Phase.WAITING: "cancel",
     Phase.SUBMITTING: "stop",
     Phase.QUEUED: "stop",
     Phase.RUNNING: "stop",
 }
-_LABELS = {"cancel": "Cancel", "stop": "Stop following"}
 
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     # Job ids were 8 hex characters before they grew to 16: both keep working.
-    template=r"video:(?P<action>cancel|stop):(?P<job>[0-9a-f]{8,32})",
+    template=rf"video:(?P<action>{'|'.join(ACTIONS)}):(?P<job>[0-9a-f]{{8,32}})",
 ):
-    """Cancel a queued job, or stop following a running one (the API cannot cancel it)."""
+    """One action on one job; it works for the requester and the server's admins."""
 
     def __init__(self, action: str, job_id: str) -> None:
+        entry = ACTIONS[action]
         super().__init__(
             discord.ui.Button(
-                label=_LABELS[action],
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"video:{action}:{job_id}",
+                label=entry.label, style=entry.style, custom_id=f"video:{action}:{job_id}"
             )
         )
         self.action = action
@@ -51,20 +113,56 @@ class JobButton(
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         bot: VideoBot = interaction.client
-        # Manage Server as Discord computed it for this interaction (the role cache may not
-        # know a role given a minute ago).
-        is_admin = interaction.guild_id is not None and interaction.permissions.manage_guild
-        outcome = await bot.service.cancel(
-            self.job_id, user_id=interaction.user.id, is_admin=is_admin
-        )
-        await interaction.response.send_message(outcome, ephemeral=True)
+        try:
+            await ACTIONS[self.action].handler(bot, interaction, self.job_id)
+        except SourceGone as exc:
+            await send_private(interaction, str(exc), view=_view(["retry"], self.job_id))
+        except RequestRejected as exc:
+            await send_private(interaction, refusal_text(exc))
+
+
+def _view(actions: list[str], job_id: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for action in actions:
+        view.add_item(JobButton(action, job_id))
+    return view
+
+
+def delivered_actions(view: JobView) -> list[str]:
+    """The follow-ups a finished job offers, given what its model's provider can do."""
+    spec = view.request.spec
+    if view.phase is Phase.DELIVERED:
+        actions = ["retry"]
+        actions += ["remix"] if spec.remix else []
+        actions += ["extend"] if spec.extensions else []
+        return [*actions, "details", "delete"]
+    if view.phase is Phase.FAILED:
+        return ["retry", "details"]
+    return []
 
 
 def controls(view: JobView) -> discord.ui.View | None:
-    """The button a reply in this phase carries, if any."""
-    action = _CANCELLABLE.get(view.phase)
-    if action is None:
-        return None
-    controls_view = discord.ui.View(timeout=None)
-    controls_view.add_item(JobButton(action, view.ref))
-    return controls_view
+    """The button a card in this phase carries while its job runs, if any."""
+    action = _WHILE_RUNNING.get(view.phase)
+    return None if action is None else _view([action], view.ref)
+
+
+def result_controls(view: JobView, link: tuple[str, str] | None) -> discord.ui.View | None:
+    """The components of a finished job's card: its link, then its follow-ups."""
+    components = discord.ui.View(timeout=None)
+    if link is not None:
+        label, url = link
+        components.add_item(discord.ui.Button(label=label, url=url))
+    for action in delivered_actions(view):
+        components.add_item(JobButton(action, view.ref))
+    return components if components.children else None
+
+
+def is_delivered_card(message: discord.Message) -> bool:
+    """Whether a reply already is its job's finished card: only a delivered job's card
+    carries a Delete button (read from the components, never from the words)."""
+    for row in message.components:
+        for item in getattr(row, "children", [row]):
+            if str(getattr(item, "custom_id", "")).startswith("video:delete:"):
+                return True
+    return False

@@ -12,23 +12,28 @@ from discord.ext import commands
 
 from bot.catalogue import Catalogue, RequestRejected
 from bot.config import Settings
+from bot.discord_adapter.animate import PendingImages
 from bot.discord_adapter.buttons import JobButton
 from bot.discord_adapter.command_sync import sync_if_changed
-from bot.discord_adapter.follow_ups import FollowUpButton, PendingImages, handle_modal_submit
+from bot.discord_adapter.modals import handle_modal_submit
 from bot.discord_adapter.presenter import DiscordPresenter
 from bot.discord_adapter.reply import KIND, ChannelReply, ReplyAddress
 from bot.discord_adapter.tree import VideoCommandTree
-from bot.domain import ReplyHandle, ReplySink
+from bot.domain import ApiKey, ReplyHandle, ReplySink
 from bot.http.server import WebServer, make_app
-from bot.http.team_api import TeamApi
+from bot.http.team_api import Place, TeamApi
 from bot.http.webhooks import WebhookSender
 from bot.media.fitting import VideoFitter
 from bot.observability.metrics import Metrics
 from bot.observability.redaction import default_redactor
-from bot.service.facade import VideoService
-from bot.service.wiring import make_client, open_session
-from bot.store import Database, open_database
-from bot.store.api_keys import ApiKey
+from bot.service import (
+    OpenStore,
+    VideoService,
+    build_service,
+    make_client,
+    open_session,
+    open_store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +55,7 @@ class VideoBot(commands.AutoShardedBot):
         demo: bool = False,
         serve: bool = True,
         worker: bool = False,
-        database: Database | None = None,
+        store: OpenStore | None = None,
         **options: Any,
     ) -> None:
         intents = discord.Intents.none()
@@ -78,7 +83,7 @@ class VideoBot(commands.AutoShardedBot):
         # `video-bot worker`: logged in over REST only, runs shared jobs, answers no command.
         self.worker = worker
         self._session: aiohttp.ClientSession | None = None
-        self._database: Database | None = database
+        self._store: OpenStore | None = store
         self._service: VideoService | None = None
         self.metrics = metrics
         self._fitter = VideoFitter(
@@ -88,7 +93,7 @@ class VideoBot(commands.AutoShardedBot):
         self._webhooks: WebhookSender | None = None
         self._team_api: TeamApi | None = None
         self._shutdown: asyncio.Future[None] | None = None
-        # Images of open "Animate this image" modals (see follow_ups.PendingImages).
+        # Images of open "Animate this image" modals (see animate.PendingImages).
         self.pending_images = PendingImages()
 
     @property
@@ -111,12 +116,12 @@ class VideoBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         # The store first: a database that cannot be written stops start-up before any work.
-        if self._database is None:
-            self._database = await open_database(self.settings.effective_database_url)
+        if self._store is None:
+            self._store = await open_store(self.settings)
         self._session = open_session([self.metrics.provider_trace()])
-        self._service = VideoService(
+        self._service = build_service(
             self.settings,
-            self._database,
+            self._store,
             make_client(self._session, self.settings),
             sinks={KIND: self.presenter_for},
             catalogue=self.catalogue,
@@ -125,16 +130,16 @@ class VideoBot(commands.AutoShardedBot):
         service = self._service
         self.metrics.watch(
             waiting=lambda: service.waiting,
-            running=lambda: service.workflow.running,
-            slots=lambda: service.dispatcher.max_running,
-            totals=service.store.totals_by_state,
+            running=lambda: service.running,
+            slots=lambda: service.slots,
+            totals=service.totals_by_state,
         )
         if self.worker:
             await self._service.start()
             self._start_team_api()  # its webhooks: jobs of API keys end here too
             await self._start_web()
             return
-        self.add_dynamic_items(JobButton, FollowUpButton)
+        self.add_dynamic_items(JobButton)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self._serve:
@@ -148,9 +153,7 @@ class VideoBot(commands.AutoShardedBot):
         self._webhooks = WebhookSender(
             self._require_session(), allow_private=self.settings.webhook_allow_private
         )
-        self._team_api = TeamApi(
-            self.service, self._require_database(), self._channel_reply, webhooks=self._webhooks
-        )
+        self._team_api = TeamApi(self.service, self._place_for_key, webhooks=self._webhooks)
 
     async def _start_web(self) -> None:
         """Links to originals, `/healthz` and `/metrics` on the bot's own web server, when a
@@ -180,20 +183,18 @@ class VideoBot(commands.AutoShardedBot):
             ", links to originals" if settings.links_enabled else "",
         )
 
-    async def _channel_reply(self, key: ApiKey, channel_id: int) -> ChannelReply:
-        """Where a job asked for with an API key is shown: a message in one of its channels."""
+    async def _place_for_key(self, key: ApiKey, channel_id: int) -> Place:
+        """Where a job asked for with an API key is shown: a message in one of its channels
+        (the channel's parents count for the server's channel rules, as for a member)."""
         channel = self.get_channel(channel_id)
         guild = getattr(channel, "guild", None)
         if channel is None or not isinstance(guild, discord.Guild) or guild.id != key.guild_id:
             raise RequestRejected(
                 f"Channel {channel_id} is not a channel of the key's server that the bot can see."
             )
-        return ChannelReply(self, channel_id, key.name)
-
-    def _require_database(self) -> Database:
-        if self._database is None:
-            raise RuntimeError("the bot is not set up yet")
-        return self._database
+        parents = (getattr(channel, "parent_id", None), getattr(channel, "category_id", None))
+        channel_ids = frozenset({channel_id, *(p for p in parents if p is not None)})
+        return Place(channel_ids, ChannelReply(self, channel_id, key.name))
 
     def _require_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -234,6 +235,7 @@ class VideoBot(commands.AutoShardedBot):
         `async with`), and every caller waits for all of it: returning early would let the
         event loop end and cancel the store's connections mid-close."""
         if self._shutdown is None:
+            # Awaited by every caller (not background work, so not `spawn`ed).
             self._shutdown = asyncio.ensure_future(self._close_everything())
         await asyncio.shield(self._shutdown)
 
@@ -247,5 +249,5 @@ class VideoBot(commands.AutoShardedBot):
         await super().close()
         if self._session is not None:
             await self._session.close()
-        if self._database is not None:
-            await self._database.close()
+        if self._store is not None:
+            await self._store.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.discord_adapter.render import shorten
 from bot.discord_adapter.reply import KIND, ReplyAddress
-from bot.store import JobRecord
+from bot.domain import JobKind, JobSummary
 
 _STATE_LABELS = {
     "accepted": "queued",
@@ -29,18 +29,18 @@ _STATE_LABELS = {
 _LINEAGE = {"remix": "remix of", "extend": "extension of"}
 
 
-def history_line(record: JobRecord) -> str:
+def history_line(record: JobSummary) -> str:
     """One job of `/videos`: what, when, how it ended, what it came from, where it is."""
     state = _STATE_LABELS.get(record.state.value, record.state.value)
     if record.deleted_at is not None:
         state = "deleted"
-    seconds = f"+{record.seconds}" if record.kind == "extend" else str(record.seconds)
+    seconds = f"+{record.seconds}" if record.kind is JobKind.EXTEND else str(record.seconds)
     line = (
         f"`{record.id}` <t:{int(record.created_at)}:R> · {record.model} · {record.size} · "
         f"{seconds} s · **{state}**"
     )
     if record.source_id is not None:
-        line += f" · {_LINEAGE.get(record.kind or '', 'retry of')} `{record.source_id}`"
+        line += f" · {_LINEAGE.get(record.kind.value, 'retry of')} `{record.source_id}`"
     line += f" — {shorten(record.prompt, 50)}"
     link = message_link(record)
     if link is not None:
@@ -48,9 +48,9 @@ def history_line(record: JobRecord) -> str:
     return line
 
 
-def message_link(record: JobRecord) -> str | None:
+def message_link(record: JobSummary) -> str | None:
     """A link to the job's reply in its channel, when the reply is a Discord message."""
-    handle = record.handle
+    handle = record.reply
     if handle is None or handle.kind != KIND or record.guild_id is None:
         return None
     address = ReplyAddress.from_handle(handle)

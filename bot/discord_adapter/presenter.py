@@ -13,9 +13,9 @@ from typing import Any
 
 import discord
 
+from bot.background import spawn
 from bot.discord_adapter import render
-from bot.discord_adapter.buttons import controls
-from bot.discord_adapter.follow_ups import result_controls
+from bot.discord_adapter.buttons import controls, is_delivered_card, result_controls
 from bot.discord_adapter.reply import ReplyAddress
 from bot.domain import Delivery, JobView, Phase, ReplyGone, shown_position
 from bot.media.delivery import DeliveryPlan, plan_delivery
@@ -113,7 +113,7 @@ class DiscordPresenter:
             return
         self._pending = view
         if self._flush is None or self._flush.done():
-            self._flush = asyncio.create_task(self._flush_later(wait), name="presenter-flush")
+            self._flush = spawn(self._flush_later(wait), name="presenter-flush")
 
     async def deliver(self, view: JobView, delivery: Delivery) -> None:
         view = self._linked(view)
@@ -213,10 +213,7 @@ class DiscordPresenter:
             message = await channel.get_partial_message(self._message_id).fetch()
         except (discord.NotFound, discord.Forbidden) as exc:
             raise ReplyGone(f"reply {self._message_id}: {exc.status} {exc.code}") from None
-        titles = [e.title or "" for e in message.embeds]
-        return _video_attachment(message) is not None or any(
-            t.startswith(render.READY_TITLE) for t in titles
-        )
+        return _video_attachment(message) is not None or is_delivered_card(message)
 
     # -- edits ------------------------------------------------------------------------------
 

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import discord
 
-from bot.domain import JobKind, JobState, JobView, Phase, shown_position
+from bot.domain import JobDetails, JobKind, JobState, JobView, Phase, shown_position
 from bot.media.delivery import DeliveryPlan
-from bot.service.facade import JobDetails
-from bot.terminal.progress import bar
 
 _BLURPLE = discord.Colour.blurple()
 _GREEN = discord.Colour.green()
@@ -33,6 +31,12 @@ _SOURCE_LABELS = {JobKind.REMIX: "Remixed from", JobKind.EXTEND: "Extended from"
 _KIND_WORDS = {JobKind.REMIX: "remix of", JobKind.EXTEND: "extension of"}
 DEMO_NOTE = "Demo: fake video service, nothing is billed"
 _PROMPT_SHOWN = 1000
+
+
+def bar(progress: int | None, width: int) -> str:
+    """A bar of `width` cells; an unknown progress shows as an empty bar."""
+    filled = 0 if progress is None else round(width * progress / 100)
+    return "█" * filled + "░" * (width - filled)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -205,7 +209,7 @@ def failed_embed(view: JobView, *, demo: bool) -> discord.Embed:
 
 def details_embed(details: JobDetails) -> discord.Embed:
     """The private Details of a job: what an operator or a curious member asks for."""
-    record = details.record
+    record = details.job
     embed = discord.Embed(
         title=f"Job {record.id}",
         description=">>> " + quoted_prompt(record.prompt, 500),
@@ -228,7 +232,7 @@ def details_embed(details: JobDetails) -> discord.Embed:
     if details.lineage:
         kinds = [record, *details.lineage]
         lines = [
-            f"{_KIND_WORDS.get(JobKind(child.kind or 'generate'), 'retry of')} `{parent.id}` "
+            f"{_KIND_WORDS.get(child.kind, 'retry of')} `{parent.id}` "
             f"({shorten(parent.prompt, 40)})"
             for child, parent in zip(kinds, details.lineage, strict=False)
         ]

@@ -17,9 +17,10 @@ from typing import Any
 import discord
 
 from bot.catalogue import RequestRejected
+from bot.discord_adapter import access
+from bot.discord_adapter.interactions import send_private
 from bot.discord_adapter.render import timestamp
-from bot.discord_adapter.tree import send_ephemeral
-from bot.domain import JobView, LimitReached, ReplyHandle
+from bot.domain import JobView, LimitReached, NotAllowed, ReplyHandle
 from bot.observability.redaction import default_redactor
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class ReplyAddress:
 
 def refusal_text(error: Exception) -> str:
     """A refusal for the member; a limit says when it resets, in their own time zone."""
+    if isinstance(error, NotAllowed):
+        return access.refusal_text(error)
     text = str(error)
     if isinstance(error, LimitReached) and error.resets_at is not None:
         text = f"{text} It resets {timestamp(error.resets_at)}."
@@ -119,6 +122,7 @@ class InteractionReply:
 
     def _defer_now(self) -> None:
         if self._deferral is None:
+            # Awaited by `open` or `refuse`, which see its failure (not background work).
             self._deferral = asyncio.create_task(self._defer(), name="defer-reply")
 
     async def _defer(self) -> int | None:
@@ -163,7 +167,7 @@ class InteractionReply:
                 await self._interaction.delete_original_response()
             except discord.HTTPException:
                 log.info("could not delete the deferred reply", exc_info=True)
-        await send_ephemeral(self._interaction, text)
+        await send_private(self._interaction, text)
 
     def close(self) -> None:
         self._disarm()

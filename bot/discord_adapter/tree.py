@@ -8,15 +8,9 @@ from typing import TYPE_CHECKING, Any, cast
 import discord
 from discord import app_commands
 
-from bot.discord_adapter.access import (
-    AccessDenied,
-    Invoker,
-    guild_policy_applies,
-    guild_refusal,
-    manages_guild,
-    operator_refusal,
-)
-from bot.service.facade import new_ref
+from bot.discord_adapter.access import AccessDenied, guild_policy_applies, refusal_text
+from bot.discord_adapter.interactions import requester_of, send_private
+from bot.domain import NotAllowed, new_ref
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
@@ -65,17 +59,17 @@ class VideoCommandTree(app_commands.CommandTree[Any]):
         raise AccessDenied(reason)
 
     async def _refusal(self, interaction: discord.Interaction[Any]) -> str | None:
+        """The service's access rules, asked before a command runs (a command that spends
+        asks again, with everything else, inside the service)."""
         bot = cast("VideoBot", self.client)
-        reason = operator_refusal(bot.settings.operator_limits(), interaction.guild_id)
-        if reason is not None or interaction.guild_id is None:
-            return reason
-        if not guild_policy_applies(_top_level_name(interaction)):
-            return None
+        server_rules = guild_policy_applies(_top_level_name(interaction))
         try:
-            policy = await bot.service.policy(interaction.guild_id)
+            await bot.service.check_access(requester_of(interaction), server_rules=server_rules)
+        except NotAllowed as refused:
+            return refusal_text(refused)
         except Exception as exc:
             raise PolicyUnavailable from exc
-        return guild_refusal(policy, _invoker(interaction))
+        return None
 
     async def on_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
@@ -87,37 +81,9 @@ class VideoCommandTree(app_commands.CommandTree[Any]):
         else:
             cause = error.__cause__ or error
             log.error("/%s failed [ref %s]", command, ref, exc_info=cause)
-        await send_ephemeral(interaction, describe_error(error, ref))
+        await send_private(interaction, describe_error(error, ref))
 
 
 def _top_level_name(interaction: discord.Interaction[Any]) -> str:
     command = interaction.command
     return command.qualified_name.split(" ", 1)[0] if command is not None else ""
-
-
-def _invoker(interaction: discord.Interaction[Any]) -> Invoker:
-    channel_ids = {interaction.channel_id}
-    channel = interaction.channel
-    # A thread follows its channel, a channel its category (both None when not known).
-    channel_ids.add(getattr(channel, "parent_id", None))
-    channel_ids.add(getattr(channel, "category_id", None))
-    member = interaction.user
-    # The ids Discord sent with this interaction: Member.roles drops any not in the cache.
-    roles = frozenset(member._roles) if isinstance(member, discord.Member) else frozenset()
-    return Invoker(
-        guild_id=interaction.guild_id,
-        channel_ids=frozenset(i for i in channel_ids if i is not None),
-        role_ids=roles,
-        manages_guild=manages_guild(interaction.permissions),
-    )
-
-
-async def send_ephemeral(interaction: discord.Interaction[Any], text: str) -> None:
-    """Answer privately whether or not the interaction was already acknowledged."""
-    try:
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
-    except discord.HTTPException:
-        log.warning("could not tell the member about an error", exc_info=True)

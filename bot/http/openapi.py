@@ -137,6 +137,7 @@ def _request_schemas(schemas: dict[str, Any]) -> None:
     }
     metadata = {
         "type": "object",
+        "maxProperties": 16,
         "propertyNames": {"maxLength": 64},
         "additionalProperties": {"type": "string", "maxLength": 512},
         "description": "Your own labels, kept with the job. In multipart, as `metadata[key]` "

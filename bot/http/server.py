@@ -17,7 +17,7 @@ from typing import Any
 import prometheus_client
 from aiohttp import web
 
-from bot.service.links import LinkSigner
+from bot.service.links import LinkSigner, reference_path, video_path
 
 log = logging.getLogger(__name__)
 
@@ -35,28 +35,6 @@ BEFORE_METRICS: web.AppKey[Callable[[], Awaitable[None]] | None] = web.AppKey("b
 TAMPERED = "This link is not valid. Ask the bot for a new one.\n"
 EXPIRED = "This link has expired. Ask the bot for a new one.\n"
 GONE = "This video is no longer kept.\n"
-
-
-def video_path(job_id: str) -> str:
-    """The path a video link signs and serves, independent of any public URL prefix."""
-    return f"/v/{job_id}.mp4"
-
-
-def reference_path(job_id: str) -> str:
-    """The path a reference image link signs and serves."""
-    return f"/r/{job_id}.jpg"
-
-
-def reference_link_for(public_url: str, signer: LinkSigner, job_id: str, expires_at: int) -> str:
-    """The full signed URL of a job's fitted reference image (JPEG)."""
-    path = reference_path(job_id)
-    return f"{public_url.rstrip('/')}{path}?{signer.sign(path, expires_at)}"
-
-
-def link_for(public_url: str, signer: LinkSigner, job_id: str, expires_at: int) -> str:
-    """The full signed URL of a job's video, e.g. https://host/v/abc.mp4?exp=...&sig=..."""
-    path = video_path(job_id)
-    return f"{public_url.rstrip('/')}{path}?{signer.sign(path, expires_at)}"
 
 
 async def _video(request: web.Request) -> web.StreamResponse:

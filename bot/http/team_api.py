@@ -18,36 +18,55 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Literal
 
 from aiohttp import web
 
 from bot.catalogue import RequestRejected
-from bot.domain import JobKind, JobState, LimitReached, Requester, validate_request
-from bot.guardrails.spending import day_bounds
+from bot.domain import (
+    ApiKey,
+    JobKind,
+    JobState,
+    JobSummary,
+    Limit,
+    LimitReached,
+    NotAllowed,
+    Refusal,
+    Requester,
+    SourceGone,
+)
 from bot.http.openapi import build_openapi
 from bot.http.team_requests import (
     MAX_IDEMPOTENCY_KEY,
     ApiError,
     CreateFields,
+    api_errors,
+    channel_id,
     form_or_json,
     json_body,
     parse_create,
     reference_upload,
     seconds_field,
     text_field,
+    whole_number,
 )
 from bot.http.webhooks import WebhookSender, event_payload
-from bot.service.facade import ReplyOpener, SourceGone, VideoService
-from bot.store import Database, JobRecord
-from bot.store.api_keys import ApiKey, ApiKeyStore, IdempotencyStore
-from bot.store.listing import jobs_page
+from bot.service import ReplyOpener, VideoService
 
 log = logging.getLogger(__name__)
 
-# A channel to post in, for a key: the front end makes the reply there (or refuses).
-ChannelOpener = Callable[[ApiKey, int], Awaitable[ReplyOpener]]
+
+@dataclass(frozen=True)
+class Place:
+    """A channel a key's video may be posted in, as the chat front end sees it: the channel
+    and its parents (for the server's channel rules), and how to open the reply there."""
+
+    channel_ids: frozenset[int]
+    reply: ReplyOpener
+
+
+# The place for a key's video in a channel: the chat front end finds it (or refuses).
+ChannelOpener = Callable[[ApiKey, int], Awaitable[Place]]
 
 VIDEO_PREFIX = "video_"
 # Per key: a burst of this many requests, then this many per second.
@@ -69,7 +88,7 @@ def job_id_of(video_id: str) -> str | None:
     return job_id if job_id.isalnum() and len(job_id) <= 32 else None
 
 
-def video_object(record: JobRecord) -> dict[str, Any]:
+def video_object(record: JobSummary) -> dict[str, Any]:
     """A job as the spec's `Video`: status, progress, error, expiry and lineage."""
     state = record.state
     if state in _QUEUED:
@@ -116,23 +135,21 @@ class TeamApi:
     def __init__(
         self,
         service: VideoService,
-        database: Database,
         open_channel: ChannelOpener,
         *,
         webhooks: WebhookSender | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._service = service
-        self._database = database
-        self._keys = ApiKeyStore(database)
-        self._idempotency = IdempotencyStore(database)
+        self._keys = service.keys
         self._open_channel = open_channel
         self._webhooks = webhooks
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
-        service.finish_listeners.append(self._finished)
+        service.on_finished(self._finished)
 
     def add_routes(self, app: web.Application) -> None:
+        app.middlewares.append(api_errors)
         app.router.add_post("/v1/videos", self._guarded(self._create))
         app.router.add_get("/v1/videos", self._guarded(self._list))
         app.router.add_post("/v1/videos/extensions", self._guarded(self._extend))
@@ -191,7 +208,7 @@ class TeamApi:
             )
         bucket.tokens -= 1
 
-    async def _own(self, key: ApiKey, video_id: str) -> JobRecord:
+    async def _own(self, key: ApiKey, video_id: str) -> JobSummary:
         job_id = job_id_of(video_id)
         record = await self._service.job(job_id) if job_id else None
         if record is None or record.requester_id != key.member_id:
@@ -220,15 +237,15 @@ class TeamApi:
             record = await self._start(key, channel, create)
         except BaseException:
             if idem:
-                await self._idempotency.release(key.id, idem)
+                await self._keys.release(key.id, idem)
             raise
         if idem:
-            await self._idempotency.attach(key.id, idem, record.id)
+            await self._keys.attach(key.id, idem, record.id)
         return web.json_response(video_object(record))
 
     async def _replay(self, key: ApiKey, idem: str, fingerprint: str) -> web.Response | None:
         """The first answer again for a retried request; None when this one is the first."""
-        claimed = await self._idempotency.claim(key.id, idem, fingerprint)
+        claimed = await self._keys.claim(key.id, idem, fingerprint)
         if claimed is None:
             return None
         stored, job_id = claimed
@@ -249,52 +266,38 @@ class TeamApi:
         log.info("api key %s: Idempotency-Key replayed for job %s", key.name, record.id)
         return web.json_response(video_object(record))
 
-    async def _start(self, key: ApiKey, channel: int, create: CreateFields) -> JobRecord:
-        requester = Requester(key.member_id, key.guild_id)
-        seconds = seconds_field(create.seconds)
+    async def _place(self, key: ApiKey, channel: int) -> tuple[Requester, ReplyOpener]:
+        """The key's member, asking from `channel`: the server's rules see it like any other."""
         try:
-            request = validate_request(
-                self._service.catalogue,
-                requester,
-                create.prompt,
-                model=create.model,
-                size=create.size,
-                seconds=seconds,
-            )
-            await self._check_budget(key, request.estimated_cost)
-            reference = reference_upload(create)
+            place = await self._open_channel(key, channel)
+        except RequestRejected as exc:
+            raise _refused(exc) from None
+        requester = Requester(key.member_id, key.guild_id, channel_ids=place.channel_ids, key=key)
+        return requester, place.reply
+
+    async def _start(self, key: ApiKey, channel: int, create: CreateFields) -> JobSummary:
+        seconds = seconds_field(create.seconds)
+        reference = reference_upload(create)
+        requester, reply = await self._place(key, channel)
+        try:
             view = await self._service.submit(
                 requester,
                 create.prompt,
-                reply=await self._open_channel(key, channel),
+                reply=reply,
                 model=create.model,
                 size=create.size,
                 seconds=seconds,
                 reference=reference,
-                api_key_id=key.id,
                 metadata=json.dumps(create.metadata) if create.metadata else None,
             )
-        except LimitReached as exc:
-            raise ApiError(429, str(exc), kind="insufficient_quota", code="limit_reached") from None
         except RequestRejected as exc:
-            raise ApiError(400, str(exc), code="invalid_request") from None
-        record = await self._service.job(view.ref)
+            raise _refused(exc) from None
+        return await self._job(view.ref)
+
+    async def _job(self, job_id: str) -> JobSummary:
+        record = await self._service.job(job_id)
         assert record is not None  # noqa: S101 - just stored
         return record
-
-    async def _check_budget(self, key: ApiKey, cost: Decimal) -> None:
-        if key.daily_budget is None:
-            return
-        since, _ = day_bounds(self._clock())
-        used = await self._service.usage(since=since, user_id=key.member_id)
-        if used.cost + cost > key.daily_budget:
-            raise ApiError(
-                429,
-                f"Key {key.name} has used ${used.cost:.2f} of its ${key.daily_budget:.2f} daily "
-                f"budget; this video would cost ${cost:.2f}.",
-                kind="insufficient_quota",
-                code="budget_exceeded",
-            )
 
     # -- follow-ups -------------------------------------------------------------------------------
 
@@ -318,7 +321,7 @@ class TeamApi:
         self,
         key: ApiKey,
         kind: Literal["remix", "extend"],
-        source: JobRecord,
+        source: JobSummary,
         body: Mapping[str, Any],
         seconds: int | None,
     ) -> web.StreamResponse:
@@ -326,22 +329,14 @@ class TeamApi:
         if not isinstance(prompt, str):
             raise ApiError(400, "`prompt` is required.", param="prompt")
         channel = _channel_for(key, text_field(body.get("discord_channel_id")))
+        requester, reply = await self._place(key, channel)
         try:
             view = await self._service.follow_up(
-                kind,
-                source.id,
-                Requester(key.member_id, key.guild_id),
-                reply=await self._open_channel(key, channel),
-                prompt=prompt,
-                seconds=seconds,
+                kind, source.id, requester, reply=reply, prompt=prompt, seconds=seconds
             )
-        except SourceGone as exc:
-            raise ApiError(400, str(exc), code="video_expired") from None
         except RequestRejected as exc:
-            raise ApiError(400, str(exc), code="invalid_request") from None
-        record = await self._service.job(view.ref)
-        assert record is not None  # noqa: S101 - just stored
-        return web.json_response(video_object(record))
+            raise _refused(exc) from None
+        return web.json_response(video_object(await self._job(view.ref)))
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -350,18 +345,14 @@ class TeamApi:
 
     async def _list(self, request: web.Request, key: ApiKey) -> web.StreamResponse:
         query = request.query
-        try:
-            limit = max(1, min(100, int(query.get("limit", "20"))))
-        except ValueError:
-            raise ApiError(400, "`limit` must be an integer.", param="limit") from None
+        limit = max(1, min(100, whole_number(query.get("limit", "20"), param="limit")))
         order = query.get("order", "desc")
         if order not in ("asc", "desc"):
             raise ApiError(400, "`order` must be asc or desc.", param="order")
         after = await self._own(key, query["after"]) if query.get("after") else None
-        records, more = await jobs_page(
-            self._database,
+        records, more = await self._service.jobs_page(
             key.member_id,
-            after=after,
+            after=None if after is None else after.id,
             limit=limit,
             order="asc" if order == "asc" else "desc",
         )
@@ -389,8 +380,12 @@ class TeamApi:
                 else "The video was deleted.",
                 code="video_not_ready" if record.deleted_at is None else "video_deleted",
             )
-        files = self._service.files
-        path = files.video(record.id) if variant == "video" else files.thumbnail(record.id)
+        service = self._service
+        path = (
+            service.original_file(record.id)
+            if variant == "video"
+            else service.thumbnail_file(record.id)
+        )
         if path is None or not path.is_file():
             raise ApiError(
                 404,
@@ -403,7 +398,7 @@ class TeamApi:
     async def _delete(self, request: web.Request, key: ApiKey) -> web.StreamResponse:
         record = await self._own(key, request.match_info["video_id"])
         try:
-            await self._service.delete(record.id, user_id=key.member_id)
+            await self._service.delete(record.id, Requester(key.member_id, key.guild_id, key=key))
         except RequestRejected as exc:
             raise ApiError(400, str(exc), code="invalid_state") from None
         return web.json_response(
@@ -412,7 +407,7 @@ class TeamApi:
 
     # -- webhooks -------------------------------------------------------------------------------
 
-    async def _finished(self, record: JobRecord) -> None:
+    async def _finished(self, record: JobSummary) -> None:
         """A job of a key with a webhook ended: tell it (signed, retried in the background)."""
         if self._webhooks is None or record.api_key_id is None:
             return
@@ -443,11 +438,7 @@ def _channel_for(key: ApiKey, given: str | None) -> int:
                 param="discord_channel_id",
             )
         return key.channels[0]
-    if not given.isdigit():
-        raise ApiError(
-            400, "`discord_channel_id` must be a channel id.", param="discord_channel_id"
-        )
-    channel = int(given)
+    channel = channel_id(given)
     if key.channels and channel not in key.channels:
         raise ApiError(
             403,
@@ -457,3 +448,30 @@ def _channel_for(key: ApiKey, given: str | None) -> int:
             param="discord_channel_id",
         )
     return channel
+
+
+_REFUSAL_CODES = {
+    Refusal.OTHER_SERVER: "server_not_allowed",
+    Refusal.NOT_IN_SERVER: "server_not_allowed",
+    Refusal.TURNED_OFF: "bot_disabled",
+    Refusal.CHANNEL: "channel_not_allowed",
+    Refusal.ROLE: "role_required",
+}
+
+
+def _refused(error: RequestRejected) -> ApiError:
+    """A refusal of the service, in the OpenAI envelope."""
+    if isinstance(error, LimitReached):
+        code = "budget_exceeded" if error.limit is Limit.KEY_BUDGET else "limit_reached"
+        return ApiError(429, str(error), kind="insufficient_quota", code=code)
+    if isinstance(error, NotAllowed):
+        text = str(error)
+        if error.refusal is Refusal.CHANNEL:
+            allowed = ", ".join(str(c) for c in sorted(error.channels))
+            text = f"{text} The server allows videos in channels {allowed}."
+        elif error.refusal is Refusal.ROLE:
+            text = f"{text} API keys hold no roles."
+        return ApiError(403, text, kind="permission_error", code=_REFUSAL_CODES[error.refusal])
+    if isinstance(error, SourceGone):
+        return ApiError(400, str(error), code="video_expired")
+    return ApiError(400, str(error), code="invalid_request")

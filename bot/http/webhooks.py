@@ -33,6 +33,8 @@ import aiohttp
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 from yarl import URL
 
+from bot.background import spawn
+
 log = logging.getLogger(__name__)
 
 EventKind = Literal["video.completed", "video.failed"]
@@ -112,9 +114,7 @@ class WebhookSender:
 
     def start(self, url: str, secret: str, event: dict[str, Any]) -> asyncio.Task[bool]:
         """Run `send` in the background; the sender keeps the task until it ends."""
-        task = asyncio.get_running_loop().create_task(
-            self.send(url, secret, event), name=f"webhook {event.get('id')}"
-        )
+        task = spawn(self.send(url, secret, event), name=f"webhook {event.get('id')}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

@@ -63,7 +63,7 @@ class Harness:
         """The `index`-th newest job once it has reached a final state."""
         async with asyncio.timeout(within):
             while True:
-                record = (await self.bot.service.store.recent(index + 1))[index]
+                record = (await self.bot.service.engine.store.recent(index + 1))[index]
                 if record.state.is_final:
                     return record
                 await asyncio.sleep(0.02)

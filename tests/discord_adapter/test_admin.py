@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from bot.discord_adapter.access import ADMIN_ONLY, OTHER_SERVER
+from bot.discord_adapter.access import ADMIN_ONLY
 from bot.discord_adapter.admin_render import PERIODS, join_within, usage_embed
-from bot.domain import GuildPolicy
-from bot.store.usage import MemberUsage, Usage
+from bot.domain import GuildPolicy, MemberUsage, Usage
 from tests.discord_adapter.harness import Harness, running_harness
 from tests.fakes.discord import FakeChannel, FakeInteraction, FakeMember, FakeMessage
+
+OTHER_SERVER = "This bot is not available in this server."
 
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, CHANNEL, ROLE, NUMBER = 3, 4, 7, 8, 10

@@ -15,7 +15,7 @@ import pytest
 
 from bot.fake_api import FakeSettings
 from bot.fake_api.media import asset
-from bot.http.server import link_for
+from bot.service.links import link_for
 from bot.terminal.jobs import list_jobs
 from tests.discord_adapter.harness import Harness, running_harness
 from tests.discord_adapter.test_video_command import embed, embed_text, finished

@@ -131,7 +131,7 @@ async def test_delete_removes_the_video_here_and_at_the_provider(harness: Harnes
     assert [r.path for r in deletes] == [f"/v1/videos/{record.provider_video_id}"]
     assert violations(deletes[0]) == []
     assert "deleted too" in str(click.followups[0].content)
-    after = await harness.bot.service.store.get(record.id)
+    after = await harness.bot.service.engine.store.get(record.id)
     assert after is not None
     assert after.deleted_at is not None
     assert after.state is JobState.DELIVERED  # still in the history
@@ -275,7 +275,8 @@ async def test_once_the_providers_copy_expired_remix_offers_retry_instead(tmp_pa
         record = await h.final_record()
         assert record.video_expires_at is not None
         # The provider said when it drops the video; the bot's clock is past that now.
-        await h.bot.service.store.note(record.id, video_expires_at=record.video_expires_at - 3600)
+        store = h.bot.service.engine.store
+        await store.note(record.id, video_expires_at=record.video_expires_at - 3600)
         click = await press(h, source, "Remix")
         text = await click.wait_for(private_text, timeout=10)
         assert "no longer keeps this video" in text

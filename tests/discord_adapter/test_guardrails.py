@@ -190,8 +190,8 @@ async def test_stop_following_a_running_job_frees_its_slot(tmp_path: Path) -> No
 
 async def test_guild_policy_limits_models_and_length(tmp_path: Path) -> None:
     async with running_harness(tmp_path) as h:
-        await h.bot.service.save_policy(
-            h.guild.id, GuildPolicy(models=frozenset({"sora-2"}), max_seconds=8)
+        await h.bot.service.change_policy(
+            h.guild.id, lambda _: GuildPolicy(models=frozenset({"sora-2"}), max_seconds=8)
         )
         pro = await h.video("fancy", model="sora-2-pro")
         long = await h.video("long", seconds=12)

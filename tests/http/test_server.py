@@ -13,8 +13,8 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.http.server import WebServer, link_for, make_app
-from bot.service.links import LinkSigner, load_or_create_secret
+from bot.http.server import WebServer, make_app
+from bot.service.links import LinkSigner, link_for, load_or_create_secret
 
 NOW = 1_700_000_000
 VIDEO = bytes(range(256)) * 40

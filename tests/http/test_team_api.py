@@ -4,63 +4,21 @@ signed webhooks."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-from aiohttp import web
 from PIL import Image
 from standardwebhooks.webhooks import Webhook
 
 from bot.http.team_api import RATE_BURST
-from bot.store.api_keys import ApiKey, ApiKeyStore
-from tests.discord_adapter.harness import Harness, running_harness
+from tests.discord_adapter.harness import running_harness
 from tests.discord_adapter.test_video_command import embed, finished
-
-
-@dataclass
-class Team:
-    h: Harness
-    key: ApiKey
-    secret: str
-    base_url: str
-
-    def client(self, key: str | None = None, **options: Any) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
-            api_key=key or self.secret,
-            base_url=f"{self.base_url}/v1",
-            max_retries=options.pop("max_retries", 0),
-            **options,
-        )
-
-    async def new_key(self, **changes: Any) -> tuple[ApiKey, str]:
-        database = self.h.bot._database
-        assert database is not None
-        values: dict[str, Any] = {
-            "name": "release-bot",
-            "guild_id": self.h.guild.id,
-            "channels": [self.h.channel.id],
-        }
-        values.update(changes)
-        return await ApiKeyStore(database).create(**values)
-
-
-@pytest.fixture
-async def team(tmp_path: Path, unused_tcp_port: int) -> AsyncIterator[Team]:
-    async with running_harness(tmp_path, web_port=unused_tcp_port, webhook_allow_private=True) as h:
-        database = h.bot._database
-        assert database is not None
-        key, secret = await ApiKeyStore(database).create(
-            name="release-bot", guild_id=h.guild.id, channels=[h.channel.id]
-        )
-        yield Team(h, key, secret, f"http://127.0.0.1:{unused_tcp_port}")
+from tests.http.conftest import Team, webhook_receiver
 
 
 def channel_message(team: Team, video_id: str) -> Any:
@@ -127,9 +85,7 @@ async def test_bad_revoked_and_out_of_scope_keys_are_refused_as_the_sdk_expects(
     with pytest.raises(openai.AuthenticationError):
         await team.client("sk-not-ours").videos.list()
     key, secret = await team.new_key(name="old-ci")
-    database = team.h.bot._database
-    assert database is not None
-    assert await ApiKeyStore(database).revoke(key.id)
+    assert await team.h.bot.service.keys.revoke(key.id)
     with pytest.raises(openai.AuthenticationError):
         await team.client(secret).videos.list()
     other = team.h.discord.add_channel(team.h.guild, name="private")
@@ -169,9 +125,7 @@ async def test_budgets_are_shared_with_video(tmp_path: Path, unused_tcp_port: in
     async with running_harness(
         tmp_path, web_port=unused_tcp_port, guild_daily_budget=Decimal("0.40")
     ) as h:
-        database = h.bot._database
-        assert database is not None
-        _, secret = await ApiKeyStore(database).create(
+        _, secret = await h.bot.service.keys.create(
             name="ci", guild_id=h.guild.id, channels=[h.channel.id]
         )
         it = await h.video("a member's video [duration=1]")
@@ -199,40 +153,17 @@ async def test_a_keys_own_daily_budget_is_enforced(team: Team) -> None:
 
 
 async def test_a_signed_webhook_tells_the_key_when_the_video_is_done(team: Team) -> None:
-    received: list[tuple[bytes, dict[str, str]]] = []
-    arrived = asyncio.Event()
-    failures = 1
-
-    async def receive(request: web.Request) -> web.Response:
-        nonlocal failures
-        if failures:
-            failures -= 1
-            return web.Response(status=503)  # the receiver is down once: tried again
-        received.append((await request.read(), dict(request.headers)))
-        arrived.set()
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/hooks/video", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        key, secret = await team.new_key(
-            name="hooked", webhook_url=f"http://127.0.0.1:{port}/hooks/video"
-        )
+    # The receiver is down once: the event is tried again.
+    async with webhook_receiver(fail_first=1) as receiver:
+        key, secret = await team.new_key(name="hooked", webhook_url=receiver.url)
         client = team.client(secret)
         video = await client.videos.create(prompt="with a hook [duration=1]")
-        await asyncio.wait_for(arrived.wait(), timeout=30)
-        body, headers = received[0]
+        await receiver.wait_for(1)
+        body, headers = receiver.received[0]
         event = Webhook(key.webhook_secret).verify(body, headers)
         assert event["type"] == "video.completed"
         assert event["data"]["id"] == video.id
         await client.close()
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_key_that_floods_the_api_is_slowed_down_with_retry_after(team: Team) -> None:

@@ -26,7 +26,6 @@ from schemathesis.specs.openapi.checks import (
 
 from bot.http import team_api
 from bot.http.openapi import build_openapi
-from bot.store.api_keys import ApiKeyStore
 from tests.discord_adapter.harness import running_harness
 
 EXAMPLES = 20
@@ -104,9 +103,7 @@ async def test_the_api_answers_as_its_openapi_document_says(
     monkeypatch.setattr(team_api, "RATE_BURST", 100_000)
     base = f"http://127.0.0.1:{unused_tcp_port}"
     async with running_harness(tmp_path, web_port=unused_tcp_port, max_queued_per_user=1000) as h:
-        database = h.bot._database
-        assert database is not None
-        _, secret = await ApiKeyStore(database).create(
+        _, secret = await h.bot.service.keys.create(
             name="fuzz", guild_id=h.guild.id, channels=[h.channel.id]
         )
         async with aiohttp.ClientSession() as http:

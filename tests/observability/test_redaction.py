@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -13,12 +14,13 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from discord.http import Route
 
 from bot.config import ConfigError, load_settings
 from bot.domain import Delivery, JobView
 from bot.observability import redaction
 from bot.observability.redaction import REDACTED, RedactingFilter, Redactor, install_log_redaction
-from bot.service.facade import VideoService
+from bot.service import build_service
 from bot.store import JobRecord, JobState, JobStore, open_database
 from bot.videos import VideosClient
 
@@ -72,6 +74,153 @@ def test_generic_shapes_are_redacted(text: str, secret: str) -> None:
     out = Redactor().redact(text)
     assert secret not in out
     assert REDACTED in out
+
+
+# An interaction token as Discord issues them (base64 of "interaction:<id>:<random>").
+INTERACTION_TOKEN = "aW50ZXJhY3Rpb246MTA4NjI4NjQ5NzU4NTI3NjA4MjpIZjkza0xtUTBwWHo3YWJjZGVm"
+
+
+# discord.py 2.7's own DEBUG lines (logger, format), as in discord/webhook/async_.py
+# (AsyncWebhookAdapter.request: interaction callbacks and webhook edits) and discord/http.py
+# (HTTPClient.request).
+WEBHOOK_LINE = ("discord.webhook.async_", "Webhook ID %s with %s %s has returned status code %s")
+HTTP_LINE = ("discord.http", "%s %s with %s has returned %s")
+
+
+def _discord_route(path: str, **parameters: Any) -> str:
+    """The URL discord.py itself builds for a route (its own quoting of the token included)."""
+    return Route("POST", path, **parameters).url
+
+
+@pytest.mark.parametrize(
+    ("line", "args", "token", "kept"),
+    [
+        # discord/webhook/async_.py, AsyncWebhookAdapter.request: the first callback of an
+        # interaction, logged before the bot has seen (and registered) its token.
+        (
+            WEBHOOK_LINE,
+            (
+                1086286497585276082,
+                "POST",
+                _discord_route(
+                    "/interactions/{webhook_id}/{webhook_token}/callback",
+                    webhook_id=1086286497585276082,
+                    webhook_token=INTERACTION_TOKEN,
+                ),
+                200,
+            ),
+            INTERACTION_TOKEN,
+            f"POST https://discord.com/api/v10/interactions/1086286497585276082/{REDACTED}"
+            "/callback has returned status code 200",
+        ),
+        # An edit of the original response, with a token too short for any length heuristic.
+        (
+            WEBHOOK_LINE,
+            (
+                1086286497585276082,
+                "PATCH",
+                _discord_route(
+                    "/webhooks/{webhook_id}/{webhook_token}/messages/@original",
+                    webhook_id=1086286497585276082,
+                    webhook_token="tok-short",
+                ),
+                200,
+            ),
+            "tok-short",
+            f"/webhooks/1086286497585276082/{REDACTED}/messages/@original has returned",
+        ),
+        # discord/http.py, HTTPClient.request's DEBUG line; the token holds characters that
+        # discord.py percent-encodes.
+        (
+            HTTP_LINE,
+            (
+                "POST",
+                _discord_route(
+                    "/webhooks/{webhook_id}/{webhook_token}",
+                    webhook_id=42,
+                    webhook_token="odd:token/with=chars",
+                ),
+                None,
+                204,
+            ),
+            "odd%3Atoken%2Fwith%3Dchars",
+            f"POST https://discord.com/api/v10/webhooks/42/{REDACTED} with None has returned 204",
+        ),
+    ],
+    ids=["interaction-callback", "webhook-edit-short-token", "http-percent-encoded"],
+)
+def test_a_token_in_a_discord_url_is_redacted_by_its_shape_alone(
+    root_capture: io.StringIO, line: tuple[str, str], args: tuple[Any, ...], token: str, kept: str
+) -> None:
+    install_log_redaction()  # as the CLI does before anything is known: no secret registered
+    logger, msg = line
+    logging.getLogger(logger).debug(msg, *args)
+    out = root_capture.getvalue()
+    assert token not in out
+    assert kept in out  # the route and the ids stay readable
+
+
+async def test_interaction_tokens_never_reach_a_debug_log_at_the_wire(
+    tmp_path: Path, root_capture: io.StringIO
+) -> None:
+    """`VIDEO_BOT_LOG_LEVEL=DEBUG`: the real bot against the fake Discord, logging as the CLI."""
+    from tests.discord_adapter.harness import running_harness
+
+    install_log_redaction()  # `main` does this before the settings are read
+    async with running_harness(tmp_path) as harness:
+        it = await harness.video("a quiet harbour at dawn [duration=1]")
+        await it.wait_for(lambda i: i.webhook_requests, timeout=10)
+        await harness.final_record()
+    out = root_capture.getvalue()
+    # discord.py's own lines of the callback and of the edits were captured...
+    assert f"/interactions/{it.id}/" in out
+    assert f"/webhooks/{harness.bot.application_id}/" in out
+    # ...and the token is in none of them, nor in any other line.
+    assert it.token not in out
+    assert f"/interactions/{it.id}/{REDACTED}/callback" in out
+
+
+def test_the_token_in_a_logged_gateway_event_is_redacted(root_capture: io.StringIO) -> None:
+    """discord/gateway.py logs every event it receives at DEBUG, INTERACTION_CREATE included."""
+    install_log_redaction()
+    event = {
+        "t": "INTERACTION_CREATE",
+        "s": 3,
+        "op": 0,
+        "d": {"id": "1086286497585276082", "type": 2, "token": INTERACTION_TOKEN, "version": 1},
+    }
+    gateway = logging.getLogger("discord.gateway")
+    gateway.debug("For Shard ID %s: WebSocket Event: %s", None, event)
+    gateway.debug("Received %s", json.dumps(event))  # and in JSON, as a payload is sent
+    out = root_capture.getvalue()
+    assert INTERACTION_TOKEN not in out
+    assert f"'token': '{REDACTED}'" in out
+    assert f'"token": "{REDACTED}"' in out
+    assert "'id': '1086286497585276082'" in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{'access_token': 'abcdef123456'}",
+        '{"webhook_secret":"abcdef123456"}',
+        "{'password': 'correct horse battery staple'}",
+    ],
+)
+def test_secret_named_fields_are_redacted(text: str) -> None:
+    out = Redactor().redact(text)
+    assert REDACTED in out
+    assert "abcdef123456" not in out
+    assert "horse" not in out
+
+
+def test_discord_routes_without_a_token_are_left_alone() -> None:
+    text = (
+        "GET https://discord.com/api/v10/channels/123/webhooks returned 200; "
+        "GET https://discord.com/api/v10/webhooks/123 returned 200; "
+        "PUT https://discord.com/api/v10/applications/123/commands returned 200"
+    )
+    assert Redactor().redact(text) == text
 
 
 def test_ordinary_text_is_left_alone() -> None:
@@ -342,7 +491,7 @@ async def test_a_key_echoed_in_a_failed_jobs_error_never_reaches_the_reply_or_th
         reply = RecordingReply()
         async with aiohttp.ClientSession() as session:
             client = VideosClient(session, base_url, settings.openai_api_key)
-            service = VideoService(settings, database, client, sinks={"test": lambda _h: reply})
+            service = build_service(settings, database, client, sinks={"test": lambda _h: reply})
             await service.start(spread=0)
             await asyncio.wait_for(reply.done.wait(), timeout=10)
             await service.close()

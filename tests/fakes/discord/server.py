@@ -219,6 +219,8 @@ class FakeDiscord:
         self.response_violations: list[str] = []
         self.internal_errors: list[str] = []
         self._holds: list[tuple[str, str, float, bool]] = []
+        # Set by release_holds/stop: answers held back go out at once (see hold_responses).
+        self._holds_released = asyncio.Event()
         self._faults: list[_Fault] = []
         # dispatches sent for the synchronous world changes (delete_channel, remove_bot...)
         self._dispatch_tasks: set[asyncio.Task[None]] = set()
@@ -259,6 +261,9 @@ class FakeDiscord:
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:
+        # A held answer whose client is gone (a killed bot) would keep aiohttp's cleanup
+        # waiting for its handler, up to its 60 s shutdown timeout: let it go now.
+        self.release_holds()
         await self._flush_dispatches()
         for connection in list(self._connections):
             if not connection.ws.closed:
@@ -431,6 +436,13 @@ class FakeDiscord:
             id=self.snowflakes.next(), name=name, permissions=permissions, position=len(guild.roles)
         )
         guild.roles.append(role)
+        # Discord tells bots with the GUILDS intent of every new role (discord.py caches it).
+        self._dispatch_soon(
+            "GUILD_ROLE_CREATE",
+            {"guild_id": str(guild.id), "role": role.to_payload()},
+            gateway.INTENT_GUILDS,
+            guild,
+        )
         return role
 
     def add_channel(
@@ -925,7 +937,8 @@ class FakeDiscord:
     def hold_responses(
         self, method: str, route: str, seconds: float, *, with_files: bool = False
     ) -> None:
-        """Apply matching requests at once but answer only after ``seconds`` (a slow link).
+        """Apply matching requests at once but answer only after ``seconds`` (a slow link),
+        or as soon as ``release_holds`` is called, whichever comes first.
 
         The change is recorded before the answer leaves, as when a response is lost in
         transit: a bot killed meanwhile cannot know its request took effect.
@@ -933,7 +946,10 @@ class FakeDiscord:
         self._holds.append((method, route, seconds, with_files))
 
     def release_holds(self) -> None:
+        """The link is fast again: answers held back now go out, later ones are not held."""
         self._holds.clear()
+        self._holds_released.set()
+        self._holds_released = asyncio.Event()
 
     # -- faults and removals -------------------------------------------------------------------
 
@@ -1208,10 +1224,12 @@ class FakeDiscord:
                 spec.validate_response(request.method, record.route, reply.status, reply.body)
             )
         self.notify()
+        released = self._holds_released
         for method, route, seconds, with_files in list(self._holds):
             matches = record.method == method and record.route == route
             if matches and (record.files or not with_files):
-                await asyncio.sleep(seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(released.wait(), seconds)
         headers = {"Via": "1.1 google", **reply.headers}
         if reply.body is not None:
             headers["Content-Type"] = "application/json"
