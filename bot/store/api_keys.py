@@ -15,7 +15,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +24,9 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.domain import ApiKey
 from bot.store.database import Database
 from bot.store.schema import api_keys, idempotency_keys
 
@@ -38,6 +40,14 @@ _MAX_ID = 2**63 - 1  # a BigInteger column
 _MAX_URL = 2000
 _MAX_NAME = 100
 _MAX_IDEM_KEY = 255
+# An Idempotency-Key claim still without its job after this many seconds was left by a request
+# that died (its process killed between claim and attach, or a failure that skipped the
+# release): the same request may take it over. A create only stores the job and posts its card
+# (the provider is called later, by the dispatcher), normally well under a second; its longest
+# waits are the store's (the SQLite writer queue gives up after 10 minutes) and the SDKs give
+# up on a request after 10 minutes too. A claim taken over while its request still runs would
+# make a second video, paid twice; a stuck one only answers 409 until then: so 15 minutes.
+STALE_CLAIM_AFTER = 15 * 60.0
 
 
 def hash_key(presented: str) -> str:
@@ -49,49 +59,22 @@ def looks_like_key(presented: object) -> bool:
     return isinstance(presented, str) and _KEY_SHAPE.fullmatch(presented) is not None
 
 
-@dataclass(frozen=True)
-class ApiKey:
-    """One issued key, without the key itself (only its hash is ever stored)."""
-
-    id: str
-    name: str
-    guild_id: int
-    channels: tuple[int, ...]
-    webhook_url: str | None
-    webhook_secret: str
-    daily_budget: Decimal | None
-    member_id: int
-    created_at: float
-    last_used_at: float | None
-    revoked_at: float | None
-
-    def __repr__(self) -> str:  # the webhook secret (and URL, which may hold a token) never
-        return (
-            f"ApiKey(id={self.id!r}, name={self.name!r}, guild_id={self.guild_id},"
-            f" revoked={self.revoked_at is not None})"
-        )
-
-    @property
-    def revoked(self) -> bool:
-        return self.revoked_at is not None
-
-    @classmethod
-    def from_row(cls, row: Any) -> ApiKey:
-        data = row._mapping
-        budget = data["daily_budget"]
-        return cls(
-            id=str(data["id"]),
-            name=str(data["name"]),
-            guild_id=int(data["guild_id"]),
-            channels=tuple(int(c) for c in json.loads(data["channels"] or "[]")),
-            webhook_url=data["webhook_url"],
-            webhook_secret=str(data["webhook_secret"]),
-            daily_budget=None if budget is None else Decimal(budget),
-            member_id=int(data["member_id"]),
-            created_at=float(data["created_at"]),
-            last_used_at=None if data["last_used_at"] is None else float(data["last_used_at"]),
-            revoked_at=None if data["revoked_at"] is None else float(data["revoked_at"]),
-        )
+def key_from_row(row: Any) -> ApiKey:
+    data = row._mapping
+    budget = data["daily_budget"]
+    return ApiKey(
+        id=str(data["id"]),
+        name=str(data["name"]),
+        guild_id=int(data["guild_id"]),
+        channels=tuple(int(c) for c in json.loads(data["channels"] or "[]")),
+        webhook_url=data["webhook_url"],
+        webhook_secret=str(data["webhook_secret"]),
+        daily_budget=None if budget is None else Decimal(budget),
+        member_id=int(data["member_id"]),
+        created_at=float(data["created_at"]),
+        last_used_at=None if data["last_used_at"] is None else float(data["last_used_at"]),
+        revoked_at=None if data["revoked_at"] is None else float(data["revoked_at"]),
+    )
 
 
 def _check_id(value: object, what: str) -> int:
@@ -247,7 +230,7 @@ class ApiKeyStore:
             ).first()
         if row is None or not hmac.compare_digest(str(row.key_hash), digest):
             return None
-        key = ApiKey.from_row(row)
+        key = key_from_row(row)
         if key.revoked:
             return None
         now = self._clock()
@@ -267,14 +250,14 @@ class ApiKeyStore:
     async def get(self, key_id: str) -> ApiKey | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
-        return None if row is None else ApiKey.from_row(row)
+        return None if row is None else key_from_row(row)
 
     async def list(self) -> builtins.list[ApiKey]:
         """Every key, revoked ones too, oldest first."""
         query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [ApiKey.from_row(r) for r in rows]
+        return [key_from_row(r) for r in rows]
 
     async def revoke(self, key_id: str) -> bool:
         """Stop the key at once (a revoked key stays revoked); False when there is no such key."""
@@ -289,12 +272,18 @@ class ApiKeyStore:
 
 
 class IdempotencyStore:
-    """Idempotency-Key claims per API key: the first request wins, retries find its job."""
+    """Idempotency-Key claims per API key: the first request wins, retries find its job.
+
+    A claim is fenced by the time it was made: `attach` and `release` only touch the claim
+    this store made, so a request that outlived its claim (taken over as stale) cannot
+    overwrite or drop its successor's. Use one store per process (it remembers its claims).
+    """
 
     def __init__(self, database: Database, clock: Callable[[], float] = time.time) -> None:
         self._database = database
         self._engine = database.engine
         self._clock = clock
+        self._claimed_at: dict[tuple[str, str], float] = {}
 
     def _row(self, key_id: str, idem_key: str) -> Any:
         return and_(idempotency_keys.c.key_id == key_id, idempotency_keys.c.idem_key == idem_key)
@@ -304,39 +293,37 @@ class IdempotencyStore:
     ) -> tuple[str, str | None] | None:
         """Claim `idem_key` for a request: None when it is new (go ahead, then `attach` or
         `release`); else the first request's (request_hash, job_id), job_id None while that
-        request is still being made."""
+        request is still being made.
+
+        A claim still without a job after STALE_CLAIM_AFTER seconds was left by a request
+        that will never finish it: the same request (same hash) takes it over.
+        """
         if not 1 <= len(idem_key) <= _MAX_IDEM_KEY:
             raise ValueError(f"an idempotency key must be 1 to {_MAX_IDEM_KEY} characters")
+        now = self._clock()
         values = {
             "key_id": key_id,
             "idem_key": idem_key,
             "request_hash": request_hash,
             "job_id": None,
-            "created_at": self._clock(),
+            "created_at": now,
         }
-        dialect = self._engine.dialect.name
+        # One guarded UPDATE: of concurrent claimers, only the first still finds it stale.
+        take_over = (
+            update(idempotency_keys)
+            .where(self._row(key_id, idem_key))
+            .where(idempotency_keys.c.job_id.is_(None))
+            .where(idempotency_keys.c.request_hash == request_hash)
+            .where(idempotency_keys.c.created_at < now - STALE_CLAIM_AFTER)
+            .values(created_at=now)
+        )
         for _ in range(5):  # a claim released between our insert and our read: try again
             async with self._database.write() as conn:
-                if dialect == "sqlite":
-                    statement = sqlite_insert(idempotency_keys).values(**values)
-                    result = await conn.execute(statement.on_conflict_do_nothing())
-                    inserted = result.rowcount == 1
-                elif dialect == "postgresql":
-                    pg_statement = (
-                        postgresql_insert(idempotency_keys)
-                        .values(**values)
-                        .on_conflict_do_nothing()
-                        .returning(idempotency_keys.c.key_id)
-                    )
-                    inserted = (await conn.execute(pg_statement)).first() is not None
-                else:
-                    try:
-                        async with conn.begin_nested():
-                            await conn.execute(idempotency_keys.insert().values(**values))
-                        inserted = True
-                    except IntegrityError:
-                        inserted = False
-                if inserted:
+                won = await self._insert(conn, values)
+                if not won:
+                    won = (await conn.execute(take_over)).rowcount == 1
+                if won:
+                    self._claimed_at[(key_id, idem_key)] = now
                     return None
                 query = select(idempotency_keys.c.request_hash, idempotency_keys.c.job_id).where(
                     self._row(key_id, idem_key)
@@ -346,25 +333,55 @@ class IdempotencyStore:
                 return str(row.request_hash), None if row.job_id is None else str(row.job_id)
         raise RuntimeError("the idempotency key could not be claimed; try again")
 
-    async def attach(self, key_id: str, idem_key: str, job_id: str) -> None:
-        """The claimed request made `job_id`: retries are answered with it."""
-        async with self._database.write() as conn:
-            await conn.execute(
-                update(idempotency_keys).where(self._row(key_id, idem_key)).values(job_id=job_id)
+    async def _insert(self, conn: AsyncConnection, values: dict[str, Any]) -> bool:
+        """Insert a new claim; False when there is one already (nothing is changed)."""
+        dialect = self._engine.dialect.name
+        if dialect == "sqlite":
+            statement = sqlite_insert(idempotency_keys).values(**values)
+            result = await conn.execute(statement.on_conflict_do_nothing())
+            return bool(result.rowcount == 1)
+        if dialect == "postgresql":
+            pg_statement = (
+                postgresql_insert(idempotency_keys)
+                .values(**values)
+                .on_conflict_do_nothing()
+                .returning(idempotency_keys.c.key_id)
             )
+            return (await conn.execute(pg_statement)).first() is not None
+        try:
+            async with conn.begin_nested():
+                await conn.execute(idempotency_keys.insert().values(**values))
+        except IntegrityError:
+            return False
+        return True
+
+    def _own(self, key_id: str, idem_key: str) -> Any:
+        """The claim this store made (fenced by its time), or any claim without a job when
+        this store made none (another instance's)."""
+        mine = and_(self._row(key_id, idem_key), idempotency_keys.c.job_id.is_(None))
+        claimed_at = self._claimed_at.pop((key_id, idem_key), None)
+        if claimed_at is None:
+            return mine
+        return and_(mine, idempotency_keys.c.created_at == claimed_at)
+
+    async def attach(self, key_id: str, idem_key: str, job_id: str) -> bool:
+        """The claimed request made `job_id`: retries are answered with it. False when the
+        claim is no longer this request's (taken over as stale, or already answered)."""
+        async with self._database.write() as conn:
+            result = await conn.execute(
+                update(idempotency_keys).where(self._own(key_id, idem_key)).values(job_id=job_id)
+            )
+        return bool(result.rowcount)
 
     async def release(self, key_id: str, idem_key: str) -> None:
         """Drop a claim whose request was refused (no job made), so a retry may try again.
-        A claim that already has its job is kept."""
+        A claim that already has its job, or that another request took over, is kept."""
         async with self._database.write() as conn:
-            await conn.execute(
-                delete(idempotency_keys)
-                .where(self._row(key_id, idem_key))
-                .where(idempotency_keys.c.job_id.is_(None))
-            )
+            await conn.execute(delete(idempotency_keys).where(self._own(key_id, idem_key)))
 
-    async def forget_older_than(self, cutoff: float) -> int:
-        """Delete claims made before `cutoff` (Unix seconds); returns how many."""
+    async def forget_before(self, cutoff: float) -> int:
+        """Delete the records made before `cutoff` (Unix seconds), claims and answered ones
+        alike; returns how many. The SDKs count on a key being remembered for 24 hours."""
         async with self._database.write() as conn:
             result = await conn.execute(
                 delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff)

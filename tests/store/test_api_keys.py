@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain import ApiKey
 from bot.store import (
-    ApiKey,
     ApiKeyStore,
     Database,
     IdempotencyStore,
@@ -24,6 +24,7 @@ from bot.store import (
     JobStore,
     open_database,
 )
+from bot.store.api_keys import STALE_CLAIM_AFTER
 from bot.store.migrations import LATEST
 from tests.store.raw import columns_and_indexes, run_sql, scalar
 
@@ -274,15 +275,81 @@ async def test_release_lets_a_retry_try_again_but_keeps_a_made_job(database: Dat
     assert await store.claim("key_a", "r", "h3") == ("h2", "job2")
 
 
-async def test_forget_older_than(database: Database) -> None:
+async def test_forget_before_drops_the_records_older_than_the_cutoff(database: Database) -> None:
     clock = Clock(1000.0)
     store = IdempotencyStore(database, clock=clock)
-    await store.claim("key_a", "old", "h")
+    await store.claim("key_a", "done", "h")
+    await store.attach("key_a", "done", "job1")
+    await store.claim("key_b", "stuck", "h")
+    clock.now = 1500.0
+    await store.claim("key_a", "at-the-cutoff", "h")
     clock.now = 2000.0
     await store.claim("key_a", "new", "h")
-    assert await store.forget_older_than(1500.0) == 1
-    assert await store.claim("key_a", "old", "h") is None
-    assert await store.claim("key_a", "new", "h") == ("h", None)
+    assert await store.forget_before(1500.0) == 2
+    assert await store.forget_before(1500.0) == 0
+    assert await store.claim("key_a", "done", "h2") is None  # a new request under an old key
+    assert await store.claim("key_b", "stuck", "h2") is None
+    assert await store.claim("key_a", "at-the-cutoff", "h2") == ("h", None)
+    assert await store.claim("key_a", "new", "h2") == ("h", None)
+
+
+async def test_a_stale_claim_without_a_job_is_taken_over_by_the_same_request(
+    database: Database,
+) -> None:
+    clock = Clock()
+    store = IdempotencyStore(database, clock=clock)
+    assert await store.claim("key_a", "r", "h1") is None  # and its process dies here
+    clock.now += STALE_CLAIM_AFTER
+    assert await store.claim("key_a", "r", "h1") == ("h1", None)  # not stale yet
+    clock.now += 1
+    assert await store.claim("key_a", "r", "h2") == ("h1", None)  # another request: not it
+    assert await store.claim("key_a", "r", "h1") is None  # the same request: taken over
+    assert await store.claim("key_a", "r", "h1") == ("h1", None)  # and fresh again
+    clock.now += STALE_CLAIM_AFTER / 2
+    assert await store.claim("key_a", "r", "h1") == ("h1", None)  # counted from the takeover
+    await store.attach("key_a", "r", "job1")
+    clock.now += 100 * STALE_CLAIM_AFTER
+    assert await store.claim("key_a", "r", "h1") == ("h1", "job1")  # a made job is never stale
+
+
+async def test_a_taken_over_claim_no_longer_answers_to_its_first_claimer(
+    database: Database,
+) -> None:
+    clock = Clock()
+    slow, retry = IdempotencyStore(database, clock=clock), IdempotencyStore(database, clock=clock)
+    for idem in ("attach", "release"):
+        assert await slow.claim("key_a", idem, "h") is None
+    clock.now += STALE_CLAIM_AFTER + 1
+    for idem in ("attach", "release"):
+        assert await retry.claim("key_a", idem, "h") is None
+    # The slow first request ends after all: it neither overwrites nor drops the retry's claim.
+    assert await slow.attach("key_a", "attach", "job_slow") is False
+    await slow.release("key_a", "release")
+    assert await retry.claim("key_a", "attach", "h") == ("h", None)
+    assert await retry.claim("key_a", "release", "h") == ("h", None)
+    assert await retry.attach("key_a", "attach", "job_retry") is True
+    assert await slow.claim("key_a", "attach", "h") == ("h", "job_retry")
+
+
+async def test_concurrent_takeovers_of_a_stale_claim_let_exactly_one_through(
+    database_url: str,
+) -> None:
+    first, second = await open_database(database_url), await open_database(database_url)
+    try:
+        clock = Clock()
+        stores = [IdempotencyStore(first, clock=clock), IdempotencyStore(second, clock=clock)]
+        for round_ in range(10):
+            idem = f"stuck-{round_}"
+            assert await stores[round_ % 2].claim("key_a", idem, "h") is None
+            clock.now += STALE_CLAIM_AFTER + 1
+            answers = await asyncio.gather(
+                *(stores[i % 2].claim("key_a", idem, "h") for i in range(8))
+            )
+            assert [a for a in answers if a is None] == [None], answers
+            assert all(a in (None, ("h", None)) for a in answers), answers
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_concurrent_claims_let_exactly_one_through(database_url: str) -> None:
