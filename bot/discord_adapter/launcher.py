@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 
 import discord
 
+from bot import background
 from bot.config import Settings
 from bot.discord_adapter.client import VideoBot
 from bot.discord_adapter.command_sync import sync_commands
-from bot.service.wiring import settle_heap
-from bot.store import open_database
+from bot.service import open_store, settle_heap
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,13 @@ async def _demo_backend(settings: Settings, demo: bool) -> AsyncIterator[Setting
         yield settings.model_copy(update={"openai_base_url": fake.base_url, "openai_api_key": None})
 
 
+def _no_voice_warnings() -> None:
+    """discord.py warns at start-up that voice needs PyNaCl and davey: the bot never joins a
+    voice channel, so for it the two lines are noise above the first useful one."""
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
+
+
 def _token(settings: Settings) -> str:
     assert settings.discord_token is not None  # noqa: S101 - the CLI checked
     return settings.discord_token.get_secret_value()
@@ -40,26 +47,36 @@ def _token(settings: Settings) -> str:
 async def run_bot(settings: Settings, *, demo: bool = False) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully."""
     # The database first: one that cannot be written stops start-up before Discord is called.
-    database = await open_database(settings.effective_database_url)
+    store = await open_store(settings)
     async with _demo_backend(settings, demo) as effective:
-        bot = VideoBot(effective, demo=demo, database=database)
+        _no_voice_warnings()
+        bot = VideoBot(effective, demo=demo, store=store)
         settle_heap()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for signum in signals:
             with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
-        async with bot:
-            await bot.start(_token(settings))
-        # A signal's shutdown is still closing the store when the gateway has stopped: wait
-        # for all of it (the same shutdown) before the loop ends.
-        await bot.close()
+                loop.add_signal_handler(
+                    signum, lambda: background.spawn(bot.close(), name="close-on-signal")
+                )
+        try:
+            async with bot:
+                await bot.start(_token(settings))
+            # A signal's shutdown is still closing the store when the gateway has stopped:
+            # wait for all of it (the same shutdown) before the loop ends.
+            await bot.close()
+        finally:
+            for signum in signals:
+                with contextlib.suppress(NotImplementedError):
+                    loop.remove_signal_handler(signum)
 
 
 async def run_worker(settings: Settings) -> None:
     """`video-bot worker`: log in over REST (no gateway), run shared jobs until SIGINT/SIGTERM,
     then hand the leases back."""
-    database = await open_database(settings.effective_database_url)
-    bot = VideoBot(settings.model_copy(update={"run_jobs": True}), worker=True, database=database)
+    store = await open_store(settings)
+    _no_voice_warnings()
+    bot = VideoBot(settings.model_copy(update={"run_jobs": True}), worker=True, store=store)
     settle_heap()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -75,6 +92,7 @@ async def run_worker(settings: Settings) -> None:
 
 async def sync_now(settings: Settings, guild_id: int | None) -> int:
     """Log in over REST only, publish the commands, log out."""
+    _no_voice_warnings()
     bot = VideoBot(settings, serve=False)
     async with bot:
         await bot.login(_token(settings))

@@ -719,7 +719,11 @@ class FakeVideosServer:
         )
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError:  # the port is taken, or not ours to bind: serve nothing, leave nothing
+            await runner.cleanup()
+            raise
         self._runner = runner
         self.port = runner.addresses[0][1]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import sys
@@ -16,18 +17,58 @@ from bot.config import ConfigError, Settings, load_settings
 from bot.observability.redaction import default_redactor, install_log_redaction
 
 if TYPE_CHECKING:
-    from bot.store import ApiKey
+    from bot.domain import ApiKey
 
 log = logging.getLogger("bot")
 
+# Libraries log their own plumbing at INFO (discord.py's login and gateway lines, one per shard):
+# above the bot's own lines, it hides what matters. VIDEO_BOT_LOG_LEVEL=DEBUG shows all again.
+_LIBRARIES = ("discord", "aiohttp", "asyncio", "sqlalchemy", "aiosqlite")
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="video-bot", description="A Discord bot that turns prompts into videos."
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in its help: the value, or `off` for a flag, or `(required)`.
+    An option without a default value says in its own help what happens without it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if not action.option_strings or "(default: " in text or "(required" in text:
+            return text
+        if action.required:
+            return f"{text} (required)"
+        if action.default is False:
+            return f"{text} (default: off)"
+        if action.default in (None, [], argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, text: str
+) -> argparse.ArgumentParser:
+    """A subcommand whose one-line help also heads its own --help."""
+    return commands.add_parser(
+        name,
+        help=text,
+        description=text[0].upper() + text[1:] + ".",
+        formatter_class=_HelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="video-bot",
+        description="A Discord bot that turns prompts into videos.",
+        formatter_class=_HelpFormatter,
+    )
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="what to do; `video-bot COMMAND --help` describes its options",
+    )
+
+    run = _command(sub, "run", "run the Discord bot (needs DISCORD_TOKEN)")
     run.add_argument(
         "--demo",
         action="store_true",
@@ -36,72 +77,103 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--shard-count",
         metavar="N",
-        help="Discord shards in all (default: as many as Discord asks for; "
-        "overrides VIDEO_BOT_SHARD_COUNT)",
+        help="Discord shards in all, over every process; overrides VIDEO_BOT_SHARD_COUNT "
+        "(default: VIDEO_BOT_SHARD_COUNT, else as many as Discord asks for)",
     )
     run.add_argument(
         "--shard-ids",
         metavar="IDS",
-        help="the shards this process connects, e.g. 0,1 (needs --shard-count; default: all; "
-        "overrides VIDEO_BOT_SHARD_IDS)",
+        help="the shards this process connects, e.g. 0,1; needs --shard-count; overrides "
+        "VIDEO_BOT_SHARD_IDS (default: VIDEO_BOT_SHARD_IDS, else all of them)",
     )
 
-    sub.add_parser(
+    _command(
+        sub,
         "worker",
-        help="run jobs without a gateway connection, beside `run` (needs DISCORD_TOKEN and a "
+        "run jobs without a gateway connection, beside `run` (needs DISCORD_TOKEN and a "
         "PostgreSQL DATABASE_URL shared with it)",
     )
-    sync = sub.add_parser("sync", help="publish the slash commands to Discord")
-    sync.add_argument("--guild", type=int, help="sync to one guild only (instant; for testing)")
+    sync = _command(sub, "sync", "publish the slash commands to Discord")
+    sync.add_argument(
+        "--guild",
+        type=int,
+        metavar="GUILD_ID",
+        help="publish to this guild only: instant, for testing (default: every guild, which "
+        "may take a while to show)",
+    )
 
-    fake = sub.add_parser("fake-api", help="serve a fake Videos API for free dry runs")
-    fake.add_argument("--host", default="127.0.0.1")
-    fake.add_argument("--port", type=int, default=8000)
+    fake = _command(sub, "fake-api", "serve a fake Videos API for free dry runs")
+    fake.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    fake.add_argument("--port", type=int, default=8000, help="the port to listen on")
     fake.add_argument(
         "--dialect",
         default="openai",
-        help="openai, sglang, vllm_omni, trtllm, newapi or litellm",
+        help="the real server to imitate: openai, sglang, vllm_omni, trtllm, newapi or litellm",
     )
     fake.add_argument("--duration", type=float, default=20.0, help="seconds each job takes")
-    fake.add_argument("--api-key", help="require this Bearer key (default: none)")
+    fake.add_argument(
+        "--api-key", help="require this Bearer key (default: none, every request is served)"
+    )
 
-    gen = sub.add_parser("generate", help="make one video from the terminal")
-    gen.add_argument("prompt")
-    gen.add_argument("--model")
-    gen.add_argument("--size")
-    gen.add_argument("--seconds", type=int)
-    gen.add_argument("--reference", type=Path, help="first-frame image (JPEG/PNG/WebP)")
-    gen.add_argument("--out", type=Path, default=Path("video.mp4"))
+    gen = _command(sub, "generate", "make one video from the terminal")
+    gen.add_argument("prompt", help="what the video shows")
+    gen.add_argument(
+        "--model", help="a model of the catalogue (default: the catalogue's default model)"
+    )
+    gen.add_argument(
+        "--size", help="WIDTHxHEIGHT, e.g. 1280x720 (default: the model's default size)"
+    )
+    gen.add_argument(
+        "--seconds", type=int, help="the video's length (default: the model's default length)"
+    )
+    gen.add_argument(
+        "--reference",
+        type=Path,
+        help="a first-frame image (JPEG/PNG/WebP), fitted to the size (default: none)",
+    )
+    gen.add_argument("--out", type=Path, default=Path("video.mp4"), help="where to save it")
 
-    sub.add_parser("doctor", help="check the configuration and the Videos endpoint")
+    _command(sub, "doctor", "check the configuration and the Videos endpoint")
 
-    jobs = sub.add_parser("jobs", help="list unfinished and recent jobs (for operators)")
+    jobs = _command(sub, "jobs", "list unfinished and recent jobs (for operators)")
     jobs.add_argument("--limit", type=int, default=20, help="how many recent jobs to show")
 
-    keys = sub.add_parser("api-key", help="issue, list and revoke keys for the HTTP API")
-    key_sub = keys.add_subparsers(dest="key_command", required=True, metavar="ACTION")
-    create = key_sub.add_parser("create", help="issue a key (shown once)")
+    keys = _command(sub, "api-key", "issue, list and revoke keys for the HTTP API")
+    key_sub = keys.add_subparsers(
+        dest="key_command", required=True, metavar="ACTION", help="what to do with keys"
+    )
+    create = _command(key_sub, "create", "issue a key (shown once)")
     create.add_argument("--name", required=True, help="who or what the key is for")
-    create.add_argument("--guild", required=True, metavar="GUILD_ID", help="the guild it uses")
+    create.add_argument(
+        "--guild", required=True, metavar="GUILD_ID", help="the guild (server) it works in"
+    )
     create.add_argument(
         "--channel",
         action="append",
         default=[],
         metavar="CHANNEL_ID",
-        help="a channel the key may post to (repeat for several)",
+        help="a channel the key may post in; repeat for several (required: at least one)",
     )
-    create.add_argument("--webhook-url", help="where job events are POSTed (http or https)")
-    create.add_argument("--daily-budget", metavar="D", help="spend per day, e.g. 5.00")
+    create.add_argument(
+        "--webhook-url",
+        help="where job events are POSTed, http or https (default: none, no events are sent)",
+    )
+    create.add_argument(
+        "--daily-budget",
+        metavar="D",
+        help="the key's spend per day in dollars, e.g. 5.00 (default: none of its own; the "
+        "guild's budgets still apply)",
+    )
     create.add_argument("--json", action="store_true", help="print one JSON object")
-    listing = key_sub.add_parser("list", help="the issued keys (never the keys themselves)")
+    listing = _command(key_sub, "list", "list the issued keys (never the keys themselves)")
     listing.add_argument("--json", action="store_true", help="print JSON")
-    revoke = key_sub.add_parser("revoke", help="stop a key at once")
+    revoke = _command(key_sub, "revoke", "stop a key at once")
     revoke.add_argument("id", metavar="ID", help="the key's id (key_...)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -123,7 +195,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _fake_api(args)
     settings = load_settings()
     install_log_redaction(settings)
-    logging.getLogger().setLevel(settings.log_level)
+    _set_log_level(settings.log_level)
     if command == "generate":
         return _generate(settings, args)
     if command == "doctor":
@@ -137,6 +209,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(command)
 
 
+def _set_log_level(level: str) -> None:
+    """The bot's own loggers at `level`; the libraries' at WARNING or above (all at DEBUG)."""
+    logging.getLogger().setLevel(level)
+    number = logging.getLevelNamesMapping()[level]
+    for name in _LIBRARIES:
+        logging.getLogger(name).setLevel(
+            logging.DEBUG if number <= logging.DEBUG else max(number, logging.WARNING)
+        )
+
+
 def _fake_api(args: argparse.Namespace) -> int:
     from bot.fake_api import FakeSettings, serve_forever
 
@@ -148,15 +230,37 @@ def _fake_api(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"video-bot fake-api: {exc}".splitlines()[0], file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(args.host, args.port, settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_forever(args.host, args.port, settings))
+    except OSError as exc:  # the socket could not be bound: nothing was served
+        print(f"video-bot fake-api: {_cannot_listen(args.host, args.port, exc)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _cannot_listen(host: str, port: int, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is already in use (another fake-api?); stop what holds it "
+            "or choose another port with --port."
+        )
+    if error.errno == errno.EACCES:
+        return (
+            f"port {port} on {host} needs privileges this user lacks (ports below 1024 do); "
+            "choose another with --port."
+        )
+    why = error.strerror or str(error)
+    return f"cannot listen on {host} port {port} ({why}); check --host and --port."
 
 
 def _generate(settings: Settings, args: argparse.Namespace) -> int:
     from bot.terminal.generate import GenerateError, GenerateOptions, generate
 
-    logging.getLogger().setLevel(logging.WARNING)  # the progress bar is the output
+    if settings.log_level != "DEBUG":
+        # The progress line is the output, and a failure ends in its own line: a warning
+        # logged on the way would only say the same thing twice.
+        logging.getLogger().setLevel(logging.ERROR)
     options = GenerateOptions(
         prompt=args.prompt,
         out=args.out,
@@ -183,7 +287,7 @@ def _doctor(settings: Settings) -> int:
 
 
 def _jobs(settings: Settings, limit: int) -> int:
-    from bot.store import StoreError
+    from bot.service import StoreError
     from bot.terminal.jobs import list_jobs
 
     try:
@@ -213,10 +317,12 @@ def _discord(settings: Settings, args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"video-bot: {problem}", file=sys.stderr)
         return 2
+    import aiohttp
     import discord
 
     from bot.discord_adapter.launcher import login_error_message, run_bot, run_worker, sync_now
-    from bot.store import StoreError
+    from bot.service import StoreError
+    from bot.terminal.unreachable import why_unreachable
 
     try:
         if args.command == "worker":
@@ -236,6 +342,14 @@ def _discord(settings: Settings, args: argparse.Namespace) -> int:
     except discord.PrivilegedIntentsRequired:
         print("video-bot: Discord refused the gateway intents.", file=sys.stderr)
         return 2
+    except aiohttp.ClientConnectorError as exc:
+        # Logging in is the first call to Discord; once connected, discord.py retries itself.
+        print(
+            f"video-bot: Discord cannot be reached ({why_unreachable(exc)}); check this "
+            "machine's network connection, DNS, firewall or proxy, then try again.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -306,7 +420,7 @@ def _positive_id(text: str, what: str) -> int:
 
 
 def _api_key(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.store import StoreError
+    from bot.service import StoreError
 
     prog = f"video-bot api-key {args.key_command}"
     try:
@@ -320,8 +434,7 @@ def _api_key(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _api_key_command(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.store import ApiKeyStore, open_database
-    from bot.store.api_keys import check_key_request, parse_budget
+    from bot.service.keys import check_key_request, open_keys, parse_budget
 
     command: str = args.key_command
     if command == "create":  # everything is checked before the database is opened
@@ -332,9 +445,13 @@ async def _api_key_command(settings: Settings, args: argparse.Namespace) -> int:
             webhook_url=args.webhook_url,
             daily_budget=None if args.daily_budget is None else parse_budget(args.daily_budget),
         )
-    database = await open_database(settings.effective_database_url)
-    try:
-        store = ApiKeyStore(database)
+        if not args.channel:
+            raise ValueError(
+                "name at least one --channel CHANNEL_ID the key may post in (repeat it for "
+                "several); a key without one could post in every channel of its server, "
+                "moderators-only ones included."
+            )
+    async with open_keys(settings) as store:
         if command == "create":
             key, plaintext = await store.create(
                 name=args.name,
@@ -362,8 +479,6 @@ async def _api_key_command(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 print(f"revoked {found.id} ({found.name}): it is refused from now on")
             return 0
-    finally:
-        await database.close()
     raise AssertionError(command)
 
 
@@ -390,6 +505,15 @@ def _print_created(key: ApiKey, plaintext: str, *, as_json: bool) -> None:
 
 
 def _print_keys(keys: list[ApiKey], *, as_json: bool) -> None:
+    # Keys issued before --channel was required may post anywhere in their server: loudly.
+    for k in keys:
+        if not k.channels and k.revoked_at is None:
+            print(
+                f"video-bot api-key list: warning: {k.id} ({k.name}) may post in any channel "
+                f"of guild {k.guild_id}, moderators-only ones included; revoke it and create "
+                "one with --channel.",
+                file=sys.stderr,
+            )
     if as_json:
         rows = [
             {
@@ -397,6 +521,7 @@ def _print_keys(keys: list[ApiKey], *, as_json: bool) -> None:
                 "name": k.name,
                 "guild_id": k.guild_id,
                 "channels": list(k.channels),
+                "any_channel": not k.channels,
                 "daily_budget": None if k.daily_budget is None else str(k.daily_budget),
                 "created_at": k.created_at,
                 "last_used_at": k.last_used_at,
@@ -407,7 +532,10 @@ def _print_keys(keys: list[ApiKey], *, as_json: bool) -> None:
         print(json.dumps(rows, indent=2))
         return
     if not keys:
-        print("No API keys yet: `video-bot api-key create --name NAME --guild GUILD_ID`.")
+        print(
+            "No API keys yet: `video-bot api-key create --name NAME --guild GUILD_ID "
+            "--channel CHANNEL_ID`."
+        )
         return
     header = ("id", "name", "guild", "channels", "created (UTC)", "last used (UTC)", "revoked")
     table = [header] + [
@@ -415,7 +543,7 @@ def _print_keys(keys: list[ApiKey], *, as_json: bool) -> None:
             k.id,
             k.name,
             str(k.guild_id),
-            ",".join(str(c) for c in k.channels) or "-",
+            ",".join(str(c) for c in k.channels) or "ANY CHANNEL (!)",
             _when(k.created_at),
             _when(k.last_used_at),
             _when(k.revoked_at),

@@ -65,6 +65,7 @@ async def test_create_list_revoke(tmp_path: Path) -> None:
     assert row["guild_id"] == 42
     assert row["channels"] == [7, 8]
     assert row["daily_budget"] == "12.50"
+    assert row["any_channel"] is False
     assert row["last_used_at"] is not None
     assert row["revoked_at"] is None
     assert plaintext not in listed.stdout + listed.stderr
@@ -92,7 +93,7 @@ async def test_create_list_revoke(tmp_path: Path) -> None:
 
 
 async def test_create_without_json_says_to_keep_the_secrets(tmp_path: Path) -> None:
-    created = await api_key(tmp_path, "create", "--name", "n", "--guild", "1")
+    created = await api_key(tmp_path, "create", "--name", "n", "--guild", "1", "--channel", "2")
     assert created.code == 0, created.stderr
     lines = created.stdout.splitlines()
     key_line = next(line for line in lines if line.startswith("API key:"))
@@ -143,3 +144,52 @@ async def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], need
     assert not (tmp_path / "keys.db").exists()  # refused before the database was opened
     listed = await api_key(tmp_path, "list", "--json")
     assert json.loads(listed.stdout) == []
+
+
+async def test_create_without_a_channel_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A key without channels could post in every channel of its server, moderators' too."""
+    result = await api_key(tmp_path, "create", "--name", "n", "--guild", "1", "--json")
+    assert result.code == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        "video-bot api-key create: name at least one --channel CHANNEL_ID the key may post "
+        "in (repeat it for several); a key without one could post in every channel of its "
+        "server, moderators-only ones included."
+    )
+    assert not (tmp_path / "keys.db").exists()
+
+
+async def stored_without_channels(tmp_path: Path) -> tuple[str, str]:
+    """A key made before channels were required: (its id, the key)."""
+    database = await open_database(env(tmp_path)["DATABASE_URL"])
+    try:
+        key, plaintext = await ApiKeyStore(database).create(
+            name="old one", guild_id=42, channels=[]
+        )
+    finally:
+        await database.close()
+    return key.id, plaintext
+
+
+async def test_a_stored_key_without_channels_keeps_working_and_is_flagged(tmp_path: Path) -> None:
+    key_id, plaintext = await stored_without_channels(tmp_path)
+    assert await authenticate(tmp_path, plaintext) == key_id  # still works
+
+    table = await api_key(tmp_path, "list")
+    assert table.code == 0, table.stderr
+    (row,) = [line for line in table.stdout.splitlines() if line.startswith(key_id)]
+    assert "ANY CHANNEL" in row
+    assert table.stderr.strip() == (
+        f"video-bot api-key list: warning: {key_id} (old one) may post in any channel of "
+        "guild 42, moderators-only ones included; revoke it and create one with --channel."
+    )
+
+    listed = await api_key(tmp_path, "list", "--json")
+    (entry,) = json.loads(listed.stdout)
+    assert entry["channels"] == []
+    assert entry["any_channel"] is True
+    assert f"{key_id} (old one) may post in any channel" in listed.stderr
+
+    await api_key(tmp_path, "revoke", key_id)
+    quiet = await api_key(tmp_path, "list")
+    assert quiet.stderr == ""  # a revoked key posts nowhere

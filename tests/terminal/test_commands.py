@@ -137,15 +137,19 @@ async def test_generate_reports_a_failed_job(fake: FakeVideosServer, tmp_path: P
     assert "Traceback" not in result.stderr
 
 
-async def test_generate_against_a_dead_endpoint(tmp_path: Path, unused_tcp_port: int) -> None:
-    env = {
-        "OPENAI_BASE_URL": f"http://127.0.0.1:{unused_tcp_port}/v1",
-        "VIDEO_BOT_MAX_RETRIES": "1",
-    }
+async def test_generate_against_a_server_nobody_serves_names_the_url(
+    tmp_path: Path, unused_tcp_port: int
+) -> None:
+    url = f"http://127.0.0.1:{unused_tcp_port}/v1"
+    env = {"OPENAI_BASE_URL": url, "VIDEO_BOT_MAX_RETRIES": "1"}
     result = await video_bot("generate", "x", env=env, cwd=tmp_path)
     assert result.code == 1
-    assert "cannot be reached" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"video-bot generate: the Videos API at {url} cannot be reached "
+        f"(127.0.0.1:{unused_tcp_port}: connection refused); is its server running? "
+        "Check OPENAI_BASE_URL."
+    )
+    assert result.stdout == ""
 
 
 async def test_doctor_reports_a_healthy_endpoint_and_its_capabilities(
