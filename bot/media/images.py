@@ -25,6 +25,8 @@ ACCEPTED_FORMATS = {
     "WEBP": "image/webp",
 }
 ACCEPTED_CONTENT_TYPES = frozenset(ACCEPTED_FORMATS.values())
+# The decoders an upload may reach (Pillow's JPEG decoder opens MPO files too).
+_DECODERS = ("JPEG", "PNG", "WEBP")
 # Refuse absurd canvases before decoding them (a 20-megapixel photo is fine).
 MAX_PIXELS = 40_000_000
 
@@ -63,7 +65,9 @@ def _decode(data: bytes, target: tuple[int, int]) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            # Only the decoders of the accepted formats: an upload never reaches Pillow's
+            # dozens of others (PSD, TGA, …), where its advisories keep turning up.
+            image = Image.open(io.BytesIO(data), formats=_DECODERS)
             _check_header(image)  # the pixel budget, from the header, before any decoding
             if image.format in ("JPEG", "MPO"):
                 image.seek(0)  # an MPO's first picture is the photo
@@ -91,6 +95,19 @@ def _check_header(image: Image.Image) -> None:
 
 # A reference image larger than this is refused before it is downloaded.
 MAX_REFERENCE_BYTES = 20 * 1024 * 1024
+
+
+_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+
+
+def sniff_image_type(data: bytes) -> str | None:
+    """The content type a file's first bytes announce (a local file has no declared one)."""
+    for signature, content_type in _SIGNATURES.items():
+        if data.startswith(signature):
+            return content_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
 
 
 def check_upload(content_type: str | None, size: int, filename: str) -> None:

@@ -3,7 +3,8 @@
 A `Redactor` knows the configured secrets (the OpenAI key, the Discord token, credentials in
 the base URL), secrets registered while running (interaction tokens; a bounded set) and the
 generic shapes of credentials (`Bearer ...`, `sk-...`, `user:pass@` in URLs, a Discord bot
-token, ...), and replaces all of them with `[redacted]`.
+token, the token in a Discord interaction or webhook route, a `"token": "..."` field, ...), and
+replaces all of them with `[redacted]`.
 
 `default_redactor` is the process's instance: the CLI configures it from the settings at
 start-up (`install_log_redaction`), which also puts a `RedactingFilter` on every logging
@@ -43,8 +44,20 @@ _SHAPES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@?#]+@"), rf"\1{REDACTED}@"),
     # A Discord bot token: base64 id . timestamp . HMAC (JWTs have the same look: also hidden).
     (re.compile(r"\b[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{27,}"), REDACTED),
-    # An interaction token in a webhook route (the follow-up URLs discord.py logs).
-    (re.compile(r"(/webhooks/\d+/)[A-Za-z0-9._-]{20,}"), rf"\1{REDACTED}"),
+    # An interaction or webhook token in a Discord route: whatever follows the id in
+    # `/interactions/<id>/<token>/callback` and `/webhooks/<application id>/<token>/...` is the
+    # token, whatever its length. discord.py logs these URLs at DEBUG (percent-encoded: `%`),
+    # the first callback's before the bot has even seen, let alone registered, the token.
+    (
+        re.compile(r"(/(?:interactions|webhooks)/\d+/)[A-Za-z0-9._~%:+=-]+"),
+        rf"\1{REDACTED}",
+    ),
+    # A field named like a secret in a logged dict or JSON: discord.py logs every gateway event
+    # at DEBUG, and INTERACTION_CREATE carries `'token': '...'`.
+    (
+        re.compile(r"""(?i)(['"][A-Za-z_]*(?:token|secret|password)['"]\s*:\s*['"])[^'"]+"""),
+        rf"\1{REDACTED}",
+    ),
 )
 
 

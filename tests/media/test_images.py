@@ -50,3 +50,28 @@ def test_truncated_image_is_refused() -> None:
     data = encode((400, 400), "PNG")
     with pytest.raises(ImageRejected):
         fit_reference(data[: len(data) // 2], "1280x720")
+
+
+def test_a_local_files_type_is_read_from_its_first_bytes() -> None:
+    from bot.media.images import sniff_image_type
+
+    for fmt, expected in (("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp")):
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(buffer, format=fmt)
+        assert sniff_image_type(buffer.getvalue()) == expected
+    assert sniff_image_type(b"GIF89a....") is None
+
+
+def test_only_the_accepted_formats_reach_a_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A TIFF (or PSD, or any other format Pillow knows) is refused before its decoder runs:
+    Pillow's advisories keep turning up in decoders the bot never needs."""
+    from PIL import TiffImagePlugin
+
+    def reached(self: object) -> None:
+        raise AssertionError("the TIFF decoder was reached")
+
+    monkeypatch.setattr(TiffImagePlugin.TiffImageFile, "_open", reached)
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="TIFF")
+    with pytest.raises(ImageRejected, match="JPEG, PNG or WebP"):
+        fit_reference(buffer.getvalue(), "1280x720")
