@@ -21,6 +21,16 @@ from bot.observability.redaction import strip_url_credentials, url_credentials
 OPENAI_RETIRED_HOST = "api.openai.com"
 _CREDENTIALS_IN_URL = "must not contain credentials; put the key in OPENAI_API_KEY"
 _SECRET_FIELDS = frozenset({"openai_api_key", "discord_token", "database_url"})
+# The store runs on SQLAlchemy's asyncio engines: each scheme an operator may write, and the
+# async driver it means (a plain URL as hosting services hand them out takes the bot's driver).
+_DATABASE_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+_DATABASE_URL_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DATABASE"
 
 
 class ConfigError(Exception):
@@ -28,7 +38,11 @@ class ConfigError(Exception):
 
 
 class Settings(BaseSettings):
-    """Every setting the bot reads; see `.env.example` for the documented list."""
+    """Every setting the bot reads.
+
+    Each field's `description` is its documentation: docs/configuration.md is generated from
+    them (`python -m scripts.settings_reference`), and `.env.example` must show every one.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="VIDEO_BOT_",
@@ -41,74 +55,247 @@ class Settings(BaseSettings):
     )
 
     discord_token: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "discord_token")
+        default=None,
+        validation_alias=AliasChoices("DISCORD_TOKEN", "discord_token"),
+        description="The bot's token (Developer Portal: your application, Bot, Reset Token). "
+        "Needed by `run`, `worker` and `sync`.",
     )
     openai_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
+        description="Sent to the Videos API server as `Authorization: Bearer …`; unset for "
+        "servers without authentication.",
     )
     openai_base_url: str = Field(
         default="https://api.openai.com/v1",
         validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        description="The Videos API server, up to and including `/v1`. OpenAI retired its own "
+        "on 2026-09-24: point this at a server that speaks the protocol, or at "
+        "`video-bot fake-api`. A user name or password in it is refused: put the key in "
+        "`OPENAI_API_KEY`.",
     )
-    catalogue_file: Path | None = None
-    data_dir: Path = Path("data")
+    catalogue_file: Path | None = Field(
+        default=None,
+        description="A TOML file with the models, sizes, durations and prices on offer (see "
+        "[the model catalogue](providers.md#the-model-catalogue)); unset: OpenAI's Sora 2 "
+        "line-up.",
+    )
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="The bot's state: the SQLite store, downloads, kept originals and the key "
+        "that signs links.",
+    )
     database_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("DATABASE_URL", "database_url")
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+        description="The job store: `sqlite:///PATH` or `postgresql://USER:PASSWORD@HOST/DB` "
+        "(the drivers aiosqlite and asyncpg are chosen for you; PostgreSQL needs the "
+        "`postgres` extra). Unset: `video-bot.sqlite3` in the data directory, for one "
+        "process; several processes share a PostgreSQL store.",
     )
 
-    connect_timeout: float = Field(default=10.0, gt=0, le=300)
-    request_timeout: float = Field(default=60.0, gt=0, le=3600)
-    download_timeout: float = Field(default=900.0, gt=0, le=86400)
-    max_retries: int = Field(default=4, ge=0, le=20)
-    max_download_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
+    connect_timeout: float = Field(
+        default=10.0, gt=0, le=300, description="Seconds to connect to the Videos API server."
+    )
+    request_timeout: float = Field(
+        default=60.0, gt=0, le=3600, description="Seconds for one Videos API call."
+    )
+    download_timeout: float = Field(
+        default=900.0, gt=0, le=86400, description="Seconds for one whole video download."
+    )
+    max_retries: int = Field(
+        default=4,
+        ge=0,
+        le=20,
+        description="Retries of reads (status, list, download). A create is never retried once "
+        "it may have reached the server: that could start and bill a second job.",
+    )
+    max_download_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        gt=0,
+        description="The largest video the bot downloads, in bytes (the default is 1 GiB).",
+    )
 
-    poll_min_interval: float = Field(default=0.5, gt=0, le=600)
-    poll_max_interval: float = Field(default=30.0, gt=0, le=3600)
-    poll_fixed_interval: float = Field(default=5.0, gt=0, le=3600)
-    job_deadline: float = Field(default=3600.0, gt=0, le=7 * 86400)
-    # How long a finished video's file may stay unavailable (404/409, 5xx) before giving up.
-    content_wait: float = Field(default=300.0, gt=0, le=86400)
-    # Originals of delivered videos (served by the web server's links) and files of videos that
-    # could not be delivered are kept this long, and the originals within KEEP_MAX_GB.
-    keep_days: float = Field(default=7.0, ge=0, le=365)
-    keep_max_gb: float = Field(default=5.0, ge=0, le=100_000)
+    poll_min_interval: float = Field(
+        default=0.5,
+        gt=0,
+        le=600,
+        description="The shortest wait between two status reads of a job, in seconds; not "
+        "above `VIDEO_BOT_POLL_MAX_INTERVAL`.",
+    )
+    poll_max_interval: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="The longest wait between two status reads of a job, in seconds.",
+    )
+    poll_fixed_interval: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Seconds between status reads while the server reports no progress.",
+    )
+    job_deadline: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86400,
+        description="Seconds after which the bot stops waiting for a job. The job is read once "
+        "more at the deadline, and a video finished by then is still fetched.",
+    )
+    content_wait: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="Seconds a finished video's file may stay unavailable (404/409, 5xx) "
+        "before the bot gives up.",
+    )
+    keep_days: float = Field(
+        default=7.0,
+        ge=0,
+        le=365,
+        description="Days the original of a delivered video, the file of one whose reply was "
+        "deleted and a job's fitted reference image are kept.",
+    )
+    keep_max_gb: float = Field(
+        default=5.0,
+        ge=0,
+        le=100_000,
+        description="Gigabytes the kept originals may take; beyond it the oldest go first.",
+    )
 
-    edit_interval: float = Field(default=3.0, ge=0.5, le=300)
-    # Re-encoding videos over a reply's upload limit: the ffmpeg to use (default: the system's,
-    # else the one the imageio-ffmpeg package ships) and how many encodes run at once.
-    ffmpeg: str | None = None
-    # The bot's own web server (health, metrics, links to originals): off unless a port is
-    # set. The Docker image sets 8080 on 0.0.0.0. Links need the address members reach.
-    web_port: int | None = Field(default=None, ge=1, le=65535)
-    web_host: str = "127.0.0.1"
-    public_url: str | None = None
-    link_secret: SecretStr | None = None
-    metrics_token: SecretStr | None = None
-    # Let teams' webhook URLs reach loopback/private/link-local addresses (off: SSRF guard).
-    webhook_allow_private: bool = False
-    encode_workers: int = Field(default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=64)
-    max_concurrent_jobs: int = Field(default=50, ge=1, le=10000)
-    max_jobs_per_user: int = Field(default=2, ge=1, le=1000)
-    max_queued: int = Field(default=10_000, ge=1, le=1_000_000)
-    max_queued_per_user: int = Field(default=5, ge=1, le=100_000)
+    edit_interval: float = Field(
+        default=3.0,
+        ge=0.5,
+        le=300,
+        description="The least seconds between two progress edits of one reply (the final "
+        "state is shown at once), and between two queue-place updates of a waiting one.",
+    )
+    ffmpeg: str | None = Field(
+        default=None,
+        description="The ffmpeg that fits videos to upload limits and takes thumbnails. Unset: "
+        "the system's `ffmpeg`, else the one the `imageio-ffmpeg` package ships.",
+    )
+    web_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="The port of the bot's web server (links to originals, the team API, "
+        "`/healthz`, `/metrics`). Unset: no web server. The Docker image sets 8080.",
+    )
+    web_host: str = Field(
+        default="127.0.0.1",
+        description="The address the web server listens on (the Docker image sets `0.0.0.0`).",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The address members reach the web server at, e.g. "
+        "`https://videos.example.org` (no query); turns on the **Open original** links.",
+    )
+    link_secret: SecretStr | None = Field(
+        default=None,
+        description="The key that signs links. Unset: a random key kept in the data directory "
+        "(processes that do not share that directory need the same one).",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, `/metrics` requires `Authorization: Bearer <token>`.",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Let API keys' webhooks reach loopback, private and link-local addresses "
+        "(refused by default).",
+    )
+    encode_workers: int = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1),
+        ge=1,
+        le=64,
+        description="Videos fitted to upload limits at once (ffmpeg processes).",
+        json_schema_extra={"documented_default": "one per CPU core"},
+    )
+    max_concurrent_jobs: int = Field(
+        default=50,
+        ge=1,
+        le=10000,
+        description="Jobs running at the provider at once (over every process sharing the "
+        "store); more wait in the queue.",
+    )
+    max_jobs_per_user: int = Field(
+        default=2,
+        ge=1,
+        le=1000,
+        description="Jobs one member may have running at once; more wait in the queue.",
+    )
+    max_queued: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Jobs waiting in the queue, everyone together; beyond it a request is "
+        "refused at once.",
+    )
+    max_queued_per_user: int = Field(
+        default=5,
+        ge=1,
+        le=100_000,
+        description="Jobs one member may have waiting; beyond it their request is refused at once.",
+    )
 
     # Guardrails: operator-wide defaults that guild admins can tighten, never loosen.
-    allowed_guilds: str = ""
-    user_daily_count: int | None = Field(default=None, ge=0)
-    user_daily_budget: Decimal | None = Field(default=None, ge=0)
-    guild_daily_budget: Decimal | None = Field(default=None, ge=0)
-    daily_budget: Decimal | None = Field(default=None, ge=0)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    allowed_guilds: str = Field(
+        default="",
+        description="Guild ids the bot works in, separated by commas; unset: any guild it is "
+        "invited to.",
+    )
+    user_daily_count: int | None = Field(
+        default=None,
+        ge=0,
+        description="Videos per member per day; unset: no limit. Servers can only lower it.",
+    )
+    user_daily_budget: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="Dollars per member per day, from the catalogue's prices; unset: no "
+        "limit. Servers can only lower it.",
+    )
+    guild_daily_budget: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="Dollars per server per day; unset: no limit. Servers can only lower it.",
+    )
+    daily_budget: Decimal | None = Field(
+        default=None, ge=0, description="Dollars per day across every server; unset: no limit."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="The least severe log lines written."
+    )
 
-    # Scaling out (README "Scaling out"). Whether `video-bot run` also runs the jobs (the
-    # default: one process does everything); `video-bot worker` processes run them too when the
+    # Scaling out (docs/scaling.md). Whether `video-bot run` also runs the jobs (the default:
+    # one process does everything); `video-bot worker` processes run them too when the
     # database is PostgreSQL. A worker holds each job under a lease of LEASE_SECONDS, renewed
     # while it works: a killed worker's jobs are taken over once it has run out.
-    run_jobs: bool = True
-    lease_seconds: float = Field(default=30.0, ge=1, le=3600)
-    # Discord's shards: none set = as many as Discord asks for, all in this process.
-    shard_count: int | None = Field(default=None, ge=1, le=100_000)
-    shard_ids: str = ""
+    run_jobs: bool = Field(
+        default=True,
+        description="Whether `video-bot run` runs jobs too, or leaves every job to "
+        "`video-bot worker` processes (`false`; PostgreSQL only).",
+    )
+    lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="How long a process's claim on a job lasts unless renewed: a killed "
+        "worker's jobs are taken over after it.",
+    )
+    shard_count: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Discord shards in all, across every `run` process; unset: as many as "
+        "Discord asks for. `run --shard-count` overrides it.",
+    )
+    shard_ids: str = Field(
+        default="",
+        description="The shards this process connects, e.g. `0,1` (needs "
+        "`VIDEO_BOT_SHARD_COUNT`); unset: all of them. `run --shard-ids` overrides it.",
+    )
 
     @field_validator("allowed_guilds")
     @classmethod
@@ -162,6 +349,20 @@ class Settings(BaseSettings):
             raise ValueError(_CREDENTIALS_IN_URL)
         return value.rstrip("/")
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_has_an_async_driver(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        scheme, separator, rest = value.partition("://")
+        driver = _DATABASE_DRIVERS.get(scheme.lower()) if separator else None
+        if driver is None:
+            # The value may hold a password: name its scheme only when it plainly is one.
+            named = scheme if separator and scheme.replace("+", "").isalnum() else ""
+            what = f"the bot cannot use {named}://" if named else "not a database URL"
+            raise ValueError(f"{what}; use {_DATABASE_URL_FORMS}")
+        return f"{driver}://{rest}"
+
     @field_validator("public_url")
     @classmethod
     def _public_url_is_http(cls, value: str | None) -> str | None:
@@ -198,8 +399,18 @@ class Settings(BaseSettings):
             raise ConfigError(f"VIDEO_BOT_CATALOGUE_FILE: {exc}") from None
 
 
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    """The Settings field an error is about; pydantic reports an aliased one by its alias."""
+    given = str(loc[0]) if loc else "?"
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices) and given in alias.choices:
+            return name
+    return given
+
+
 def _variable_name(loc: tuple[int | str, ...]) -> str:
-    field = str(loc[0]) if loc else "?"
+    field = _field_name(loc)
     info = Settings.model_fields.get(field)
     if info is not None and isinstance(info.validation_alias, AliasChoices):
         return str(info.validation_alias.choices[0])
@@ -217,10 +428,10 @@ def load_settings(**overrides: object) -> Settings:
         if message == _CREDENTIALS_IN_URL:
             raise ConfigError(f"{name} {message}") from None
         shown = first.get("input")
-        field = str(first["loc"][0]) if first["loc"] else ""
-        hidden = isinstance(shown, dict) or shown is None or field in _SECRET_FIELDS
+        secret = _field_name(first["loc"]) in _SECRET_FIELDS
+        hidden = isinstance(shown, dict) or shown is None or secret
         got = "" if hidden else f" (got {strip_url_credentials(str(shown))[:40]!r})"
-        raise ConfigError(f"{name}: {first['msg']}{got}") from None
+        raise ConfigError(f"{name}: {message}{got}") from None
     if settings.poll_min_interval > settings.poll_max_interval:
         raise ConfigError("VIDEO_BOT_POLL_MIN_INTERVAL must not exceed VIDEO_BOT_POLL_MAX_INTERVAL")
     ids = settings.shard_id_list

@@ -70,3 +70,71 @@ def test_an_unedited_env_example_starts(tmp_path: Path) -> None:
     assert settings.catalogue_file is None
     assert settings.openai_api_key is None
     assert settings.catalogue().default.name == "sora-2"
+
+
+async def test_a_plain_sqlite_url_is_taken_like_a_plain_postgresql_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bot.store import open_database
+
+    path = tmp_path / "store" / "bot.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{path}")
+    settings = load_settings()
+    database = await open_database(settings.effective_database_url)
+    await database.close()
+    assert path.exists()
+    assert not settings.shared_jobs
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("sqlite:///bot.sqlite3", "sqlite+aiosqlite:///bot.sqlite3"),
+        ("SQLite:////srv/bot/bot.sqlite3", "sqlite+aiosqlite:////srv/bot/bot.sqlite3"),
+        ("sqlite+aiosqlite:///bot.sqlite3", "sqlite+aiosqlite:///bot.sqlite3"),
+        (
+            "postgresql://bot:pw@db.example.org/videos",
+            "postgresql+asyncpg://bot:pw@db.example.org/videos",
+        ),
+        (
+            "postgres://bot:pw@db.example.org/videos",
+            "postgresql+asyncpg://bot:pw@db.example.org/videos",
+        ),
+        (
+            "postgresql+asyncpg://bot@db.example.org/videos",
+            "postgresql+asyncpg://bot@db.example.org/videos",
+        ),
+    ],
+)
+def test_database_url_gets_the_async_driver(
+    monkeypatch: pytest.MonkeyPatch, given: str, expected: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", given)
+    assert load_settings().effective_database_url == expected
+
+
+def test_database_url_is_also_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDEO_BOT_DATABASE_URL", "sqlite:///prefixed.sqlite3")
+    assert load_settings().effective_database_url == "sqlite+aiosqlite:///prefixed.sqlite3"
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "mysql://bot:hunter2@db.example.org/videos",
+        "postgresql+psycopg2://bot:hunter2@db.example.org/videos",
+        "sqlite+pysqlite:///bot.sqlite3",
+        "data/bot.sqlite3",
+        "hunter2",
+    ],
+)
+def test_an_unusable_database_url_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", given)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("DATABASE_URL")
+    assert "\n" not in message
+    assert "hunter2" not in message
