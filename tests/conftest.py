@@ -50,6 +50,31 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
     return _real_connect_ex(self, address)
 
 
+# -- the parallel run (pytest-xdist, `-n` in pyproject's addopts) ------------------------------
+
+# Modules whose module-scoped fixtures are costly (clips encoded with ffmpeg): each goes whole to
+# one worker, which makes its fixtures once; every other test is handed out on its own. (An
+# `xdist_group` mark with `--dist loadgroup` would say the same, but with pytest 9.2 that grouping
+# silently does nothing: pytest-dev/pytest-xdist#1386.)
+ONE_WORKER_MODULES = frozenset({"tests/media/test_encoding.py", "tests/media/test_fit_large.py"})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """For `--dist load` (the default with `-n`): load balancing, test by test, but for
+    ``ONE_WORKER_MODULES``. The largest units (those modules) are handed out first."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return Scheduling(config, log)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_network() -> Iterator[None]:
     mp = pytest.MonkeyPatch()

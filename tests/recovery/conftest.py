@@ -121,6 +121,21 @@ class World:
                 await asyncio.sleep(0.05)
         return self.states()
 
+    async def wait_replied(self, limit: float = 30) -> None:
+        """Until every job has its reply stored: the bot answered, so someone waits for it (a
+        job killed before that is cancelled on restart, nobody having been told of it)."""
+
+        def unreplied() -> int:
+            path = self.data_dir / "video-bot.sqlite3"
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as conn:
+                return int(
+                    conn.execute("SELECT COUNT(*) FROM jobs WHERE reply IS NULL").fetchone()[0]
+                )
+
+        async with asyncio.timeout(limit):
+            while unreplied():  # noqa: ASYNC110 - another process's database, as above
+                await asyncio.sleep(0.05)
+
     def log(self) -> str:
         return "\n".join(
             p.read_text(errors="replace") for p in sorted(self.data_dir.glob("bot-*.log"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -108,6 +107,7 @@ async def test_a_job_waiting_for_a_slot_is_started_after_a_restart(world: World)
     await until_running(world)
     second = await video(world, "the next one [duration=1]")
     await world.wait_states(["running", "accepted"])
+    await world.wait_replied()  # waiting for a slot, and its member told so
     await world.kill()
 
     world.videos.advance(600)
@@ -182,8 +182,8 @@ async def test_down_longer_than_the_deadline_the_finished_video_is_still_deliver
     await until_running(world)
     await world.kill()
 
-    await asyncio.sleep(5)  # real downtime past the deadline, measured by the bot's wall clock
     world.videos.advance(600)
+    world.env["CLOCK_AHEAD"] = "10"  # to the restarted bot, it was down past the deadline
     await world.start_bot()
     await world.wait_states(["delivered"], limit=40)
     await it.wait_for(lambda i: title(i) == "Your video is ready", timeout=10)
