@@ -297,9 +297,7 @@ class LeaseStore:
             )
         return int(back.rowcount or 0) + int(expired.rowcount or 0)
 
-    async def holds(
-        self, job_id: str, lease: Lease, *, ttl: float, sending: bool = False
-    ) -> bool:
+    async def holds(self, job_id: str, lease: Lease, *, ttl: float, sending: bool = False) -> bool:
         """Whether `lease` is still the job's lease, renewed for a full term when it is:
         checked right before an act that must happen once (the create, the delivery).
 
