@@ -272,11 +272,14 @@ class Engine:
         await self.retention.close()
         await self.workflow.close(grace)
         await self.dispatcher.hand_back()  # shared: the others take the jobs over at once
-        probe = self._store_probe
-        if probe is not None and not probe.done():
-            probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await probe
+        # Reads still on their way (endings being told, a health probe) finish before the
+        # store closes: a read cut off in SQLite's thread would outlive its connection.
+        pending = [*self._telling, *([self._store_probe] if self._store_probe else [])]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=max(grace, 2.0))
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def store_answers(self, within: float = 3.0) -> bool:
         """Whether the store answers a read and a write within `within` seconds (health).
