@@ -18,7 +18,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from bot.background import spawn
@@ -40,6 +39,7 @@ from bot.jobs.durations import DurationHistory
 from bot.jobs.files import JobFiles
 from bot.jobs.polling import PollPlanner
 from bot.jobs.reconcile import find_created_job
+from bot.jobs.thumbnails import FrameGrabber, make_thumbnail
 from bot.jobs.tracking import Update, track
 from bot.store import JobRecord, JobStore
 from bot.store.jobs import Lease, StaleTransitionError
@@ -65,14 +65,9 @@ log = logging.getLogger(__name__)
 
 PlannerFactory = Callable[[float | None], PollPlanner]
 SinkFactory = Callable[[JobRecord], ReplySink]
-# Writes a still of the video (first path) as a JPEG (second path).
-FrameGrabber = Callable[[Path, Path], Awaitable[object]]
 # Where a delivered job's original can be had (a link, or kept on the host), if it is kept.
 OriginalFinder = Callable[[str, int], Original | None]
 
-# A thumbnail is a nicety: one try at the provider, and never a long wait for it.
-THUMBNAIL_WAIT = 10.0
-THUMBNAIL_MAX_BYTES = 5 * 1024 * 1024
 
 EXPIRED_MESSAGE = (
     "The video was generated, but the video service's download link expired before the bot "
@@ -590,41 +585,12 @@ class Workflow:
         record = job.record
         thumbnail = self._files.thumbnail(record.id)
         if thumbnail is None:
-            thumbnail = await self._make_thumbnail(record)
+            thumbnail = await make_thumbnail(
+                record, self._client, self._catalogue, self._files, self._grab_frame
+            )
         if thumbnail is not None:
             job.view = job.view.evolve(thumbnail=thumbnail)
             await self._show(job)
-
-    async def _make_thumbnail(self, record: JobRecord) -> Path | None:
-        try:
-            provider_has_one = self._catalogue.get(record.model).thumbnail
-        except RequestRejected:  # the operator removed the model since
-            provider_has_one = False
-        if provider_has_one and record.provider_video_id is not None:
-            dest = self._files.thumbnail_path(record.id, ".webp")
-            try:
-                async with asyncio.timeout(THUMBNAIL_WAIT):
-                    await self._client.download(
-                        record.provider_video_id,
-                        dest,
-                        variant="thumbnail",
-                        max_bytes=THUMBNAIL_MAX_BYTES,
-                        retries=0,
-                    )
-            except (VideosError, TimeoutError) as exc:
-                log.info("job %s: no thumbnail from the provider (%s)", record.id, exc)
-            else:
-                return dest
-        if self._grab_frame is None:
-            return None
-        dest = self._files.thumbnail_path(record.id, ".jpg")
-        try:
-            async with asyncio.timeout(THUMBNAIL_WAIT):
-                await self._grab_frame(self._files.video(record.id), dest)
-        except Exception as exc:  # noqa: BLE001 - no thumbnail is never a reason to fail a job
-            log.info("job %s: no frame for a thumbnail (%s)", record.id, exc)
-            return None
-        return dest if dest.is_file() else None
 
     async def _deliver(self, job: _Job) -> None:
         """DELIVERING: post the video once; after any doubt, read the reply back first."""
