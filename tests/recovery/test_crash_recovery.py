@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -36,6 +37,13 @@ async def until_running(world: World, others: list[str] | None = None) -> None:
     await world.wait_states([*before, "submitted"])
     world.videos.advance(100)
     await world.wait_states([*before, "running"])
+
+
+async def until_created(world: World) -> None:
+    """The create has reached the fake server (its answer may still be held back)."""
+    async with asyncio.timeout(10):
+        while world.videos.stats.count("POST /v1/videos") < 1:
+            await asyncio.sleep(0.02)
 
 
 def arrange(world: World, state: str) -> str:
@@ -74,6 +82,10 @@ async def test_killed_in_any_state_the_job_is_finished_exactly_once(
     if state == "running":
         await until_running(world)
     await world.wait_states([state])
+    if state == "submitting":
+        # SUBMITTING is committed just before the create leaves: killed in between, the job
+        # never reached the server and is (rightly) failed and refunded, not resent.
+        await until_created(world)
     if state == "delivering":
         await world.discord.wait_for(world.uploads, timeout=10)
     await world.kill()
