@@ -1,6 +1,8 @@
 """The Videos API client: requests, tolerant models and typed errors."""
 
+from bot.videos.breaker import BreakerState, CircuitBreaker
 from bot.videos.client import (
+    LITELLM_COST_HEADER,
     PROBE_VIDEO_ID,
     CreateRequest,
     Poll,
@@ -9,6 +11,7 @@ from bot.videos.client import (
     Timeouts,
     VideosClient,
 )
+from bot.videos.dialects import DIALECTS, ProviderDialect
 from bot.videos.errors import (
     AnswerTooLargeError,
     AuthenticationError,
@@ -25,19 +28,39 @@ from bot.videos.errors import (
     JobLostError,
     JobTimeoutError,
     NetworkError,
+    ProviderUnavailableError,
     RateLimitedError,
     ServerError,
     VideosError,
 )
-from bot.videos.models import JobError, JobState, Video, VideoPage, normalise_status
+from bot.videos.failures import (
+    FAILURE_TABLES,
+    FailureKind,
+    FailureTable,
+    failure_kind,
+    job_end_kind,
+)
+from bot.videos.models import (
+    JobError,
+    JobState,
+    Video,
+    VideoPage,
+    billed_cost,
+    normalise_status,
+)
 from bot.videos.retry import RetryPolicy
 
 __all__ = [
+    "DIALECTS",
+    "FAILURE_TABLES",
+    "LITELLM_COST_HEADER",
     "PROBE_VIDEO_ID",
     "AnswerTooLargeError",
     "AuthenticationError",
     "BadRequestError",
+    "BreakerState",
     "CapabilityMissingError",
+    "CircuitBreaker",
     "ContentError",
     "ContentExpiredError",
     "ContentNotReadyError",
@@ -45,6 +68,8 @@ __all__ = [
     "CreateOutcomeUnknownError",
     "CreateRequest",
     "EndpointNotVideosError",
+    "FailureKind",
+    "FailureTable",
     "InvalidAnswerError",
     "JobError",
     "JobFailedError",
@@ -54,6 +79,8 @@ __all__ = [
     "NetworkError",
     "Poll",
     "ProbeAnswer",
+    "ProviderDialect",
+    "ProviderUnavailableError",
     "RateLimitedError",
     "ReferenceImage",
     "RetryPolicy",
@@ -63,5 +90,8 @@ __all__ = [
     "VideoPage",
     "VideosClient",
     "VideosError",
+    "billed_cost",
+    "failure_kind",
+    "job_end_kind",
     "normalise_status",
 ]

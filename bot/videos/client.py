@@ -9,10 +9,10 @@ import json
 import logging
 import re
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -21,6 +21,14 @@ from aiohttp import hdrs
 from multidict import CIMultiDictProxy
 from pydantic import SecretStr, ValidationError
 
+from bot.videos.breaker import CircuitBreaker
+from bot.videos.dialects import (
+    DIALECTS,
+    OPENROUTER_CONTENT_PARAMS,
+    ProviderDialect,
+    openrouter_create_body,
+    openrouter_follow_up_body,
+)
 from bot.videos.errors import (
     AnswerTooLargeError,
     AuthenticationError,
@@ -35,11 +43,12 @@ from bot.videos.errors import (
     InvalidAnswerError,
     JobLostError,
     NetworkError,
+    ProviderUnavailableError,
     RateLimitedError,
     ServerError,
     VideosError,
 )
-from bot.videos.models import MAX_ID_LENGTH, JobState, Video, VideoPage
+from bot.videos.models import MAX_ID_LENGTH, JobState, Video, VideoPage, billed_cost
 from bot.videos.retry import RetryPolicy, poll_after, server_says_retry, server_wait
 
 log = logging.getLogger(__name__)
@@ -65,6 +74,10 @@ PROBE_VIDEO_ID = "video_doctor_probe"
 _PROBE_PROMPT = "video-bot doctor: capability probe (this video does not exist)"
 # The probes read at most this much of an answer: an error text, or a video object.
 _PROBE_BYTES = 64 * 1024
+# What LiteLLM's proxy says a call cost, on any answer (FIELD-NOTES section 7).
+LITELLM_COST_HEADER = "x-litellm-response-cost"
+# Variants that are images, not the video itself.
+_IMAGE_VARIANTS = ("thumbnail", "spritesheet")
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -94,6 +107,9 @@ class CreateRequest:
     A `reference` image goes up as a multipart file part; a `reference_url` instead makes the
     create a JSON body with `input_reference: {"image_url": ...}` (servers fetch it themselves;
     some, LiteLLM among them, do not take that form). At most one of the two.
+    In the openrouter dialect the create is always JSON: the reference becomes the first of
+    `frame_images` (the URL, or the image as a data URL), and `callback_url` is sent when set
+    (the openai dialect never sends it: the protocol has no such field).
     """
 
     prompt: str
@@ -102,12 +118,17 @@ class CreateRequest:
     seconds: str | None = None
     reference: ReferenceImage | None = None
     reference_url: str | None = None
+    callback_url: str | None = None
+    # OpenRouter: the size as "WxH" (`size`), or as `resolution` + `aspect_ratio`.
+    size_as: Literal["size", "resolution"] = "size"
 
     def __post_init__(self) -> None:
         if self.reference is not None and self.reference_url is not None:
             raise ValueError("a create takes a reference image or a reference URL, not both")
         if self.reference_url is not None and not self.reference_url.strip():
             raise ValueError("the reference URL is empty")
+        if self.callback_url is not None and not self.callback_url.strip():
+            raise ValueError("the callback URL is empty")
 
     @property
     def is_json(self) -> bool:
@@ -208,6 +229,8 @@ class _Call:
     method: str
     path: str
     idempotent: bool
+    # A create, remix or extension: refused without sending while the breaker is open.
+    starts_job: bool = False
     params: dict[str, str] | None = None
     json: Any = None
     form: Callable[[], aiohttp.FormData] | None = None
@@ -217,7 +240,14 @@ class _Call:
 
 
 class VideosClient:
-    """Talks to one Videos API base URL; owns no session (the caller's is shared)."""
+    """Talks to one Videos API base URL; owns no session (the caller's is shared).
+
+    `dialect` is the protocol the provider speaks (bot/videos/dialects.py); `provider` names
+    it in logs and on the errors raised. `max_connections` caps the HTTP exchanges in flight
+    at once (requests, downloads, probes), so one slow provider cannot hold the whole shared
+    session's pool. `breaker`, when given, records every exchange and refuses creates while
+    it is open (ProviderUnavailableError, nothing sent).
+    """
 
     def __init__(
         self,
@@ -228,42 +258,85 @@ class VideosClient:
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
+        dialect: ProviderDialect = "openai",
+        provider: str = "default",
+        max_connections: int | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown provider dialect {dialect!r}")
+        if max_connections is not None and max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
         self._session = session
         self.base_url = base_url.rstrip("/")
         self._key = api_key.get_secret_value() if api_key else ""
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        self.dialect: ProviderDialect = dialect
+        self.provider = provider
+        self.max_connections = max_connections
+        self.breaker = breaker
+        self._connections = (
+            asyncio.Semaphore(max_connections) if max_connections is not None else None
+        )
 
     @property
     def is_openai(self) -> bool:
         return (urlsplit(self.base_url).hostname or "").endswith("api.openai.com")
 
+    @property
+    def is_openrouter(self) -> bool:
+        return self.dialect == "openrouter"
+
+    @contextlib.contextmanager
+    def _operation(self, name: str) -> Iterator[None]:
+        """Stamp the errors raised by one public operation with what failed, and where."""
+        try:
+            yield
+        except VideosError as exc:
+            if exc.operation is None:
+                exc.operation = name
+            exc.dialect = self.dialect
+            exc.provider = self.provider
+            raise
+
+    def _missing(self, capability: str) -> CapabilityMissingError:
+        log.info("%s: %s is not served by the %s dialect", self.provider, capability, self.dialect)
+        return CapabilityMissingError(capability)
+
     # -- operations -------------------------------------------------------------------------
 
     async def create(self, request: CreateRequest) -> Video:
         """Start a job. Never retried once it may have reached the server."""
-        if request.is_json:
-            call = _Call("create", "POST", "/videos", idempotent=False, json=request.json_body())
-        else:
-            call = _Call("create", "POST", "/videos", idempotent=False, form=request.form)
-        answer = await self._send(call)
-        return self._video(answer, "create", creates=True)
+        with self._operation("create"):
+            if self.is_openrouter:
+                body = openrouter_create_body(request)
+                call = _Call("create", "POST", "/videos", idempotent=False, json=body)
+            elif request.is_json:
+                body = request.json_body()
+                call = _Call("create", "POST", "/videos", idempotent=False, json=body)
+            else:
+                call = _Call("create", "POST", "/videos", idempotent=False, form=request.form)
+            call.starts_job = True
+            answer = await self._send(call)
+            return self._video(answer, "create", creates=True)
 
     async def poll(self, video_id: str) -> Poll:
         """Read a job's status, with the server's poll-after hint."""
-        answer = await self._send(
-            _Call(
-                "retrieve",
-                "GET",
-                f"/videos/{_quote(video_id)}",
-                idempotent=True,
-                video_in_error_body=True,
-                extra={"video_id": video_id},
+        with self._operation("retrieve"):
+            answer = await self._send(
+                _Call(
+                    "retrieve",
+                    "GET",
+                    f"/videos/{_quote(video_id)}",
+                    idempotent=True,
+                    video_in_error_body=True,
+                    extra={"video_id": video_id},
+                )
             )
-        )
-        return Poll(self._video(answer, "retrieve", creates=False), poll_after(answer.headers))
+            video = self._video(answer, "retrieve", creates=False)
+            return Poll(video, poll_after(answer.headers))
 
     async def retrieve(self, video_id: str) -> Video:
         return (await self.poll(video_id)).video
@@ -271,70 +344,115 @@ class VideosClient:
     async def list(
         self, *, limit: int = 100, after: str | None = None, order: str = "desc"
     ) -> VideoPage:
-        """One page of the server's recent jobs (optional capability)."""
-        params = {"limit": str(max(0, min(100, limit))), "order": order}
-        if after:
-            params["after"] = after
-        answer = await self._send(_Call("list", "GET", "/videos", idempotent=True, params=params))
-        data = answer.json()
-        try:
-            page = VideoPage.model_validate(data)
-        except ValidationError:
-            raise EndpointNotVideosError(self.base_url, retired_openai=self.is_openai) from None
-        return page.model_copy(update={"data": [self._scrub_video(v) for v in page.data]})
+        """One page of the server's recent jobs (optional capability; not in openrouter)."""
+        with self._operation("list"):
+            if self.is_openrouter:
+                raise self._missing("list")
+            params = {"limit": str(max(0, min(100, limit))), "order": order}
+            if after:
+                params["after"] = after
+            call = _Call("list", "GET", "/videos", idempotent=True, params=params)
+            answer = await self._send(call)
+            data = answer.json()
+            try:
+                page = VideoPage.model_validate(data)
+            except ValidationError:
+                raise EndpointNotVideosError(self.base_url, retired_openai=self.is_openai) from None
+            return page.model_copy(update={"data": [self._scrub_video(v) for v in page.data]})
 
     async def delete(self, video_id: str) -> None:
-        """Delete a finished job's assets (optional capability)."""
-        await self._send(_Call("delete", "DELETE", f"/videos/{_quote(video_id)}", idempotent=True))
+        """Delete a finished job's assets (optional capability; not in openrouter)."""
+        with self._operation("delete"):
+            if self.is_openrouter:
+                raise self._missing("delete")
+            path = f"/videos/{_quote(video_id)}"
+            await self._send(_Call("delete", "DELETE", path, idempotent=True))
 
-    async def remix(self, video_id: str, prompt: str) -> Video:
-        """Start a new job from a finished one (optional, billed like a create)."""
-        answer = await self._send(
-            _Call(
-                "remix",
-                "POST",
-                f"/videos/{_quote(video_id)}/remix",
-                idempotent=False,
-                json={"prompt": prompt},
-            )
-        )
-        return self._video(answer, "remix", creates=True)
+    async def remix(self, video_id: str, prompt: str, *, model: str | None = None) -> Video:
+        """Start a new job from a finished one (optional, billed like a create).
 
-    async def extend(self, video_id: str, prompt: str, seconds: str) -> Video:
-        """Continue a finished video (optional, billed like a create)."""
-        answer = await self._send(
-            _Call(
-                "extensions",
-                "POST",
-                "/videos/extensions",
-                idempotent=False,
-                json={"video": {"id": video_id}, "prompt": prompt, "seconds": seconds},
-            )
-        )
-        return self._video(answer, "extensions", creates=True)
+        OpenRouter continues a job with a create naming it as `previous_job_id` (and `model`);
+        the openai dialect posts to /videos/{id}/remix and ignores `model`.
+        """
+        with self._operation("remix"):
+            if self.is_openrouter:
+                body = openrouter_follow_up_body(video_id, prompt, model=model)
+                call = _Call("remix", "POST", "/videos", idempotent=False, json=body)
+            else:
+                path = f"/videos/{_quote(video_id)}/remix"
+                call = _Call("remix", "POST", path, idempotent=False, json={"prompt": prompt})
+            call.starts_job = True
+            answer = await self._send(call)
+            return self._video(answer, "remix", creates=True)
+
+    async def extend(
+        self, video_id: str, prompt: str, seconds: str, *, model: str | None = None
+    ) -> Video:
+        """Continue a finished video (optional, billed like a create).
+
+        OpenRouter: a create with `previous_job_id`, `model` and `duration` (whole seconds);
+        the openai dialect posts to /videos/extensions and ignores `model`.
+        """
+        with self._operation("extensions"):
+            if self.is_openrouter:
+                body = openrouter_follow_up_body(video_id, prompt, model=model, seconds=seconds)
+                call = _Call("extensions", "POST", "/videos", idempotent=False, json=body)
+            else:
+                body = {"video": {"id": video_id}, "prompt": prompt, "seconds": seconds}
+                call = _Call(
+                    "extensions", "POST", "/videos/extensions", idempotent=False, json=body
+                )
+            call.starts_job = True
+            answer = await self._send(call)
+            return self._video(answer, "extensions", creates=True)
 
     # -- capability probes (video-bot doctor) ------------------------------------------------
     # Each sends one request, never retried, that costs nothing: remix, extensions and delete
     # name PROBE_VIDEO_ID, which does not exist, so the answer is either "no such video" (the
     # operation is served) or "no such route" (it is not). They never name a real video.
+    # In the openrouter dialect there is no such route to ask about (a remix or an extension is
+    # a create, which would start and bill a job): the probes answer 501 without sending,
+    # which the doctor reads as "not served".
 
     async def probe_remix(self) -> ProbeAnswer:
         """POST /videos/{PROBE_VIDEO_ID}/remix with a valid body."""
+        if self.is_openrouter:
+            return _not_probed("remix is a create with previous_job_id; it cannot be probed free")
         path = f"/videos/{_quote(PROBE_VIDEO_ID)}/remix"
         return await self._probe("POST", path, body={"prompt": _PROBE_PROMPT})
 
     async def probe_extensions(self) -> ProbeAnswer:
         """POST /videos/extensions naming PROBE_VIDEO_ID, with a valid body."""
+        if self.is_openrouter:
+            return _not_probed(
+                "an extension is a create with previous_job_id; it cannot be probed free"
+            )
         body = {"video": {"id": PROBE_VIDEO_ID}, "prompt": _PROBE_PROMPT, "seconds": "4"}
         return await self._probe("POST", "/videos/extensions", body=body)
 
     async def probe_delete(self) -> ProbeAnswer:
         """DELETE /videos/{PROBE_VIDEO_ID}."""
+        if self.is_openrouter:
+            return _not_probed("OpenRouter has no DELETE for videos")
         return await self._probe("DELETE", f"/videos/{_quote(PROBE_VIDEO_ID)}")
 
     async def probe_content(self, video_id: str, variant: str | None = None) -> ProbeAnswer:
-        """GET /videos/{id}/content[?variant=...]: status and type only, the media is not read."""
-        params = {"variant": variant} if variant else None
+        """GET /videos/{id}/content[?variant=...]: status and type only, the media is not read.
+
+        OpenRouter asks by `?index=0`; a `variant` there is answered 400 without sending (the
+        doctor reads a 400 naming `variant` as "no thumbnail").
+        """
+        params: dict[str, str] | None
+        if self.is_openrouter:
+            if variant not in (None, "video"):
+                return ProbeAnswer(
+                    400,
+                    message=f"OpenRouter serves no variant={variant}: not sent",
+                    param="variant",
+                )
+            params = dict(OPENROUTER_CONTENT_PARAMS)
+        else:
+            params = {"variant": variant} if variant else None
         path = f"/videos/{_quote(video_id)}/content"
         return await self._probe("GET", path, params=params, media=True)
 
@@ -354,15 +472,18 @@ class VideosClient:
         if media:
             headers.update({"Accept": "*/*", "Accept-Encoding": "identity"})
         try:
-            async with self._session.request(
-                method,
-                self._url(path),
-                params=params,
-                json=body,
-                headers=headers,
-                timeout=timeout,
-                allow_redirects=False,
-            ) as resp:
+            async with (
+                self._slot(),
+                self._session.request(
+                    method,
+                    self._url(path),
+                    params=params,
+                    json=body,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                ) as resp,
+            ):
                 content_type = resp.content_type.lower()
                 textual = content_type.startswith(("application/json", "text/"))
                 data = b""
@@ -370,7 +491,9 @@ class VideosClient:
                     data = await _read_bounded(resp, _PROBE_BYTES) or b""
                 answer = _Answer(resp.status, resp.headers, data, content_type)
         except (TimeoutError, aiohttp.ClientError) as exc:
+            self._record(None, "probe")
             raise NetworkError(_describe(exc)) from None
+        self._record(answer.status, "probe")
         if 200 <= answer.status < 300:
             data = answer.json()
             video_id = data.get("id") if _looks_like_video(data) else None
@@ -395,10 +518,38 @@ class VideosClient:
         """Stream the content to `dest` (via a temporary file) and return its size in bytes.
 
         The main video is asked for without `variant`: some servers read it as an index.
+        OpenRouter's is asked for by `?index=0`, and it has no other variant: asking for one
+        raises CapabilityMissingError without sending.
         `retries` overrides the client's retry policy (0: one attempt, for a nicety).
         """
-        params = {"variant": variant} if variant else None
-        image = variant in ("thumbnail", "spritesheet")
+        with self._operation("download"):
+            return await self._download(
+                video_id,
+                dest,
+                variant=variant,
+                max_bytes=max_bytes,
+                on_progress=on_progress,
+                retries=retries,
+            )
+
+    async def _download(
+        self,
+        video_id: str,
+        dest: Path,
+        *,
+        variant: str | None,
+        max_bytes: int,
+        on_progress: Callable[[int, int | None], None] | None,
+        retries: int | None,
+    ) -> int:
+        params: dict[str, str] | None
+        if self.is_openrouter:
+            if variant not in (None, "video"):
+                raise self._missing(variant or "")
+            params = dict(OPENROUTER_CONTENT_PARAMS)
+        else:
+            params = {"variant": variant} if variant else None
+        image = variant in _IMAGE_VARIANTS
         fetch = _Fetch(
             video_id,
             dest.with_name(dest.name + ".part"),
@@ -444,9 +595,45 @@ class VideosClient:
             headers["Authorization"] = f"Bearer {self._key}"
         return headers
 
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """One of this provider's connections (max_connections), held for one exchange."""
+        if self._connections is None:
+            return contextlib.nullcontext()
+        return self._connections
+
+    def _record(self, status: int | None, name: str) -> None:
+        """Tell the breaker how one exchange went: None for a transport error or a timeout."""
+        breaker = self.breaker
+        if breaker is None:
+            return
+        if status is not None and status < 500 and status != 429:
+            breaker.record_success()
+            return
+        if breaker.record_failure():
+            log.warning(
+                "%s: %d failures in a row (last: %s, %s); creates refused for %.0f s",
+                self.provider,
+                breaker.consecutive_failures,
+                name,
+                "no answer" if status is None else f"HTTP {status}",
+                breaker.cooldown,
+            )
+
+    def _admit(self, call: _Call) -> None:
+        """Refuse a job-starting call while the provider's breaker is open (nothing is sent)."""
+        breaker = self.breaker
+        if breaker is None or not call.starts_job or breaker.allow():
+            return
+        log.info("%s: %s refused, the circuit is open", self.provider, call.name)
+        raise ProviderUnavailableError(
+            f"{self.provider}: circuit open after {breaker.consecutive_failures} failures",
+            opened_until=breaker.opened_until,
+        )
+
     async def _send(self, call: _Call) -> _Answer:
         attempt = 0
         while True:
+            self._admit(call)
             try:
                 answer = await self._once(call)
             except _NotSent as exc:
@@ -454,7 +641,12 @@ class VideosClient:
                 wait = None
             except _MaybeSent as exc:
                 if not call.idempotent:
-                    log.warning("%s: no answer after sending (%s); not retrying", call.name, exc)
+                    log.warning(
+                        "%s: %s: no answer after sending (%s); not retrying",
+                        self.provider,
+                        call.name,
+                        exc,
+                    )
                     raise CreateOutcomeUnknownError(str(exc)) from None
                 error, wait = exc.error, None
             else:
@@ -467,7 +659,9 @@ class VideosClient:
             if attempt >= self.retry.max_retries:
                 raise error
             delay = wait if wait is not None else self.retry.backoff(attempt)
-            log.info("%s: %s; retry %d in %.1fs", call.name, error, attempt + 1, delay)
+            log.info(
+                "%s: %s: %s; retry %d in %.1fs", self.provider, call.name, error, attempt + 1, delay
+            )
             await self._sleep(delay)
             attempt += 1
 
@@ -475,30 +669,46 @@ class VideosClient:
         timeout = aiohttp.ClientTimeout(
             total=self.timeouts.request, sock_connect=self.timeouts.connect
         )
+        status: int | None = None
         try:
-            async with self._session.request(
-                call.method,
-                self._url(call.path),
-                params=call.params,
-                json=call.json,
-                data=call.form() if call.form else None,
-                headers=self._headers(),
-                timeout=timeout,
-            ) as resp:
+            async with (
+                self._slot(),
+                self._session.request(
+                    call.method,
+                    self._url(call.path),
+                    params=call.params,
+                    json=call.json,
+                    data=call.form() if call.form else None,
+                    headers=self._headers(),
+                    timeout=timeout,
+                ) as resp,
+            ):
+                status = resp.status
                 body = await _read_bounded(resp)
                 if body is None:
                     body = self._too_large(call, resp.status)
-                return _Answer(resp.status, resp.headers, body, resp.content_type)
+                answer = _Answer(resp.status, resp.headers, body, resp.content_type)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # The request never left: safe to retry even a create.
+            self._record(None, call.name)
             raise _NotSent(NetworkError(_describe(exc))) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
+            self._record(None, call.name)
             raise _MaybeSent(NetworkError(_describe(exc))) from None
+        except VideosError:  # an answer too large to read: the provider did answer
+            self._record(status, call.name)
+            raise
+        self._record(answer.status, call.name)
+        return answer
 
     def _too_large(self, call: _Call, status: int) -> bytes:
         """An answer over the cap: a usable one is an error, an error is judged by its status."""
         log.warning(
-            "%s: HTTP %d answer over %d bytes; not read", call.name, status, MAX_ANSWER_BYTES
+            "%s: %s: HTTP %d answer over %d bytes; not read",
+            self.provider,
+            call.name,
+            status,
+            MAX_ANSWER_BYTES,
         )
         if not 200 <= status < 300:
             return b""
@@ -519,8 +729,14 @@ class VideosClient:
         message, param, code = _error_fields(answer)
         message = self._scrub(message)
         should_retry = server_says_retry(answer.headers)
+        if status == 403 and self.is_openrouter and _flagged(message):
+            # OpenRouter: "Your chosen model requires moderation and your input was flagged".
+            return BadRequestError(message, param=param, status=status, code=code), None, False
         if status in (401, 403) or (status in (400, 500) and _mentions_key(message, code)):
             return AuthenticationError(f"{status}: {message}"), None, False
+        if status == 402:
+            # Payment required: credits or quota used up. No job; waiting will not fix it.
+            return RateLimitedError(f"402: {message}"), None, False
         if status == 429:
             wait = server_wait(answer.headers)
             error = RateLimitedError(f"429: {message}", retry_after=wait)
@@ -536,7 +752,8 @@ class VideosClient:
             retry = should_retry is not False
             return ServerError(f"{status}: {message}", status=status), None, retry
         if status in (400, 409, 413, 415, 422):
-            return BadRequestError(message, param=param, status=status), None, bool(should_retry)
+            refused = BadRequestError(message, param=param, status=status, code=code)
+            return refused, None, bool(should_retry)
         return ServerError(f"{status}: {message}", status=status), None, bool(should_retry)
 
     def _not_found(self, call: _Call, status: int, message: str) -> VideosError:
@@ -551,14 +768,23 @@ class VideosClient:
     def _video(self, answer: _Answer, operation: str, *, creates: bool) -> Video:
         data = answer.json()
         if creates:
-            return self._scrub_video(self._created(data, answer.status, operation))
-        try:
-            video = Video.model_validate(data)
-        except ValidationError:
-            raise InvalidAnswerError(
-                f"{operation}: the answer is not a video object", status=answer.status
-            ) from None
-        return self._scrub_video(video)
+            video = self._created(data, answer.status, operation)
+        else:
+            try:
+                video = Video.model_validate(data)
+            except ValidationError:
+                raise InvalidAnswerError(
+                    f"{operation}: the answer is not a video object", status=answer.status
+                ) from None
+        return self._billed(self._scrub_video(video), answer.headers)
+
+    @staticmethod
+    def _billed(video: Video, headers: CIMultiDictProxy[str]) -> Video:
+        """The body's `usage.cost` first; else what LiteLLM's header says the call cost."""
+        if video.billed_cost is not None:
+            return video
+        cost = billed_cost(headers.get(LITELLM_COST_HEADER))
+        return video if cost is None else video.model_copy(update={"billed_cost": cost})
 
     def _created(self, data: Any, status: int, operation: str) -> Video:
         """A create's answer: the job id first, since the provider has (and bills) that job."""
@@ -569,16 +795,25 @@ class VideosClient:
         if isinstance(job_id, int) and not isinstance(job_id, bool):
             job_id = str(job_id)
         if not isinstance(job_id, str) or not job_id.strip() or len(job_id) > MAX_ID_LENGTH:
-            log.warning("%s: HTTP %d answer without a usable job id", operation, status)
+            log.warning(
+                "%s: %s: HTTP %d answer without a usable job id", self.provider, operation, status
+            )
             raise CreateOutcomeUnknownError(f"{operation}: {status} answer without a job id")
         raw_status = data.get("status")
         if not isinstance(raw_status, str) or not raw_status.strip():
-            log.warning("%s: job %s answered without a status; taken as queued", operation, job_id)
+            log.warning(
+                "%s: %s: job %s answered without a status; taken as queued",
+                self.provider,
+                operation,
+                job_id,
+            )
             raw_status = JobState.QUEUED.value
         try:
             return Video.model_validate({**data, "id": job_id, "status": raw_status})
         except ValidationError:
-            log.warning("%s: job %s answered with a malformed object", operation, job_id)
+            log.warning(
+                "%s: %s: job %s answered with a malformed object", self.provider, operation, job_id
+            )
             return Video(id=job_id, status=JobState.QUEUED.value)
 
     def _scrub_video(self, video: Video) -> Video:
@@ -605,23 +840,34 @@ class VideosClient:
         api_headers = {**self._headers(), "Accept": "*/*", "Accept-Encoding": "identity"}
         elsewhere = {k: v for k, v in api_headers.items() if k != "Authorization"}
         base_private: bool | None = None
+        # What the provider itself answered (not a storage host it redirects to), for the breaker.
+        home_status: int | None = None
+        broke = False
         try:
-            # Redirects are followed by hand, each target checked before any connection to it.
-            for _hop in range(MAX_REDIRECTS + 1):
-                headers = api_headers if url.origin() == home else elsewhere
-                async with self._session.get(
-                    url, headers=headers, timeout=timeout, allow_redirects=False
-                ) as resp:
-                    if resp.status not in _REDIRECT_STATUSES:
-                        return await self._receive(resp, fetch)
-                    target = _redirect_target(url, resp.headers.get(hdrs.LOCATION))
-                if base_private is None:
-                    base_private = await self._base_is_private()
-                await self._check_redirect(target, base_private)
-                url = target
-            raise ContentError(f"download: more than {MAX_REDIRECTS} redirects")
+            async with self._slot():
+                # Redirects are followed by hand, each target checked before any connection.
+                for _hop in range(MAX_REDIRECTS + 1):
+                    at_home = url.origin() == home
+                    headers = api_headers if at_home else elsewhere
+                    async with self._session.get(
+                        url, headers=headers, timeout=timeout, allow_redirects=False
+                    ) as resp:
+                        if at_home:
+                            home_status = resp.status
+                        if resp.status not in _REDIRECT_STATUSES:
+                            return await self._receive(resp, fetch)
+                        target = _redirect_target(url, resp.headers.get(hdrs.LOCATION))
+                    if base_private is None:
+                        base_private = await self._base_is_private()
+                    await self._check_redirect(target, base_private)
+                    url = target
+                raise ContentError(f"download: more than {MAX_REDIRECTS} redirects")
         except (aiohttp.ClientError, TimeoutError) as exc:
+            broke = True
             raise _Retryable(NetworkError(f"download: {_describe(exc)}"), None) from None
+        finally:
+            if broke or home_status is not None:
+                self._record(None if broke else home_status, "download")
 
     async def _receive(self, resp: aiohttp.ClientResponse, fetch: _Fetch) -> int:
         self._check_content_answer(resp, fetch.accepted, fetch.max_bytes)
@@ -676,7 +922,9 @@ class VideosClient:
         for address in addresses:
             why = redirect_refusal(address, base_private=base_private)
             if why is not None:
-                log.warning("download: refused a redirect to %s (%s)", host, address)
+                log.warning(
+                    "%s: download: refused a redirect to %s (%s)", self.provider, host, address
+                )
                 raise ContentError(f"download: refused a redirect to {why} address {address}")
 
     def _check_content_answer(
@@ -808,6 +1056,11 @@ class _Retryable(Exception):  # noqa: N818 - internal signal
         self.wait = wait
 
 
+def _not_probed(why: str) -> ProbeAnswer:
+    """A probe answered without sending: 501, which the doctor reads as "not served"."""
+    return ProbeAnswer(501, "text/plain", message=f"not served by the openrouter dialect: {why}")
+
+
 def _quote(video_id: str) -> str:
     return quote(video_id, safe="")
 
@@ -820,6 +1073,12 @@ def _describe(exc: BaseException) -> str:
 
 def _looks_like_video(data: Any) -> bool:
     return isinstance(data, dict) and "id" in data and isinstance(data.get("status"), str)
+
+
+def _flagged(message: str) -> bool:
+    """OpenRouter's 403 for a prompt its moderation flagged (as opposed to a key refused)."""
+    text = message.lower()
+    return "flagged" in text or "moderation" in text
 
 
 def _mentions_key(message: str, code: str | None) -> bool:

@@ -6,11 +6,26 @@ user (no secrets, no raw exception text). Details for operators go to the log.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.videos.dialects import ProviderDialect
+    from bot.videos.failures import FailureKind
+    from bot.videos.models import Video
+
 
 class VideosError(Exception):
-    """Base of every Videos API failure."""
+    """Base of every Videos API failure.
+
+    A VideosClient stamps what it raises with the `operation` that failed ("create",
+    "retrieve", "download", ...), its `dialect` and its `provider` name: failure_kind() needs
+    to know whether an error came from a call that starts a job.
+    """
 
     user_message = "The video service failed."
+    operation: str | None = None
+    dialect: ProviderDialect = "openai"
+    provider: str | None = None
 
     def __init__(self, detail: str = "", *, user_message: str | None = None) -> None:
         super().__init__(detail or self.user_message)
@@ -25,11 +40,23 @@ class AuthenticationError(VideosError):
 
 
 class BadRequestError(VideosError):
-    """The server rejected the request itself; `param` names the field when it says so."""
+    """The server rejected the request itself; `param` names the field when it says so.
 
-    def __init__(self, detail: str, *, param: str | None = None, status: int = 400) -> None:
+    `code` is the error code the server gave (a content refusal has one, e.g. sentinel_block);
+    `status` 0 means the client refused the request before sending it.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        param: str | None = None,
+        status: int = 400,
+        code: str | None = None,
+    ) -> None:
         self.param = param
         self.status = status
+        self.code = code
         super().__init__(
             detail,
             user_message=f"The video service refused the request: {detail}"
@@ -94,12 +121,33 @@ class CreateOutcomeUnknownError(VideosError):
 
 
 class JobFailedError(VideosError):
-    """The job ended in `failed` (or cancelled/expired) on the server."""
+    """The job ended in `failed` (or cancelled/expired) on the server.
 
-    def __init__(self, code: str | None, message: str | None, *, refused: bool) -> None:
+    `kind` says why, in the terms fallback decides by; left out, it is read from `code` and
+    `message` by the dialect's table (bot/videos/failures.py), `refused` deciding whether the
+    job was refused at all. `JobFailedError.from_video` builds one from the ended job itself.
+    """
+
+    def __init__(
+        self,
+        code: str | None,
+        message: str | None,
+        *,
+        refused: bool,
+        kind: FailureKind | None = None,
+        dialect: ProviderDialect = "openai",
+    ) -> None:
+        from bot.videos.failures import ended_kind
+
         self.code = code
         self.message = message
         self.refused = refused
+        self.dialect = dialect
+        self.kind = (
+            kind
+            if kind is not None
+            else ended_kind(code, message, refused=refused, dialect=dialect)
+        )
         if refused:
             user = "The video service refused this prompt under its content policy."
         else:
@@ -107,6 +155,22 @@ class JobFailedError(VideosError):
         if message:
             user = f"{user} It said: {message[:300]}"
         super().__init__(f"job failed: code={code} message={message}", user_message=user)
+
+    @classmethod
+    def from_video(cls, video: Video, *, dialect: ProviderDialect = "openai") -> JobFailedError:
+        """The error for a job the provider reports ended without a video (failed, cancelled,
+        expired, deleted), its kind read by the dialect's table."""
+        from bot.videos.failures import job_end_kind
+
+        error = video.error
+        kind = job_end_kind(video, dialect)
+        return cls(
+            error.code if error and error.code else video.state.value,
+            error.message if error else None,
+            refused=kind.is_refusal,
+            kind=kind,
+            dialect=dialect,
+        )
 
 
 class JobLostError(VideosError):
@@ -154,6 +218,19 @@ class CapabilityMissingError(VideosError):
             f"server does not support {capability}",
             user_message=f"The video service does not support {capability}.",
         )
+
+
+class ProviderUnavailableError(VideosError):
+    """The provider failed too often in a row: its circuit breaker is open and no job is sent.
+
+    Nothing reached the provider, so nothing was started or billed.
+    """
+
+    user_message = "The video service is unavailable right now; try again in a minute."
+
+    def __init__(self, detail: str = "", *, opened_until: float | None = None) -> None:
+        self.opened_until = opened_until
+        super().__init__(detail)
 
 
 class ContentError(VideosError):

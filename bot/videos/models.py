@@ -7,15 +7,27 @@ every other field is optional, unknown keys are ignored, and status names are no
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.videos.failures import is_refusal
 
 # 9999-12-31T23:59:59Z: later timestamps do not fit a datetime and are treated as missing.
 MAX_TIMESTAMP = 253_402_300_799
 MAX_ID_LENGTH = 1024
 _MAX_SHORT_TEXT = 64
+# A bill above this for one video is not a bill but a broken (or hostile) provider.
+MAX_BILLED_COST = Decimal(1_000_000)
 
 
 class JobState(StrEnum):
@@ -56,12 +68,6 @@ _STATUS_NAMES: dict[str, JobState] = {
     "deleted": JobState.DELETED,
 }
 
-# Error codes and words that mean "the provider refused the content", as opposed to a crash.
-_REFUSAL_CODES = frozenset(
-    {"moderation_blocked", "content_policy_violation", "content_filter", "safety_violation"}
-)
-_REFUSAL_WORDS = ("moderation", "content policy", "safety system", "content filter", "blocked")
-
 
 def finite_number(value: Any) -> float | None:
     """A JSON number (or numeric text) as a finite float; anything else is None, never raised.
@@ -76,6 +82,20 @@ def finite_number(value: Any) -> float | None:
     except (ValueError, OverflowError):
         return None
     return number if math.isfinite(number) else None
+
+
+def billed_cost(value: Any) -> Decimal | None:
+    """What a provider says it billed (`usage.cost`, `x-litellm-response-cost`) as a Decimal:
+    a finite number from 0 to MAX_BILLED_COST, else None, never raised."""
+    if isinstance(value, Decimal):
+        cost = value + 0 if value.is_finite() else None  # + 0: no "-0"
+    else:
+        number = finite_number(value)
+        # + 0.0: no "-0.0"; repr: the shortest text that reads back as the same float.
+        cost = None if number is None else Decimal(repr(number + 0.0))
+    if cost is None or not 0 <= cost <= MAX_BILLED_COST:
+        return None
+    return cost
 
 
 def _scalar_text(value: Any) -> str | None:
@@ -108,10 +128,9 @@ class JobError(BaseModel):
 
     @property
     def is_refusal(self) -> bool:
-        if self.code and self.code.lower() in _REFUSAL_CODES:
-            return True
-        text = (self.message or "").lower()
-        return any(word in text for word in _REFUSAL_WORDS)
+        """Whether the code or the words say the provider refused the content (any dialect's
+        table in bot/videos/failures.py), as opposed to a crash."""
+        return is_refusal(self.code, self.message)
 
 
 class Video(BaseModel):
@@ -131,6 +150,22 @@ class Video(BaseModel):
     expires_at: int | None = None
     remixed_from_video_id: str | None = None
     error: JobError | None = None
+    # What the provider reports it billed for the job (OpenRouter's `usage.cost`, or LiteLLM's
+    # `x-litellm-response-cost` header, which the client adds); None when it did not say.
+    billed_cost: Decimal | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bill_from_usage(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "usage" in data:
+            usage = data["usage"]
+            return {**data, "billed_cost": usage.get("cost") if isinstance(usage, dict) else None}
+        return data
+
+    @field_validator("billed_cost", mode="before")
+    @classmethod
+    def _bill(cls, value: Any) -> Decimal | None:
+        return billed_cost(value)
 
     @field_validator("id", mode="before")
     @classmethod

@@ -30,7 +30,9 @@ values = st.recursive(
     max_leaves=10,
 )
 video_like = st.dictionaries(
-    st.sampled_from(["id", "status", "progress", "error", "expires_at", "seconds", "object"]),
+    st.sampled_from(
+        ["id", "status", "progress", "error", "expires_at", "seconds", "object", "usage"]
+    ),
     values,
     max_size=7,
 )
@@ -63,15 +65,16 @@ async def _run(script: list[tuple[int, Any]]) -> None:
     port = runner.addresses[0][1]
     try:
         async with aiohttp.ClientSession() as session:
-            client = VideosClient(
-                session,
-                f"http://127.0.0.1:{port}/v1",
-                retry=RetryPolicy(max_retries=1, base_delay=0.001, max_delay=0.001),
-            )
+            retry = RetryPolicy(max_retries=1, base_delay=0.001, max_delay=0.001)
+            url = f"http://127.0.0.1:{port}/v1"
+            openai = VideosClient(session, url, retry=retry)
+            openrouter = VideosClient(session, url, retry=retry, dialect="openrouter")
             for call in (
-                lambda: client.create(CreateRequest(prompt="x")),
-                lambda: client.retrieve("v1"),
-                lambda: client.list(limit=5),
+                lambda: openai.create(CreateRequest(prompt="x")),
+                lambda: openai.retrieve("v1"),
+                lambda: openai.list(limit=5),
+                lambda: openrouter.create(CreateRequest(prompt="x", seconds="4")),
+                lambda: openrouter.retrieve("v1"),
             ):
                 with contextlib.suppress(VideosError):
                     await call()
