@@ -1,4 +1,8 @@
-"""The fake Videos API as an aiohttp server: routes, the request pipeline, control endpoints."""
+"""The fake Videos API as an aiohttp server: routes, the request pipeline, control endpoints.
+
+The OpenAI-protocol dialects live under /v1, OpenRouter's under /api/v1 (a request under the
+other prefix is a URL that server does not have); LiteLLM's /model_group/info is at the root.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, hdrs, web
 from pydantic import ValidationError
 
-from .dialects import CreateRequest, Endpoint, OpenAIDialect, Problem, rules_for
+from .callbacks import CallbackSender
+from .dialects import DISCOVERY, CreateRequest, Endpoint, OpenAIDialect, Problem, rules_for
 from .media import CHUNK_SIZE, asset, image_response, stream_video
 from .settings import FakeSettings, Fault, FaultKind
 from .state import (
@@ -35,16 +40,24 @@ from .state import (
 
 logger = logging.getLogger(__name__)
 
-# (method, path, name): the name is the endpoint that faults and disabled_endpoints refer to.
-# /videos/extensions comes before /videos/{video_id} so the literal path wins.
-ROUTES: Final[tuple[tuple[str, str, Endpoint], ...]] = (
-    ("POST", "/v1/videos", "create"),
-    ("GET", "/v1/videos", "list"),
-    ("POST", "/v1/videos/extensions", "extensions"),
-    ("GET", "/v1/videos/{video_id}", "retrieve"),
-    ("DELETE", "/v1/videos/{video_id}", "delete"),
-    ("GET", "/v1/videos/{video_id}/content", "content"),
-    ("POST", "/v1/videos/{video_id}/remix", "remix"),
+# (method, path under the API's base path, name): the name is the endpoint that faults and
+# disabled_endpoints refer to. /videos/extensions comes before /videos/{video_id} so the
+# literal path wins.
+VIDEO_ROUTES: Final[tuple[tuple[str, str, Endpoint], ...]] = (
+    ("POST", "/videos", "create"),
+    ("GET", "/videos", "list"),
+    ("POST", "/videos/extensions", "extensions"),
+    ("GET", "/videos/{video_id}", "retrieve"),
+    ("DELETE", "/videos/{video_id}", "delete"),
+    ("GET", "/videos/{video_id}/content", "content"),
+    ("POST", "/videos/{video_id}/remix", "remix"),
+)
+# (base path, routes): each base path is served only by the dialects whose API lives there;
+# None is the root, served by every dialect that has the endpoint (LiteLLM's model groups).
+API_ROUTES: Final[tuple[tuple[str | None, tuple[tuple[str, str, Endpoint], ...]], ...]] = (
+    ("/v1", (("GET", "/models", "models"), *VIDEO_ROUTES)),
+    ("/api/v1", (("GET", "/videos/models", "video_models"), *VIDEO_ROUTES)),
+    (None, (("GET", "/model_group/info", "model_groups"),)),
 )
 # Reference images for 1792x1024 can be several MB; aiohttp's default cap is 1 MiB.
 MAX_BODY: Final = 64 * 1024 * 1024
@@ -262,9 +275,12 @@ def _mangle(response: web.StreamResponse, kind: FaultKind, echoed: str) -> web.S
 class FakeVideosApp:
     """Builds the aiohttp application over one settings object and one state."""
 
-    def __init__(self, settings: FakeSettings, state: FakeState) -> None:
+    def __init__(
+        self, settings: FakeSettings, state: FakeState, callbacks: CallbackSender | None = None
+    ) -> None:
         self.settings = settings
         self.state = state
+        self.callbacks = callbacks
 
     @property
     def dialect(self) -> OpenAIDialect:
@@ -272,7 +288,7 @@ class FakeVideosApp:
         return rules_for(self.settings.dialect)
 
     def build(self) -> web.Application:
-        """The application: /v1 Videos routes behind the pipeline, plus /_fake control."""
+        """The application: the API routes behind the pipeline, plus /_fake control."""
         app = web.Application(client_max_size=MAX_BODY)
         handlers: dict[Endpoint, VideosHandler] = {
             "create": self.create,
@@ -282,13 +298,21 @@ class FakeVideosApp:
             "delete": self.delete,
             "content": self.content,
             "remix": self.remix,
+            "models": self.models,
+            "model_groups": self.model_groups,
+            "video_models": self.video_models,
         }
-        for method, path, endpoint in ROUTES:
-            app.router.add_route(method, path, self._pipeline(endpoint, handlers[endpoint]))
-        # Anything else under /v1 is recorded too and answered as this server answers unknown
-        # URLs, so a client calling an endpoint the fake lacks shows up in the log.
-        app.router.add_route("*", "/v1/{tail:.*}", self._pipeline(None, self.unknown))
+        for base, routes in API_ROUTES:
+            for method, path, endpoint in routes:
+                handler = self._pipeline(endpoint, handlers[endpoint], base)
+                app.router.add_route(method, f"{base or ''}{path}", handler)
+            # Anything else under a base path is recorded too and answered as this server
+            # answers unknown URLs, so a client calling an endpoint the fake lacks shows up.
+            if base is not None:
+                app.router.add_route("*", f"{base}/{{tail:.*}}", self._pipeline(None, self.unknown))
         app.router.add_get("/_fake/stats", self.control_stats)
+        app.router.add_get("/_fake/callbacks", self.control_callbacks)
+        app.router.add_post("/_fake/cancel/{video_id}", self.control_cancel)
         app.router.add_get("/_fake/jobs", self.control_jobs)
         app.router.add_get("/_fake/requests", self.control_requests)
         app.router.add_get("/_fake/settings", self.control_settings)
@@ -301,9 +325,9 @@ class FakeVideosApp:
         app.router.add_get("/_fake/loop", self.control_loop)
         return app
 
-    # --- the pipeline every /v1 request goes through ---------------------------------------
+    # --- the pipeline every API request goes through --------------------------------------
     def _pipeline(
-        self, endpoint: Endpoint | None, handler: VideosHandler
+        self, endpoint: Endpoint | None, handler: VideosHandler, base: str | None = None
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         """Wrap a handler: record, then faults, auth and availability, then the handler."""
 
@@ -311,7 +335,15 @@ class FakeVideosApp:
             body = await read_body(request)
             record = _record(request, body)
             self.state.stats.record(record)
-            response = await self._gate(request, endpoint, body, handler)
+            dialect = self.dialect
+            if endpoint is not None and (
+                (base is not None and base != dialect.base_path)
+                or (endpoint in DISCOVERY and endpoint not in dialect.discovery)
+            ):
+                # Not an endpoint of the server imitated now.
+                response: web.StreamResponse = dialect.route_missing(request.method, request.path)
+            else:
+                response = await self._gate(request, endpoint, body, handler)
             record.status = None if response.status == _DROPPED_STATUS else response.status
             return response
 
@@ -326,7 +358,10 @@ class FakeVideosApp:
     ) -> web.StreamResponse:
         if endpoint is None:
             return await handler(request, body)
-        fault = self.settings.take_fault(endpoint, BEFORE_HANDLER)
+        discovery = endpoint in DISCOVERY
+        # Discovery endpoints fault only when a fault is aimed at "models" itself.
+        fault_endpoint = "models" if discovery else endpoint
+        fault = self.settings.take_fault(fault_endpoint, BEFORE_HANDLER, include_any=not discovery)
         if fault is not None:
             if fault.kind == "slow":
                 await asyncio.sleep(fault.delay)
@@ -336,7 +371,7 @@ class FakeVideosApp:
                 return self._fault_response(request, fault)
         dialect = self.dialect
         key = self.settings.api_key
-        if dialect.authenticates and key is not None:
+        if dialect.authenticates and key is not None and endpoint not in dialect.public:
             sent = request.headers.get(hdrs.AUTHORIZATION, "")
             if not hmac.compare_digest(sent.encode(), f"Bearer {key}".encode()):
                 return dialect.unauthorized()
@@ -344,6 +379,8 @@ class FakeVideosApp:
             return dialect.route_missing(request.method, request.path)
         if endpoint in dialect.unsupported:
             return dialect.unsupported_response(endpoint, request.method, request.path)
+        if discovery:
+            return await handler(request, body)
         mangler = self.settings.take_fault(endpoint, MANGLERS)
         if mangler is None:
             return await handler(request, body)
@@ -384,11 +421,17 @@ class FakeVideosApp:
 
     # --- the Videos endpoints --------------------------------------------------------------
     async def create(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
-        """POST /v1/videos."""
+        """POST /videos; a continuation (OpenRouter's `previous_job_id`) needs its source
+        completed and of the same model."""
         dialect = self.dialect
         parsed = dialect.parse_create(body, self.settings)
         if isinstance(parsed, Problem):
             return dialect.reject(parsed)
+        if parsed.continues is not None:
+            source = self.state.find(parsed.continues)
+            refused = dialect.continuation_refused(source, parsed)
+            if refused is not None:
+                return refused
         return await self._start(request, parsed, faultable=True)
 
     async def _start(
@@ -413,6 +456,12 @@ class FakeVideosApp:
             reference=parsed.reference,
             reference_url=parsed.reference_url,
             extended_from=extended_from,
+            continued_from=parsed.continues,
+            cost=parsed.cost,
+            callback_url=parsed.callback_url,
+            images=parsed.images,
+            options=dict(parsed.options),
+            origin=str(request.url.origin()),
         )
         if faultable:
             fault = self.settings.take_fault("create", AFTER_CREATE)
@@ -487,14 +536,16 @@ class FakeVideosApp:
                 "this one is still being generated.",
                 code="invalid_state",
             )
-        del self.state.jobs[video_id]
+        if self.callbacks is not None:
+            self.callbacks.scan()  # a job that ended unseen still gets its callback
+        self.state.forget(video_id)
         return web.json_response({"id": video_id, "object": "video.deleted", "deleted": True})
 
     async def content(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
         """GET /v1/videos/{video_id}/content?variant=..."""
         dialect = self.dialect
         video_id = request.match_info["video_id"]
-        variant = dialect.variant(request.query.get("variant"))
+        variant = dialect.pick_variant(request.query)
         if isinstance(variant, web.StreamResponse) and dialect.variant_checked_first:
             return variant
         view = self.state.find(video_id)
@@ -554,8 +605,20 @@ class FakeVideosApp:
         extension = CreateRequest(job.model, parsed.prompt, job.size, total)
         return await self._start(request, extension, extended_from=job.id)
 
+    async def models(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
+        """GET /v1/models."""
+        return self.dialect.models(self.settings, request.query)
+
+    async def model_groups(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
+        """GET /model_group/info (LiteLLM)."""
+        return self.dialect.model_groups(self.settings)
+
+    async def video_models(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
+        """GET /api/v1/videos/models (OpenRouter)."""
+        return self.dialect.video_models(self.settings)
+
     async def unknown(self, request: web.Request, body: RequestBody) -> web.StreamResponse:
-        """Any other /v1 URL."""
+        """Any other URL under a base path."""
         return self.dialect.route_missing(request.method, request.path)
 
     # --- control (outside /v1, no auth, not recorded) ---------------------------------------
@@ -568,8 +631,23 @@ class FakeVideosApp:
                 "creates": stats.creates,
                 "jobs": len(self.state.jobs),
                 "image_urls": list(stats.image_urls),
+                "callbacks": [
+                    {"video_id": c.video_id, "event": c.event, "outcome": c.outcome}
+                    for c in stats.callbacks
+                ],
             }
         )
+
+    async def control_callbacks(self, request: web.Request) -> web.StreamResponse:
+        """GET /_fake/callbacks: every callback with its exact headers and body (as text)."""
+        return web.json_response([c.summary() for c in self.state.stats.callbacks])
+
+    async def control_cancel(self, request: web.Request) -> web.StreamResponse:
+        """POST /_fake/cancel/{video_id}: the provider cancels a running job."""
+        video_id = request.match_info["video_id"]
+        if not self.state.cancel(video_id):
+            return web.json_response({"detail": "no such running job"}, status=404)
+        return web.json_response({"cancelled": video_id})
 
     async def control_jobs(self, request: web.Request) -> web.StreamResponse:
         """GET /_fake/jobs: every job the fake knows, with what it was made from."""
@@ -584,6 +662,11 @@ class FakeVideosApp:
                     "reference_url": job.reference_url,
                     "remixed_from": job.remixed_from,
                     "extended_from": job.extended_from,
+                    "continued_from": job.continued_from,
+                    "cost": job.cost,
+                    "callback_url": job.callback_url,
+                    "options": job.options,
+                    "images": [dataclasses.asdict(image) for image in job.images],
                 }
                 for job in self.state.jobs.values()
             ]
@@ -664,6 +747,7 @@ class FakeVideosServer:
         self._access_log = access_log
         self._shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
+        self.callbacks = CallbackSender(self.settings, self.state)
 
     @property
     def stats(self) -> Stats:
@@ -687,8 +771,9 @@ class FakeVideosServer:
 
     @property
     def base_url(self) -> str:
-        """The base URL a Videos API client is configured with (it appends /videos...)."""
-        return f"{self.root_url}/v1"
+        """The base URL a Videos API client is configured with (it appends /videos...):
+        `root_url` + /v1, or + /api/v1 in the openrouter dialect (it follows the setting)."""
+        return f"{self.root_url}{rules_for(self.settings.dialect).base_path}"
 
     def advance(self, seconds: float) -> None:
         """Move the fake clock forward; jobs progress by fake time."""
@@ -697,6 +782,16 @@ class FakeVideosServer:
     def restart(self) -> None:
         """Forget all jobs, as a restarted server would: known ids now answer 404."""
         self.state.restart()
+
+    def cancel(self, video_id: str) -> bool:
+        """The provider cancels a running job (OpenRouter shows `cancelled`, the others a failed
+        job with error code `cancelled`); False if it is unknown or has already ended."""
+        return self.state.cancel(video_id)
+
+    async def flush_callbacks(self) -> None:
+        """Send the callbacks of every job that has ended by now and wait until each one is
+        delivered or given up; then `stats.callbacks` is complete."""
+        await self.callbacks.flush()
 
     def job(self, video_id: str) -> Job | None:
         """A job as the fake keeps it (`reference_url`, `remixed_from`, `extended_from`...)."""
@@ -708,7 +803,7 @@ class FakeVideosServer:
 
     async def start(self) -> None:
         """Bind the socket and start serving."""
-        app = FakeVideosApp(self.settings, self.state).build()
+        app = FakeVideosApp(self.settings, self.state, self.callbacks).build()
         # handler_cancellation: a client that gives up (timeout, reset) cancels its handler,
         # so a hanging create or a 200 MB stream does not outlive it.
         runner = web.AppRunner(
@@ -726,10 +821,12 @@ class FakeVideosServer:
             raise
         self._runner = runner
         self.port = runner.addresses[0][1]
+        await self.callbacks.start()
 
     async def close(self) -> None:
-        """Stop serving."""
+        """Stop serving (callbacks still in flight are abandoned)."""
         if self._runner is not None:
+            await self.callbacks.close()
             await self._runner.cleanup()
             self._runner = None
 

@@ -1,19 +1,31 @@
-"""What the fake server is told to be: its dialect, its key, its timing and the faults to inject."""
+"""What the fake server is told to be: its dialect, its key, its timing, its OpenRouter models,
+its callbacks and the faults to inject."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Container
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-Dialect = Literal["openai", "sglang", "vllm_omni", "trtllm", "newapi", "litellm"]
+Dialect = Literal["openai", "sglang", "vllm_omni", "trtllm", "newapi", "litellm", "openrouter"]
 """Which real server the fake imitates (see dialects.py for what each one does differently)."""
 
-DIALECTS: tuple[Dialect, ...] = ("openai", "sglang", "vllm_omni", "trtllm", "newapi", "litellm")
+DIALECTS: tuple[Dialect, ...] = (
+    "openai",
+    "sglang",
+    "vllm_omni",
+    "trtllm",
+    "newapi",
+    "litellm",
+    "openrouter",
+)
 
-FaultEndpoint = Literal["create", "retrieve", "content", "list", "delete", "any"]
+# "models" is every discovery endpoint (GET /v1/models, /model_group/info,
+# /api/v1/videos/models); only faults aimed at it exactly apply there, never "any".
+FaultEndpoint = Literal["create", "retrieve", "content", "list", "delete", "models", "any"]
 FaultKind = Literal[
     "404",  # on content: a video marked completed whose file is not ready yet
     "409",
@@ -71,6 +83,110 @@ RANDOM_FAULTS: dict[str, tuple[FaultKind, ...]] = {
 }
 
 
+class OpenRouterModel(BaseModel):
+    """One model of OpenRouter's video catalogue, as GET /api/v1/videos/models lists it.
+
+    Everything but `billed_skus` and `supports_continuation` is shown as OpenRouter shows it.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    id: str
+    name: str
+    created: int = 1_760_000_000
+    supported_durations: list[int] = Field(min_length=1)
+    supported_resolutions: list[str] = Field(min_length=1)
+    supported_aspect_ratios: list[str] = Field(min_length=1)
+    # Exact "WxH" sizes a create may name; None: only resolution + aspect_ratio.
+    supported_sizes: list[str] | None = None
+    # Which `frame_images[].frame_type` values it takes; None: no frame images at all.
+    supported_frame_images: list[str] | None = None
+    generate_audio: bool = False
+    seed: bool = False
+    # Dollars per video second, as decimal strings: "per-video-second", or per resolution
+    # "per-video-second-<resolution>" (which wins for that resolution).
+    pricing_skus: dict[str, Decimal]
+    # What `usage.cost` actually bills, in the same keys; None: the listed prices. It differs
+    # from the listing by default so a test can tell the billed figure from an estimate.
+    billed_skus: dict[str, Decimal] | None = None
+    allowed_passthrough_parameters: list[str] = Field(default_factory=list)
+    # The fake's stand-in for OpenRouter's continuation support (`previous_job_id`), which
+    # its listing does not show: listed as `supports_continuation`.
+    supports_continuation: bool = False
+
+    @model_validator(mode="after")
+    def _priced(self) -> Self:
+        for resolution in self.supported_resolutions:
+            for skus in (self.pricing_skus, self.billed_skus):
+                if skus is not None and price_sku(skus, resolution) is None:
+                    raise ValueError(f"{self.id}: no price for {resolution}")
+        return self
+
+    def price(self, resolution: str, *, billed: bool) -> Decimal:
+        """Dollars per second of video at `resolution`: listed, or as usage bills it."""
+        skus = self.billed_skus if billed and self.billed_skus is not None else self.pricing_skus
+        sku = price_sku(skus, resolution)
+        return Decimal(0) if sku is None else skus[sku]
+
+
+def price_sku(skus: dict[str, Decimal], resolution: str) -> str | None:
+    """The SKU that prices a second of video at `resolution`, if any."""
+    for sku in (f"per-video-second-{resolution}", "per-video-second"):
+        if sku in skus:
+            return sku
+    return None
+
+
+def default_openrouter_models() -> list[OpenRouterModel]:
+    """Three models with different shapes: sizes or not, per-resolution prices, continuation."""
+    return [
+        OpenRouterModel(
+            id="alibaba/wan-2.6",
+            name="Alibaba: Wan 2.6",
+            supported_durations=[5, 10],
+            supported_resolutions=["480p", "720p", "1080p"],
+            supported_aspect_ratios=["16:9", "9:16"],
+            supported_frame_images=["first_frame"],
+            pricing_skus={
+                "per-video-second-480p": Decimal("0.05"),
+                "per-video-second-720p": Decimal("0.10"),
+                "per-video-second-1080p": Decimal("0.15"),
+            },
+            billed_skus={
+                "per-video-second-480p": Decimal("0.04"),
+                "per-video-second-720p": Decimal("0.09"),
+                "per-video-second-1080p": Decimal("0.14"),
+            },
+        ),
+        OpenRouterModel(
+            id="google/veo-3.1",
+            name="Google: Veo 3.1",
+            supported_durations=[4, 6, 8],
+            supported_resolutions=["720p", "1080p"],
+            supported_aspect_ratios=["16:9", "9:16"],
+            supported_sizes=["1280x720", "720x1280", "1920x1080", "1080x1920"],
+            supported_frame_images=["first_frame", "last_frame"],
+            generate_audio=True,
+            seed=True,
+            pricing_skus={"per-video-second": Decimal("0.40")},
+            billed_skus={"per-video-second": Decimal("0.38")},
+            supports_continuation=True,
+        ),
+        OpenRouterModel(
+            id="openai/sora-2",
+            name="OpenAI: Sora 2",
+            supported_durations=[4, 8, 12],
+            supported_resolutions=["720p"],
+            supported_aspect_ratios=["16:9", "9:16"],
+            supported_sizes=["1280x720", "720x1280"],
+            supported_frame_images=["first_frame"],
+            generate_audio=True,
+            pricing_skus={"per-video-second": Decimal("0.10")},
+            billed_skus={"per-video-second": Decimal("0.09")},
+        ),
+    ]
+
+
 class FakeSettings(BaseModel):
     """Live configuration of a fake server; tests and PATCH /_fake/settings change it in place."""
 
@@ -98,6 +214,27 @@ class FakeSettings(BaseModel):
     # when, and after it content answers 410 (404 on the self-hosted servers) and the video can
     # no longer be remixed or extended. None: kept forever (`expires_at` shows one hour).
     expire_after: float | None = Field(default=None, ge=0)
+    # The openrouter dialect's video models (GET /api/v1/videos/models, what a create may name).
+    openrouter_models: list[OpenRouterModel] = Field(default_factory=default_openrouter_models)
+    # Callbacks when a job ends (completed or failed). OpenRouter: to the create's
+    # `callback_url`, else here (its workspace default). Every other dialect: OpenAI's webhook
+    # events, here only.
+    webhook_url: str | None = None
+    # OpenRouter: the signing secret (its UTF-8 bytes key X-OpenRouter-Signature). The others:
+    # a Standard Webhooks secret "whsec_<base64>". None: callbacks go unsigned.
+    webhook_secret: str | None = None
+    # Record every callback but send none, as if each one were lost on the way.
+    drop_callbacks: bool = False
+    # Tries per callback before it is given up (and recorded as failed), and the real seconds
+    # before the first retry (doubled for each next one).
+    callback_attempts: int = Field(default=3, ge=1)
+    callback_retry_delay: float = Field(default=0.05, ge=0)
+    # Seconds added to the signatures' timestamps (real Unix time): stale or future-dated ones.
+    webhook_timestamp_offset: float = 0.0
+
+    def openrouter_model(self, model_id: str) -> OpenRouterModel | None:
+        """An OpenRouter model by id."""
+        return next((m for m in self.openrouter_models if m.id == model_id), None)
 
     def merge(self, patch: dict[str, Any]) -> None:
         """Apply a JSON merge patch in place (lists and sets are replaced, not extended)."""
@@ -106,11 +243,14 @@ class FakeSettings(BaseModel):
         for name in type(self).model_fields:
             setattr(self, name, getattr(merged, name))
 
-    def take_fault(self, endpoint: str, kinds: Container[FaultKind]) -> Fault | None:
+    def take_fault(
+        self, endpoint: str, kinds: Container[FaultKind], *, include_any: bool = True
+    ) -> Fault | None:
         """Use up one application of the first fault of `kinds` aimed at `endpoint`, or draw a
-        random one at `fault_rate`."""
+        random one at `fault_rate`; `include_any=False` ignores the faults aimed at "any"."""
+        aimed = {endpoint, "any"} if include_any else {endpoint}
         for fault in self.faults:
-            if fault.kind in kinds and fault.endpoint in {endpoint, "any"}:
+            if fault.kind in kinds and fault.endpoint in aimed:
                 if fault.count <= 1:
                     self.faults.remove(fault)
                 else:

@@ -1,13 +1,16 @@
-"""The fake server's memory: jobs and how they progress over fake time, and the request log."""
+"""The fake server's memory: jobs and how they progress over fake time, the request log and
+the callbacks sent."""
 
 from __future__ import annotations
 
 import io
 import itertools
+import json
 import math
 import re
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -65,6 +68,9 @@ FAILURE: Final = JobError("internal_error", "Video generation failed.")
 REFUSAL: Final = JobError(
     "moderation_blocked", "Your request was blocked by our moderation system."
 )
+CANCELLATION: Final = JobError("cancelled", "The video generation was cancelled.")
+# The phases after which a job never changes again (but for expiry), and sends its callback.
+TERMINAL: Final[frozenset[Phase]] = frozenset({"completed", "failed"})
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,19 @@ class Upload:
     data: bytes = field(repr=False)
 
 
+@dataclass(frozen=True)
+class ImageInput:
+    """An image a create named by URL (OpenRouter's `frame_images` and `input_references`).
+
+    `role` is the frame type ("first_frame", "last_frame") or "reference"; `url` is kept for
+    http(s) URLs (recorded, never fetched), `info` describes a decoded `data:` URL.
+    """
+
+    role: str
+    url: str | None = None
+    info: FileInfo | None = None
+
+
 BodyKind = Literal["none", "json", "bad-json", "multipart", "form", "other"]
 
 
@@ -166,16 +185,65 @@ class RecordedRequest:
     status: int | None = None
 
 
+CallbackOutcome = Literal["pending", "delivered", "failed", "dropped"]
+"""A callback being sent, answered 2xx, given up after its tries, or never sent (dropped)."""
+
+
+@dataclass
+class Callback:
+    """One callback (webhook) for a job that ended: exactly what was, or would have been, sent.
+
+    `headers` and `body` are the bytes on the wire (signed as they are), so a test can verify
+    them or post them again itself.
+    """
+
+    video_id: str
+    # The event type: video.generation.completed (OpenRouter), video.completed (OpenAI)...
+    event: str
+    url: str
+    headers: dict[str, str]
+    body: bytes = field(repr=False)
+    outcome: CallbackOutcome = "pending"
+    attempts: int = 0
+    # Per try: the receiver's HTTP status, or None when it could not be reached.
+    statuses: list[int | None] = field(default_factory=list)
+    error: str | None = None
+
+    def payload(self) -> Any:
+        """The body as JSON."""
+        return json.loads(self.body)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready description (the body as text)."""
+        return {
+            "video_id": self.video_id,
+            "event": self.event,
+            "url": self.url,
+            "headers": dict(self.headers),
+            "body": self.body.decode(errors="replace"),
+            "outcome": self.outcome,
+            "attempts": self.attempts,
+            "statuses": list(self.statuses),
+            "error": self.error,
+        }
+
+
 @dataclass
 class Stats:
-    """Requests seen, per route and in order, and how many jobs were started."""
+    """Requests seen, per route and in order, how many jobs were started, callbacks sent."""
 
     requests: list[RecordedRequest] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     creates: int = 0
-    # Every `input_reference: {"image_url": ...}` a started job was given, in order (the fake
-    # fetches none of them).
+    # Every image URL a started job was given, in order: `input_reference: {"image_url": ...}`
+    # and OpenRouter's http(s) `frame_images` / `input_references` (the fake fetches none).
     image_urls: list[str] = field(default_factory=list)
+    # Every callback, in the order the jobs ended, whatever became of it.
+    callbacks: list[Callback] = field(default_factory=list)
+
+    def callbacks_for(self, video_id: str) -> list[Callback]:
+        """The callbacks of one job."""
+        return [callback for callback in self.callbacks if callback.video_id == video_id]
 
     def count(self, key: str) -> int:
         """Requests so far for a key like "GET /v1/videos/{video_id}/content"."""
@@ -207,6 +275,33 @@ class Job:
     reference_url: str | None = None
     # The video an extension continues (`remixed_from` is a remix's source).
     extended_from: str | None = None
+    # OpenRouter's `previous_job_id`: the job this one continues.
+    continued_from: str | None = None
+    # Dollars the job is billed (OpenRouter's `usage.cost`, LiteLLM's response-cost header).
+    cost: float | None = None
+    # Where OpenRouter sends this job's callback (else the `webhook_url` setting).
+    callback_url: str | None = None
+    # Images named by URL (OpenRouter), and the other create options as sent.
+    images: tuple[ImageInput, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+    # The scheme://host:port the create came to: the base of the URLs the job's answers show.
+    origin: str = ""
+    # Fake monotonic time when the provider cancelled it (FakeVideosServer.cancel).
+    cancelled_at: float | None = None
+
+    def settles_at(self) -> float:
+        """The fake time from which `at` shows the job's last phase (but for expiry): when it
+        ends, or is lost. Cheap, for the callback loop's frequent looks."""
+        span = self.duration
+        if self.scenario.lost:
+            natural = self.started + QUEUED_SHARE * span
+        elif self.scenario.refuse:
+            natural = self.started
+        elif self.scenario.fail:
+            natural = self.started + FAIL_AT_SHARE * span
+        else:
+            natural = self.started + span
+        return natural if self.cancelled_at is None else min(natural, self.cancelled_at)
 
     def at(self, now: float, expire_after: float | None = None) -> JobView:
         """The job as it looks at fake monotonic time `now`.
@@ -216,6 +311,10 @@ class Job:
         """
         elapsed = max(0.0, now - self.started)
         span = self.duration
+        if self.cancelled_at is not None and now >= self.cancelled_at:
+            stopped = max(0.0, self.cancelled_at - self.started)
+            progress = 100 * stopped / span if span else 0.0
+            return JobView(self, "failed", progress, self.created_at + round(stopped), CANCELLATION)
         if self.scenario.lost and elapsed >= QUEUED_SHARE * span:
             return JobView(self, "lost", 0.0)
         if self.scenario.refuse:
@@ -266,6 +365,10 @@ class FakeState:
         # Fake time = real monotonic time + offset, so jobs also progress while a user waits.
         self.offset = 0.0
         self._seq = itertools.count()
+        # Jobs that have not ended yet as far as callbacks know, and who to nudge when that may
+        # have changed (the clock moved, a job started or was cancelled).
+        self.unsettled: dict[str, None] = {}
+        self.listeners: list[Callable[[], None]] = []
 
     def now(self) -> float:
         """Fake monotonic time, which drives job progress."""
@@ -275,15 +378,38 @@ class FakeState:
         """Fake Unix time, for the timestamps in video objects."""
         return int(time.time() + self.offset)
 
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
+
     def advance(self, seconds: float) -> None:
         """Move the fake clock forward."""
         if seconds < 0:
             raise ValueError("the fake clock only moves forward")
         self.offset += seconds
+        self._changed()
 
     def restart(self) -> None:
         """Forget every job, as a server that keeps jobs in memory does when it restarts."""
         self.jobs.clear()
+        self.unsettled.clear()
+
+    def cancel(self, job_id: str) -> bool:
+        """End a running job as cancelled by the provider; False if it is unknown or has ended."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return False
+        now = self.now()
+        if job.at(now).phase in TERMINAL:
+            return False
+        job.cancelled_at = now
+        self._changed()
+        return True
+
+    def forget(self, job_id: str) -> None:
+        """Drop a job (a DELETE)."""
+        self.jobs.pop(job_id, None)
+        self.unsettled.pop(job_id, None)
 
     def add_job(
         self,
@@ -298,6 +424,12 @@ class FakeState:
         reference: FileInfo | None = None,
         reference_url: str | None = None,
         extended_from: str | None = None,
+        continued_from: str | None = None,
+        cost: float | None = None,
+        callback_url: str | None = None,
+        images: tuple[ImageInput, ...] = (),
+        options: dict[str, Any] | None = None,
+        origin: str = "",
     ) -> Job:
         """Register (and bill) a new job."""
         scenario = Scenario.from_prompt(prompt)
@@ -317,11 +449,20 @@ class FakeState:
             reference=reference,
             reference_url=reference_url,
             extended_from=extended_from,
+            continued_from=continued_from,
+            cost=cost,
+            callback_url=callback_url,
+            images=images,
+            options=dict(options or {}),
+            origin=origin,
         )
         self.jobs[job_id] = job
+        self.unsettled[job_id] = None
+        self._changed()
         self.stats.creates += 1
         if reference_url is not None:
             self.stats.image_urls.append(reference_url)
+        self.stats.image_urls.extend(image.url for image in images if image.url is not None)
         return job
 
     @property

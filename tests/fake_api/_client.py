@@ -36,10 +36,18 @@ def png(width: int, height: int) -> bytes:
     return out.getvalue()
 
 
+OPENROUTER_MODEL = "openai/sora-2"
+
+
 async def create(
     http: aiohttp.ClientSession, fake: FakeVideosServer, prompt: str = "a calm sea", **fields: Any
 ) -> tuple[int, Any]:
-    """POST /videos as multipart (every dialect accepts it); returns status and JSON."""
+    """POST /videos as multipart (every OpenAI-protocol dialect accepts it), or for OpenRouter
+    as JSON with OPENROUTER_MODEL unless `model` is given; returns status and JSON."""
+    if fake.settings.dialect == "openrouter":
+        body = {"model": OPENROUTER_MODEL, "prompt": prompt, **fields}
+        async with http.post(f"{fake.base_url}/videos", json=body) as r:
+            return r.status, await r.json(content_type=None)
     async with http.post(f"{fake.base_url}/videos", data=multipart(prompt=prompt, **fields)) as r:
         return r.status, await r.json(content_type=None)
 

@@ -469,7 +469,13 @@ async def test_control_endpoints(fake, http):
 
     status, stats = await get_json(http, f"{root}/_fake/stats")
     assert status == 200
-    assert stats == {"counts": {"POST /v1/videos": 1}, "creates": 1, "jobs": 1, "image_urls": []}
+    assert stats == {
+        "counts": {"POST /v1/videos": 1},
+        "creates": 1,
+        "jobs": 1,
+        "image_urls": [],
+        "callbacks": [],
+    }
 
     status, log = await get_json(http, f"{root}/_fake/requests")
     assert status == 200
@@ -546,3 +552,24 @@ async def test_base_url_shape():
     async with FakeVideosServer(host="127.0.0.1", port=0) as server:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", server.base_url)
         assert server.port != 0
+
+
+def test_the_cli_passes_the_dialect_and_the_webhook_options(monkeypatch, capsys):
+    import bot.fake_api
+    from bot.terminal.cli import main
+
+    served: list[FakeSettings] = []
+
+    async def serve(host: str, port: int, settings: FakeSettings) -> None:
+        served.append(settings)
+
+    monkeypatch.setattr(bot.fake_api, "serve_forever", serve)
+    argv = ["fake-api", "--dialect", "openrouter", "--port", "0"]
+    hooks = ["--webhook-url", "http://127.0.0.1:1/hook", "--webhook-secret", "a-signing-secret"]
+    assert main([*argv, *hooks]) == 0
+    [settings] = served
+    assert settings.dialect == "openrouter"
+    assert settings.webhook_url == "http://127.0.0.1:1/hook"
+    assert settings.webhook_secret == "a-signing-secret"
+    assert main(["fake-api", "--dialect", "openroute"]) == 2
+    assert "video-bot fake-api:" in capsys.readouterr().err
