@@ -1,7 +1,9 @@
-"""The model catalogue: which models the operator offers, their sizes, durations and prices.
+"""The model catalogue: which providers the bot reaches, which models they serve, their sizes,
+durations, prices, retirements and fallbacks.
 
-The defaults reproduce OpenAI's Sora 2 line-up; an operator whose server speaks the same protocol
-with other models (Veo behind LiteLLM, Wan on vLLM-Omni, ...) replaces them with a TOML file.
+The defaults reproduce OpenAI's Sora 2 line-up on one provider, `default` (OPENAI_BASE_URL); an
+operator with other servers (OpenRouter, Veo behind LiteLLM, Wan on vLLM-Omni, ...) describes them
+in a TOML file: `[providers.NAME]` blocks, and `[[models]]` that each name their provider.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Iterable
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -21,6 +24,16 @@ SecondsFormat = Literal["string", "int", "float"]
 # How a reference image reaches the server: a multipart file part, or a URL in a JSON body.
 ReferenceMode = Literal["upload", "image_url"]
 
+# The wire protocol a provider speaks: "openai" covers every server of the OpenAI Videos protocol
+# (with the deviations the client tolerates); "openrouter" is OpenRouter's own video API.
+ProviderDialect = Literal["openai", "openrouter"]
+# The provider of OPENAI_BASE_URL / OPENAI_API_KEY, used by every model that names none.
+DEFAULT_PROVIDER = "default"
+_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+# From this many days before a model's `retires_on`, the admin view, doctor and log warn.
+RETIREMENT_WARNING = timedelta(days=14)
+# Models a catalogue may hold: beyond Discord's 25 choices the option becomes an autocomplete.
+MAX_MODELS = 500
 _SIZE_PATTERN = re.compile(r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$")
 # No video server makes frames larger than this on a side; a bigger "size" is a typo.
 MAX_SIDE = 4096
@@ -40,12 +53,50 @@ class RequestRejected(ValueError):  # noqa: N818 - a rejection, not a crash
     """A request does not fit the catalogue; the message lists what is allowed."""
 
 
+class ProviderSpec(BaseModel):
+    """One server the bot reaches: its protocol, address and where its secrets are read from.
+
+    Secrets never sit in the file: `api_key_env` and `webhook_secret_env` name environment
+    variables (bot/config.py reads them at start-up and refuses one that is unset or empty).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dialect: ProviderDialect = "openai"
+    base_url: str = Field(min_length=1, max_length=2000)
+    # Unset: no Authorization header (a self-hosted server without keys).
+    api_key_env: str | None = Field(default=None, min_length=1, max_length=200)
+    # Set: the provider calls back (POST /provider-webhooks/NAME), signed with this secret.
+    webhook_secret_env: str | None = Field(default=None, min_length=1, max_length=200)
+    # Connections to this provider at once, within the one HTTP session.
+    max_connections: int = Field(default=16, ge=1, le=1000)
+    # Retries of a failed read (a create is never retried once it may have left).
+    max_retries: int | None = Field(default=None, ge=0, le=20)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        if "@" in value.split("/", 3)[2]:
+            raise ValueError("base_url must not contain credentials; name them in api_key_env")
+        return value.rstrip("/")
+
+
 class ModelSpec(BaseModel):
     """One model the bot offers, and how to ask the server for it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=100)
+    # Which `[providers.NAME]` serves it; "default": OPENAI_BASE_URL.
+    provider: str = DEFAULT_PROVIDER
+    # Other catalogue models tried in order when this one provably never started a job or the
+    # provider reports its own failure (never on an unknown outcome, never on a refusal).
+    fallbacks: tuple[str, ...] = Field(default=(), max_length=10)
+    # The provider retires the model on this day: warned of 14 days before, refused from then.
+    retires_on: date | None = None
+    successor: str | None = Field(default=None, min_length=1, max_length=100)
     # What goes into the `model` field on the wire; None leaves the field out for servers
     # that serve one model and reject any name (vLLM-Omni) or name deployments (Azure).
     api_model: str | None = None
@@ -71,6 +122,9 @@ class ModelSpec(BaseModel):
     extension_seconds: tuple[int, ...] = Field(
         default=DEFAULT_EXTENSION_SECONDS, min_length=1, max_length=MAX_CHOICES
     )
+    # OpenRouter: how the size is sent: "size" ("1280x720"), or "resolution" ("720p" with
+    # an `aspect_ratio` of "16:9") for models whose listing names no exact sizes.
+    size_field: Literal["size", "resolution"] = "size"
     # "upload": the reference image as a multipart file part (works everywhere);
     # "image_url": its URL as `input_reference: {image_url}` in a JSON body.
     reference: ReferenceMode = "upload"
@@ -139,6 +193,25 @@ class ModelSpec(BaseModel):
     def seconds_default(self) -> int:
         return self.default_seconds or self.seconds[0]
 
+    def retires_within(self, today: date) -> int | None:
+        """Days until the model retires when that is within the warning window (0: retired)."""
+        if self.retires_on is None or today < self.retires_on - RETIREMENT_WARNING:
+            return None
+        return max(0, (self.retires_on - today).days)
+
+    def is_retired(self, today: date) -> bool:
+        return self.retires_on is not None and today >= self.retires_on
+
+    def retirement_note(self, today: date) -> str | None:
+        """ "veo-3.1-preview retires on 2026-10-22 (in 5 days); its successor is veo-3.1." """
+        days = self.retires_within(today)
+        if days is None or self.retires_on is None:
+            return None
+        then = "retired" if days == 0 else "retires"
+        when = "" if days == 0 else f" (in {days} day{'s' if days != 1 else ''})"
+        successor = f"; its successor is {self.successor}" if self.successor else ""
+        return f"{self.display_name} {then} on {self.retires_on.isoformat()}{when}{successor}"
+
     def price_per_second_for(self, size: str) -> Decimal:
         return self.price_per_second_by_size.get(size, self.price_per_second)
 
@@ -158,7 +231,10 @@ class Catalogue(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     default_model: str | None = None
-    models: tuple[ModelSpec, ...] = Field(min_length=1, max_length=25)
+    providers: dict[str, ProviderSpec] = Field(default_factory=dict)
+    # Empty only while a new catalogue waits for `video-bot models discover --write` to fill it
+    # (every other command refuses it: bot/config.py).
+    models: tuple[ModelSpec, ...] = Field(default=(), max_length=MAX_MODELS)
 
     @model_validator(mode="after")
     def _consistent(self) -> Catalogue:
@@ -167,17 +243,57 @@ class Catalogue(BaseModel):
             raise ValueError("model names must be unique")
         if self.default_model is not None and self.default_model not in names:
             raise ValueError(f"default_model {self.default_model} is not in models")
-        if len(self.all_sizes()) > MAX_CHOICES:
-            raise ValueError(
-                f"the models offer {len(self.all_sizes())} different sizes; Discord can show "
-                f"at most {MAX_CHOICES}"
-            )
-        if len(self.all_seconds()) > MAX_CHOICES:
-            raise ValueError(
-                f"the models offer {len(self.all_seconds())} different durations; Discord can "
-                f"show at most {MAX_CHOICES}"
-            )
+        for provider in self.providers:
+            if provider == DEFAULT_PROVIDER:
+                raise ValueError(
+                    "providers.default is the provider of OPENAI_BASE_URL and OPENAI_API_KEY; "
+                    "give this block another name"
+                )
+            if not _NAME_PATTERN.match(provider):
+                raise ValueError(
+                    f"provider name {provider!r}: use lower-case letters, digits, - and _"
+                )
+        for model in self.models:
+            if model.provider != DEFAULT_PROVIDER and model.provider not in self.providers:
+                raise ValueError(
+                    f"model {model.name} names provider {model.provider!r}, which has no "
+                    f"[providers.{model.provider}] block"
+                )
+            for fallback in model.fallbacks:
+                if fallback == model.name:
+                    raise ValueError(f"model {model.name} names itself as a fallback")
+                if fallback not in names:
+                    raise ValueError(
+                        f"model {model.name} names fallback {fallback!r}, which is not a model"
+                    )
+        # Frozen, but still being built: the OpenRouter defaults go in before anyone reads it.
+        object.__setattr__(self, "models", tuple(self._dialect_defaults(m) for m in self.models))
         return self
+
+    def _dialect_defaults(self, model: ModelSpec) -> ModelSpec:
+        """OpenRouter has no thumbnails, deletes or remix/extension routes: a model continues
+        a video (`previous_job_id`) only where the catalogue says it may."""
+        provider = self.providers.get(model.provider)
+        if provider is None or provider.dialect != "openrouter":
+            return model
+        unset = {"remix", "extensions", "delete", "thumbnail"} - model.model_fields_set
+        if not unset:
+            return model
+        return model.model_copy(update=dict.fromkeys(unset, False))
+
+    def provider_names(self) -> list[str]:
+        """The providers some model uses, `default` first when it is one of them."""
+        used = _unique(m.provider for m in self.models)
+        return sorted(used, key=lambda name: name != DEFAULT_PROVIDER)
+
+    def provider(self, name: str) -> ProviderSpec | None:
+        """A `[providers.NAME]` block; None for `default` (built from settings)."""
+        return self.providers.get(name)
+
+    def retiring(self, today: date) -> list[tuple[ModelSpec, int]]:
+        """Models that retire within the warning window or have retired, with days left."""
+        found = [(m, m.retires_within(today)) for m in self.models]
+        return [(m, days) for m, days in found if days is not None]
 
     @property
     def default(self) -> ModelSpec:
@@ -190,7 +306,7 @@ class Catalogue(BaseModel):
         for spec in self.models:
             if spec.name == name:
                 return spec
-        raise RequestRejected(f"Unknown model {name!r}. Available: {', '.join(self.names())}.")
+        raise RequestRejected(f"Unknown model {name!r}. Available: {_listed(self.names())}.")
 
     def all_sizes(self) -> list[str]:
         return _unique(size for m in self.models for size in m.sizes)
@@ -199,10 +315,23 @@ class Catalogue(BaseModel):
         return sorted(_unique(s for m in self.models for s in m.seconds))
 
     def resolve(
-        self, model: str | None, size: str | None, seconds: int | None
+        self,
+        model: str | None,
+        size: str | None,
+        seconds: int | None,
+        *,
+        today: date | None = None,
     ) -> tuple[ModelSpec, str, int]:
-        """Fill defaults and check the combination; raises RequestRejected naming what fits."""
+        """Fill defaults and check the combination; raises RequestRejected naming what fits.
+
+        With `today`, a model past its `retires_on` is refused, naming its successor.
+        """
         spec = self.get(model) if model else self.default
+        if today is not None and spec.is_retired(today):
+            successor = f" Use {spec.successor} instead." if spec.successor else ""
+            raise RequestRejected(
+                f"{spec.display_name} was retired by its provider on {spec.retires_on}.{successor}"
+            )
         chosen_size = size or spec.size_default
         chosen_seconds = seconds if seconds is not None else spec.seconds_default
         if chosen_size not in spec.sizes:
@@ -223,7 +352,18 @@ class Catalogue(BaseModel):
 
 def _who_else(catalogue: Catalogue, fits: Callable[[ModelSpec], bool], what: str) -> str:
     others = [m.display_name for m in catalogue.models if fits(m)]
-    return f" {what} is available with: {', '.join(others)}." if others else ""
+    return f" {what} is available with: {_listed(others)}." if others else ""
+
+
+# A refusal names at most this many models: a catalogue of hundreds would flood the message.
+_LISTED = 10
+
+
+def _listed(names: list[str]) -> str:
+    """The names joined, or the first ten and "… and N more"."""
+    if len(names) <= _LISTED:
+        return ", ".join(names)
+    return f"{', '.join(names[:_LISTED])} … and {len(names) - _LISTED} more"
 
 
 def _unique(items: Iterable[_T]) -> list[_T]:

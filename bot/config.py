@@ -7,20 +7,31 @@ everything that is ours carries the `VIDEO_BOT_` prefix.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.catalogue import Catalogue, CatalogueError, load_catalogue
+from bot.catalogue import (
+    DEFAULT_PROVIDER,
+    Catalogue,
+    CatalogueError,
+    ProviderDialect,
+    load_catalogue,
+)
 from bot.domain import OperatorLimits
 from bot.observability.redaction import strip_url_credentials, url_credentials
 
 OPENAI_RETIRED_HOST = "api.openai.com"
 _CREDENTIALS_IN_URL = "must not contain credentials; put the key in OPENAI_API_KEY"
-_SECRET_FIELDS = frozenset({"openai_api_key", "discord_token", "database_url"})
+_SECRET_FIELDS = frozenset(
+    {"openai_api_key", "openai_webhook_secret", "discord_token", "database_url"}
+)
 # The store runs on SQLAlchemy's asyncio engines: each scheme an operator may write, and the
 # async driver it means (a plain URL as hosting services hand them out takes the bot's driver).
 _DATABASE_DRIVERS = {
@@ -35,6 +46,24 @@ _DATABASE_URL_FORMS = "sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DATABAS
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A provider of the catalogue with its secrets read: what the engine connects to."""
+
+    name: str
+    dialect: ProviderDialect
+    base_url: str
+    api_key: SecretStr | None = None
+    # Set: the provider's completion events are accepted (signed with it) and polling slows.
+    webhook_secret: SecretStr | None = None
+    max_connections: int = 16
+    max_retries: int | None = None
+
+    @property
+    def calls_back(self) -> bool:
+        return self.webhook_secret is not None
 
 
 class Settings(BaseSettings):
@@ -73,6 +102,13 @@ class Settings(BaseSettings):
         "on 2026-09-24: point this at a server that speaks the protocol, or at "
         "`video-bot fake-api`. A user name or password in it is refused: put the key in "
         "`OPENAI_API_KEY`.",
+    )
+    openai_webhook_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_WEBHOOK_SECRET", "openai_webhook_secret"),
+        description="The Standard Webhooks secret (`whsec_…`) the `default` provider signs its "
+        "`video.completed` / `video.failed` events with; set, the bot accepts them at "
+        "`/provider-webhooks/default` and polls that provider only as a safety net.",
     )
     catalogue_file: Path | None = Field(
         default=None,
@@ -128,6 +164,27 @@ class Settings(BaseSettings):
         gt=0,
         le=3600,
         description="The longest wait between two status reads of a job, in seconds.",
+    )
+    callback_poll_interval: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds between the safety-net status reads of a job whose provider calls "
+        "back (a provider with a webhook secret): the callback moves the job on, these reads "
+        "only catch a lost one.",
+    )
+    provider_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Failures in a row (no answer, 5xx, 429) after which a provider is skipped "
+        "for `VIDEO_BOT_PROVIDER_COOLDOWN` seconds: its models fall back or are refused at once.",
+    )
+    provider_cooldown: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="Seconds a provider that kept failing is skipped before it is tried again.",
     )
     poll_fixed_interval: float = Field(
         default=5.0,
@@ -398,6 +455,59 @@ class Settings(BaseSettings):
         except CatalogueError as exc:
             raise ConfigError(f"VIDEO_BOT_CATALOGUE_FILE: {exc}") from None
 
+    def providers(
+        self, catalogue: Catalogue | None = None, environ: Mapping[str, str] | None = None
+    ) -> dict[str, Provider]:
+        """Every provider some model uses, its secrets read from the environment (or `.env`).
+
+        `default` is OPENAI_BASE_URL / OPENAI_API_KEY. A block's `api_key_env` or
+        `webhook_secret_env` naming a variable that is unset or empty is refused in one line.
+        """
+        catalogue = catalogue or self.catalogue()
+        variables = _environment() if environ is None else environ
+        found: dict[str, Provider] = {}
+        for name in catalogue.provider_names():
+            spec = catalogue.provider(name)
+            if spec is None:
+                found[name] = Provider(
+                    DEFAULT_PROVIDER,
+                    "openai",
+                    self.openai_base_url,
+                    self.openai_api_key,
+                    self.openai_webhook_secret,
+                )
+                continue
+            found[name] = Provider(
+                name,
+                spec.dialect,
+                spec.base_url,
+                _secret(variables, spec.api_key_env, name, "api_key_env"),
+                _secret(variables, spec.webhook_secret_env, name, "webhook_secret_env"),
+                spec.max_connections,
+                spec.max_retries,
+            )
+        return found
+
+
+def _environment() -> dict[str, str]:
+    """The process environment over the `.env` file, as the settings themselves are read."""
+    values = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    return {**values, **os.environ}
+
+
+def _secret(
+    variables: Mapping[str, str], variable: str | None, provider: str, key: str
+) -> SecretStr | None:
+    if variable is None:
+        return None
+    value = variables.get(variable, "").strip()
+    if not value:
+        raise ConfigError(
+            f"VIDEO_BOT_CATALOGUE_FILE: providers.{provider}.{key} names {variable}, "
+            "which is unset or empty"
+        )
+    return SecretStr(value)
+
 
 def _field_name(loc: tuple[int | str, ...]) -> str:
     """The Settings field an error is about; pydantic reports an aliased one by its alias."""
@@ -443,5 +553,5 @@ def load_settings(**overrides: object) -> Settings:
                 f"VIDEO_BOT_SHARD_IDS: shard {max(ids)} does not exist with "
                 f"VIDEO_BOT_SHARD_COUNT={settings.shard_count} (shards count from 0)"
             )
-    settings.catalogue()
+    settings.providers()
     return settings

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 from bot.catalogue import Catalogue, ModelSpec, RequestRejected
-from bot.videos import CreateRequest, ReferenceImage
+from bot.videos import CreateRequest, FailureKind, ReferenceImage
 
 MAX_PROMPT = 32000
 
@@ -148,6 +148,7 @@ class VideoRequest:
             seconds=self.spec.seconds_on_wire(self.seconds) if send_seconds else None,
             reference=None if self.reference_url is not None else self.reference,
             reference_url=self.reference_url,
+            size_as=self.spec.size_field,
         )
 
 
@@ -163,14 +164,17 @@ def validate_request(
     model: str | None = None,
     size: str | None = None,
     seconds: int | None = None,
+    today: datetime.date | None = None,
 ) -> VideoRequest:
-    """Check everything that can be checked without the provider; raise RequestRejected."""
+    """Check everything that can be checked without the provider; raise RequestRejected.
+
+    With `today`, a model past its retirement is refused, naming its successor."""
     text = prompt.strip()
     if not text:
         raise RequestRejected("The prompt is empty. Describe the video you want.")
     if len(text) > MAX_PROMPT:
         raise RequestRejected(f"The prompt is too long ({len(text)} characters; {MAX_PROMPT} max).")
-    spec, chosen_size, chosen_seconds = catalogue.resolve(model, size, seconds)
+    spec, chosen_size, chosen_seconds = catalogue.resolve(model, size, seconds, today=today)
     return VideoRequest(text, spec, chosen_size, chosen_seconds, requester)
 
 
@@ -423,6 +427,44 @@ def billing(state: JobState, provider_video_id: str | None) -> Billing:
 
 
 @dataclass(frozen=True)
+class Attempt:
+    """One model's try at a job that then fell back to the next model in its chain."""
+
+    model: str
+    provider: str
+    failure_kind: FailureKind
+    cost: str  # the attempt's own reservation (refunded: it never started or the provider failed)
+    error: str | None = None
+    provider_video_id: str | None = None
+    ended_at: float = 0.0
+
+
+class CallbackOutcome(StrEnum):
+    """What a verified provider callback did (counted per provider on /metrics)."""
+
+    MOVED = "moved"  # the job's owner was woken to read its status now
+    ENDED = "ended"  # the job had already ended: nothing to do
+    UNKNOWN_JOB = "unknown_job"  # no job of this provider has that video id
+
+
+@dataclass(frozen=True)
+class ProviderHealth:
+    """One provider as /healthz and doctor report it."""
+
+    name: str
+    dialect: str
+    base_url: str
+    # Set while the circuit breaker skips the provider (Unix seconds).
+    down_until: float | None = None
+    consecutive_failures: int = 0
+    calls_back: bool = False
+
+    @property
+    def down(self) -> bool:
+        return self.down_until is not None
+
+
+@dataclass(frozen=True)
 class Usage:
     """Videos, seconds and estimated cost over a period, split the way billing() splits them.
 
@@ -438,6 +480,10 @@ class Usage:
     unknown: Decimal = Decimal(0)
     refunded: Decimal = Decimal(0)
     refunded_videos: int = 0
+    # Jobs whose provider reported what it billed: their estimates, and the bills. `cost` and
+    # the buckets above already count the bill for them.
+    estimated_settled: Decimal = Decimal(0)
+    billed_settled: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -474,6 +520,15 @@ class JobSummary:
     metadata: str | None = None  # the team API's metadata, as JSON
     reply: ReplyHandle | None = None  # without its secret: where the reply is
     original_kept: bool = False  # the original file is still on the bot's host
+    provider: str = "default"  # the catalogue's provider of `model`
+    billed_cost: str | None = None  # what the provider reported it billed, when it did
+    failure_kind: FailureKind | None = None  # why it ended without a video, when it did
+    attempts: tuple[Attempt, ...] = ()  # earlier models tried, oldest first (fallbacks)
+
+    @property
+    def counted_cost(self) -> str:
+        """The money the job counts as: the bill where known, else the estimate."""
+        return self.billed_cost if self.billed_cost is not None else self.cost
 
     @property
     def delivered(self) -> bool:
@@ -556,6 +611,9 @@ class JobView:
     thumbnail: Path | None = None  # a still of the finished video, once it is downloaded
     source_link: str | None = None  # a follow-up's source, as its front end links to it
     requested_by: str | None = None  # who asked, when not a member (an API key's name)
+    # The models tried before `request.model` that could not make it (fallbacks), oldest
+    # first: the reply says "made by veo — wan was unavailable".
+    fell_back_from: tuple[str, ...] = ()
 
     def evolve(self, **changes: Any) -> JobView:
         return replace(self, **changes)

@@ -138,3 +138,85 @@ def test_an_unusable_database_url_is_one_line_naming_it(
     assert message.startswith("DATABASE_URL")
     assert "\n" not in message
     assert "hunter2" not in message
+
+
+def _catalogue(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "catalogue.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+_ROUTER = """
+[providers.router]
+dialect = "openrouter"
+base_url = "https://openrouter.example/api/v1"
+api_key_env = "ROUTER_KEY"
+
+[[models]]
+name = "wan"
+provider = "router"
+sizes = ["1280x720"]
+seconds = [5]
+"""
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_a_provider_key_variable_unset_or_empty_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    if value is None:
+        monkeypatch.delenv("ROUTER_KEY", raising=False)
+    else:
+        monkeypatch.setenv("ROUTER_KEY", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(catalogue_file=_catalogue(tmp_path, _ROUTER))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "providers.router.api_key_env" in message
+    assert "ROUTER_KEY" in message
+
+
+def test_a_provider_key_is_read_from_its_variable_and_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROUTER_KEY", "sk-or-v1-secretsecretsecret")
+    settings = load_settings(catalogue_file=_catalogue(tmp_path, _ROUTER))
+    providers = settings.providers()
+    assert list(providers) == ["router"]  # `default` exists only when a model uses it
+    key = providers["router"].api_key
+    assert key is not None
+    assert key.get_secret_value() == "sk-or-v1-secretsecretsecret"
+    assert "secretsecret" not in repr(providers)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        ('provider = "nowhere"', "names provider 'nowhere'"),
+        ('fallbacks = ["ghost"]', "names fallback 'ghost'"),
+    ],
+)
+def test_a_model_naming_an_unknown_provider_or_fallback_is_refused_in_one_line(
+    tmp_path: Path, model: str, expected: str
+) -> None:
+    text = f"""
+[[models]]
+name = "wan"
+sizes = ["1280x720"]
+seconds = [5]
+{model}
+"""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(catalogue_file=_catalogue(tmp_path, text))
+    assert "\n" not in str(caught.value)
+    assert expected in str(caught.value)
+
+
+def test_the_default_provider_is_openai_base_url_and_sends_no_key_without_one(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(openai_base_url="http://127.0.0.1:9/v1")
+    (provider,) = settings.providers().values()
+    assert provider.name == "default"
+    assert provider.base_url == "http://127.0.0.1:9/v1"
+    assert provider.api_key is None

@@ -161,15 +161,42 @@ class SpendGate:
             await self._check(request, limits)
             return await reserve(None)
 
+    async def readmit(
+        self,
+        request: VideoRequest,
+        replacing: Decimal,
+        reserve: Callable[[AsyncConnection | None], Awaitable[_T]],
+    ) -> _T:
+        """A job moving to its next model (a fallback): its own new reservation, checked
+        against every budget in one step, in place of the `replacing` one it had (which is
+        given back: that attempt never started, or the provider failed it). The job already
+        counts as one video and holds its place in the queue."""
+        limits = await self.limits(request.requester.guild_id)
+        if not limits.any and _key_budget(request) is None:
+            return await reserve(None)
+        if self._shared is not None:
+            async with self._lock, self._shared.admission() as conn:
+                await self._check(request, limits, conn, replacing=replacing)
+                return await reserve(conn)
+        async with self._lock:
+            await self._check(request, limits, replacing=replacing)
+            return await reserve(None)
+
     async def _check(
-        self, request: VideoRequest, limits: EffectiveLimits, conn: AsyncConnection | None = None
+        self,
+        request: VideoRequest,
+        limits: EffectiveLimits,
+        conn: AsyncConnection | None = None,
+        *,
+        replacing: Decimal | None = None,
     ) -> None:
         since, resets = day_bounds(self._clock())
-        cost = request.estimated_cost
+        cost = request.estimated_cost - (replacing or Decimal(0))
+        new_videos = 0 if replacing is not None else 1
         user = request.requester.user_id
         if limits.user_daily_count is not None:
             mine = await self._usage.usage(since=since, user_id=user, conn=conn)
-            if mine.videos + 1 > limits.user_daily_count:
+            if mine.videos + new_videos > limits.user_daily_count:
                 raise LimitReached(
                     f"You have made {mine.videos} of your {limits.user_daily_count} videos for "
                     "today.",

@@ -59,6 +59,9 @@ class Dispatcher(Protocol):
     def policy_changed(self, guild_id: int) -> None:
         """A server's rules changed here: processes that cached them read them again."""
 
+    def wake_elsewhere(self, job_id: str) -> None:
+        """A provider called back about a job another process follows: it reads it now."""
+
     # -- life cycle ----------------------------------------------------------------------------
 
     async def resume(self, *, spread: float | None = None) -> int:

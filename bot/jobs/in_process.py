@@ -125,6 +125,10 @@ class InProcessDispatcher:
     def policy_changed(self, guild_id: int) -> None:
         """Nothing to tell: no other process caches the rules."""
 
+    def wake_elsewhere(self, job_id: str) -> None:
+        """Nothing to tell: no other process follows jobs (one not running here waits in the
+        queue, and is read when it starts)."""
+
     async def hand_back(self) -> None:
         """Nothing to hand back: the jobs resume at the next start."""
 

@@ -63,6 +63,7 @@ class SharedDispatcher:
         listen_dsn: str | None = None,
         owner: str | None = None,
         on_policy: Callable[[int], None] = lambda _guild_id: None,
+        on_due: Callable[[str], None] = lambda _job_id: None,
     ) -> None:
         self.leases = leases
         self.max_running = max_running
@@ -76,6 +77,7 @@ class SharedDispatcher:
         self._interval = position_interval
         self._dsn = listen_dsn
         self._on_policy = on_policy
+        self._on_due = on_due
         self._held: dict[str, int] = {}  # job id -> lease generation
         self._wake = asyncio.Event()
         self._moved = asyncio.Event()
@@ -136,6 +138,11 @@ class SharedDispatcher:
     def policy_changed(self, guild_id: int) -> None:
         """A server's rules changed here: the other processes drop their cached copy."""
         self._notify(f"policy:{guild_id}")
+
+    def wake_elsewhere(self, job_id: str) -> None:
+        """A provider's callback reached this process for a job another one holds: the
+        holder reads its status now (as a stop does, by NOTIFY)."""
+        self._notify(f"due:{job_id}")
 
     def _changed(self) -> None:
         self._wake.set()
@@ -324,6 +331,11 @@ class SharedDispatcher:
                 guild = payload.removeprefix("policy:")
                 if guild.isdigit():
                     self._on_policy(int(guild))
+                return
+            if payload.startswith("due:"):
+                job_id = payload.removeprefix("due:")
+                if job_id in self._held:
+                    self._on_due(job_id)
                 return
             if payload.startswith("stop:"):
                 job_id = payload.removeprefix("stop:")

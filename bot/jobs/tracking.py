@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from bot.jobs.polling import PollPlanner
 from bot.videos import (
+    FailureKind,
     JobFailedError,
     JobState,
     JobTimeoutError,
@@ -57,6 +58,7 @@ async def track(
     sleep: Sleep = asyncio.sleep,
     started_at: float | None = None,
     max_consecutive_errors: int = 5,
+    wake: asyncio.Event | None = None,
 ) -> Video:
     """Poll until the job completes and return it; raise a VideosError otherwise.
 
@@ -68,7 +70,28 @@ async def track(
     measured from the running phase only.
     Transient trouble (5xx, network, 429) is tolerated for a few rounds beyond the client's
     own retries, because a long job should not die of one bad minute at the provider.
+    `wake`, set by a provider's callback, cuts the current wait short: the status is read at
+    once (the callback is only a hint; the read is the truth).
     """
+
+    async def pause(seconds: float) -> None:
+        if wake is None:
+            await sleep(seconds)
+            return
+        if wake.is_set():
+            wake.clear()
+            return
+        napping = asyncio.ensure_future(sleep(seconds))
+        woken = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({napping, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (napping, woken):
+                if not waiter.done():
+                    waiter.cancel()
+            await asyncio.gather(napping, woken, return_exceptions=True)
+        wake.clear()
+
     start = clock() if started_at is None else started_at
     planner.started_at = planner.started_at or start
     ends = start + deadline
@@ -77,7 +100,7 @@ async def track(
     # planner's first step after submission (a job submitted long ago is read at once).
     first = min(planner.initial_delay(clock()), ends - clock())
     if first > 0:
-        await sleep(first)
+        await pause(first)
     while True:
         sent = clock()
         try:
@@ -87,11 +110,17 @@ async def track(
             if errors > max_consecutive_errors or clock() >= ends:
                 if isinstance(exc, ServerError):
                     # Gateways (LiteLLM) report a failed job as a lasting 5xx on its status.
-                    raise JobFailedError(str(exc.status), _server_said(exc), refused=False) from exc
+                    # Not proof that the job ended, nor that it was never made: no fallback.
+                    raise JobFailedError(
+                        str(exc.status),
+                        _server_said(exc),
+                        refused=False,
+                        kind=FailureKind.UNKNOWN,
+                    ) from exc
                 raise
             wait = exc.retry_after if isinstance(exc, RateLimitedError) else None
             log.warning("status of %s unavailable (%s); round %d", video_id, exc, errors)
-            await sleep(min(wait or planner.fixed_interval, planner.max_interval))
+            await pause(min(wait or planner.fixed_interval, planner.max_interval))
             continue
         errors = 0
         video = poll.video
@@ -100,12 +129,7 @@ async def track(
             await on_update(Update(video, now - start, 0.0))
             return video
         if video.state.is_terminal:
-            error = video.error
-            raise JobFailedError(
-                error.code if error else video.state.value,
-                error.message if error else None,
-                refused=video.is_refused,
-            )
+            raise JobFailedError.from_video(video, dialect=client.dialect)
         if now >= ends:
             raise JobTimeoutError(f"{video_id} not finished after {deadline:.0f}s")
         planner.observe(
@@ -119,7 +143,7 @@ async def track(
         await on_update(Update(video, now - start, max(0.0, remaining) if remaining else None))
         delay = planner.next_delay(now)
         # The last read lands on the deadline itself, not somewhere before it.
-        await sleep(max(0.0, min(delay, ends - now)))
+        await pause(max(0.0, min(delay, ends - now)))
 
 
 def _server_said(error: ServerError) -> str:

@@ -38,6 +38,7 @@ from bot.domain import (
 from bot.jobs.durations import DurationHistory
 from bot.jobs.files import JobFiles
 from bot.jobs.polling import PollPlanner
+from bot.jobs.providers import ProviderLink, Providers, UnknownProviderError
 from bot.jobs.reconcile import find_created_job
 from bot.jobs.thumbnails import FrameGrabber, make_thumbnail
 from bot.jobs.tracking import Update, track
@@ -48,6 +49,7 @@ from bot.videos import (
     ContentNotReadyError,
     ContentUnavailableError,
     CreateOutcomeUnknownError,
+    FailureKind,
     JobFailedError,
     JobLostError,
     JobTimeoutError,
@@ -58,12 +60,18 @@ from bot.videos import (
     Video,
     VideosClient,
     VideosError,
+    failure_kind,
 )
 from bot.videos import JobState as ProviderState
 
 log = logging.getLogger(__name__)
 
-PlannerFactory = Callable[[float | None], PollPlanner]
+# (expected duration, whether the provider calls back) -> the job's poll planner.
+PlannerFactory = Callable[[float | None, bool], PollPlanner]
+# A job whose attempt ended with a kind that may fall back: the service moves it to the next
+# model of its chain that passes every check (one transaction, its own reservation) and
+# returns the record as stored, back in ACCEPTED; None when no model is left.
+FallBack = Callable[["JobRecord", FailureKind, str], Awaitable["JobRecord | None"]]
 SinkFactory = Callable[[JobRecord], ReplySink]
 # Where a delivered job's original can be had (a link, or kept on the host), if it is kept.
 OriginalFinder = Callable[[str, int], Original | None]
@@ -76,6 +84,9 @@ EXPIRED_MESSAGE = (
 UNAVAILABLE_MESSAGE = (
     "The video was generated, but it could not be downloaded: the video service did not hand "
     "the file over."
+)
+PROVIDER_GONE_MESSAGE = (
+    "This video's provider is no longer configured on the bot; an operator removed it."
 )
 NEVER_STARTED_MESSAGE = (
     "The video service never received this request (nothing was billed). Please try again."
@@ -139,19 +150,21 @@ class Workflow:
 
     def __init__(
         self,
-        client: VideosClient,
+        providers: Providers,
         store: JobStore,
         catalogue: Catalogue,
         files: JobFiles,
         *,
         sink_for: SinkFactory,
         planner_factory: PlannerFactory,
+        fall_back: FallBack | None = None,
         deadline: float,
         max_download_bytes: int,
         content_wait: float = 300.0,
         grab_frame: FrameGrabber | None = None,
         original: OriginalFinder = lambda _job_id, _size: None,
         reference_link: Callable[[str], str | None] = lambda _job_id: None,
+        callback_url: Callable[[ProviderLink], str | None] = lambda _link: None,
         on_end: Callable[[str], None] = lambda _job_id: None,
         on_lost: Callable[[str], None] = lambda _job_id: None,
         still_holds: LeaseCheck | None = None,
@@ -159,7 +172,8 @@ class Workflow:
         delayed_after: int = 2,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client = client
+        self._providers = providers
+        self._fall_back = fall_back
         self._store = store
         self._catalogue = catalogue
         self._files = files
@@ -171,6 +185,7 @@ class Workflow:
         self._grab_frame = grab_frame
         self._original = original
         self._reference_link = reference_link
+        self._callback_url = callback_url
         self._on_end = on_end
         self._on_lost = on_lost
         self._still_holds = still_holds
@@ -179,6 +194,8 @@ class Workflow:
         self._delayed_after = delayed_after
         self._wall = wall_clock
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Jobs being followed here, woken by a provider's callback to read their status now.
+        self._wakes: dict[str, asyncio.Event] = {}
         self.durations = DurationHistory()
 
     # -- running jobs --------------------------------------------------------------------------
@@ -189,6 +206,20 @@ class Workflow:
 
     def is_running(self, job_id: str) -> bool:
         return job_id in self._tasks
+
+    def nudge(self, job_id: str) -> bool:
+        """The provider said the job moved on: read its status now, if it is followed here."""
+        wake = self._wakes.get(job_id)
+        if wake is None:
+            return False
+        wake.set()
+        return True
+
+    def _link(self, job: _Job) -> ProviderLink:
+        return self._providers.get(job.record.provider)
+
+    def _client(self, job: _Job) -> VideosClient:
+        return self._link(job).client
 
     def start(self, record: JobRecord, *, delay: float = 0.0, lease: Lease | None = None) -> None:
         """Run the job from its stored state (new, resumed after a restart, or taken over
@@ -263,6 +294,7 @@ class Workflow:
             progress=record.progress,
             video_id=record.provider_video_id,
             error=record.last_error if record.state.is_final else None,
+            fell_back_from=tuple(a.model for a in record.attempts_made()),
         )
 
     # -- the loop ------------------------------------------------------------------------------
@@ -285,6 +317,12 @@ class Workflow:
                     job.view = job.view.evolve(delayed=False)
             except StaleTransitionError:
                 job.reload = True  # someone else moved it on (a cancel): see where it is now
+            except UnknownProviderError:
+                # The operator removed the job's provider from the catalogue: nothing can
+                # reach it. Unsent, the reservation is given back; sent, it may be billed.
+                sent = job.record.state is not JobState.ACCEPTED
+                final = JobState.UNKNOWN if sent else JobState.FAILED
+                await self._end(job, final, PROVIDER_GONE_MESSAGE)
             except _LeaseLostError:
                 return
             except asyncio.CancelledError:
@@ -326,7 +364,7 @@ class Workflow:
             log.warning("job %s: its lease was taken over; stopping here", fresh.id)
             self._lost.add(fresh.id)
             if job.created is not None:
-                await self._withdraw_orphan(job.created)
+                await self._withdraw_orphan(self._client(job), job.created)
             return False
         job.record = fresh
         if fresh.state.is_final:
@@ -342,7 +380,13 @@ class Workflow:
         job.view = job.view.evolve(state=to)
 
     async def _end(
-        self, job: _Job, state: JobState, message: str, *, refused: bool = False
+        self,
+        job: _Job,
+        state: JobState,
+        message: str,
+        *,
+        refused: bool = False,
+        kind: FailureKind | None = None,
     ) -> None:
         """Record a final state first, then tell the requester.
 
@@ -352,7 +396,8 @@ class Workflow:
         from bot.observability.redaction import redact
 
         ref = f"{redact(message)} (ref {job.record.id})"
-        await self._move(job, state, expect=[job.record.state], last_error=ref)
+        extra = {} if kind is None else {"failure_kind": kind.value}
+        await self._move(job, state, expect=[job.record.state], last_error=ref, **extra)
         job.view = job.view.evolve(phase=Phase.FAILED, error=ref, refused=refused, eta_at=None)
         # The member must learn the outcome: a passing failure to say so is tried again.
         for attempt in range(1, TELL_ATTEMPTS + 1):
@@ -375,11 +420,14 @@ class Workflow:
     async def _submit(self, job: _Job) -> None:
         """ACCEPTED: send the create, once. Its outcome is stored or reconciled, never resent."""
         record = job.record
+        link = self._link(job)
         request = self.request(record)
         reference = await self._store.reference(record.id)
         if reference is not None:
             request = request.with_reference(ReferenceImage(reference, "image/jpeg"))
-            if request.spec.reference == "image_url":
+            # OpenRouter takes a reference only as a URL: the bot's copy behind a signed link
+            # where members can reach the web server, else the image itself as a data: URL.
+            if request.spec.reference == "image_url" or link.dialect == "openrouter":
                 # The server takes the reference as a URL: the fitted image on the bot's own
                 # web server (without a public one, it goes up as a file after all).
                 request = replace(request, reference_url=self._reference_link(record.id))
@@ -409,29 +457,67 @@ class Workflow:
                 log.warning("job %s: lease lost before the create; stopping here", record.id)
                 self._lost.add(record.id)
                 raise _LeaseLostError
-            job.created = await self._send_create(request)
+            job.created = await self._send_create(link, request)
         except CreateOutcomeUnknownError:
             log.warning("job %s: create outcome unknown; reconciling", record.id)
             return  # SUBMITTING's step finds out what the provider made of it
         except VideosError as exc:
-            # The provider answered and made nothing: it will not bill this.
-            log.warning("job %s: create refused: %s", record.id, exc)
+            # The provider answered and made nothing (or was not even asked: its circuit is
+            # open): it will not bill this.
+            kind = failure_kind(exc)
+            log.warning("job %s: create refused (%s): %s", record.id, kind.value, exc)
             await showing
-            await self._end(job, JobState.FAILED, exc.user_message)
+            if await self._try_fall_back(job, kind, exc.user_message):
+                return
+            state = JobState.REFUSED if kind.is_refusal else JobState.FAILED
+            await self._end(job, state, exc.user_message, refused=kind.is_refusal, kind=kind)
             return
         finally:
             if not showing.done():
                 await asyncio.wait([showing])
         await self._store_created(job)
 
-    async def _send_create(self, request: VideoRequest) -> Video:
+    async def _send_create(self, link: ProviderLink, request: VideoRequest) -> Video:
         """The one billed request of a job: a create, a remix or an extension."""
+        client = link.client
         source = request.source_video_id
+        model = request.spec.wire_model
         if request.kind is JobKind.REMIX and source is not None:
-            return await self._client.remix(source, request.prompt)
+            return await client.remix(source, request.prompt, model=model)
         if request.kind is JobKind.EXTEND and source is not None:
-            return await self._client.extend(source, request.prompt, str(request.seconds))
-        return await self._client.create(request.create_request())
+            return await client.extend(source, request.prompt, str(request.seconds), model=model)
+        # Where the provider is told to call back when the video is ready (OpenRouter).
+        create = replace(request.create_request(), callback_url=self._callback_url(link))
+        return await client.create(create)
+
+    async def _try_fall_back(self, job: _Job, kind: FailureKind, message: str) -> bool:
+        """After an attempt that provably never started or that the provider itself failed:
+        the next model of the chain, if one passes every check. Follow-ups never fall back
+        (they belong to the provider that made their source)."""
+        record = job.record
+        if (
+            self._fall_back is None
+            or not kind.may_fall_back
+            or JobKind(record.kind or JobKind.GENERATE) is not JobKind.GENERATE
+        ):
+            return False
+        moved = await self._fall_back(record, kind, message)
+        if moved is None:
+            return False
+        log.info(
+            "job %s: %s could not make it (%s); trying %s",
+            record.id,
+            record.model,
+            kind.value,
+            moved.model,
+        )
+        job.record = moved
+        job.created = None
+        job.sent_at = None
+        job.content_since = None
+        job.view = self.view(moved).evolve(phase=Phase.SUBMITTING)
+        await self._show(job)
+        return True
 
     async def _reconcile(self, job: _Job) -> None:
         """SUBMITTING: the create may have reached the provider; find the job it made."""
@@ -441,7 +527,10 @@ class Workflow:
         record = job.record
         create = self.request(record).create_request()
         found, searched = await find_created_job(
-            self._client, create, since=(job.sent_at or record.updated_at) - 5, store=self._store
+            self._client(job),
+            create,
+            since=(job.sent_at or record.updated_at) - 5,
+            store=self._store,
         )
         if found is not None:
             log.info("job %s: adopted provider video %s", record.id, found.id)
@@ -458,20 +547,28 @@ class Workflow:
             log.info("job %s: the provider never received it; sending it now", record.id)
             await self._move(job, JobState.ACCEPTED, expect=[JobState.SUBMITTING])
             return
+        # The create may have left: never another model (it may be making the video).
         if searched:
-            await self._end(job, JobState.FAILED, NEVER_STARTED_MESSAGE)
+            await self._end(job, JobState.FAILED, NEVER_STARTED_MESSAGE, kind=FailureKind.UNKNOWN)
             return
-        await self._end(job, JobState.UNKNOWN, CreateOutcomeUnknownError().user_message)
+        await self._end(
+            job,
+            JobState.UNKNOWN,
+            CreateOutcomeUnknownError().user_message,
+            kind=FailureKind.UNKNOWN,
+        )
 
     async def _store_created(self, job: _Job) -> None:
         video = job.created
         assert video is not None  # noqa: S101 - callers set it
+        billed = {} if video.billed_cost is None else {"billed_cost": str(video.billed_cost)}
         await self._move(
             job,
             JobState.SUBMITTED,
             expect=[JobState.SUBMITTING],
             provider_video_id=video.id,
             submitted_at=job.sent_at or job.record.updated_at,
+            **billed,
         )
         job.created = None
         log.info("job %s is provider video %s", job.record.id, video.id)
@@ -500,40 +597,49 @@ class Workflow:
             await self._show(job)
 
         kind = (request.model, request.size, request.seconds)
-        planner = self._planner_factory(self.durations.expected(*kind))
+        link = self._link(job)
+        planner = self._planner_factory(self.durations.expected(*kind), link.calls_back)
         # How long similar jobs spent running: a prior for the first speed estimate.
         planner.expected_running = self.durations.expected_running(*kind)
+        wake = self._wakes.setdefault(record.id, asyncio.Event())
         try:
             finished = await track(
-                self._client,
+                link.client,
                 video_id,
                 planner=planner,
                 deadline=self._deadline,
                 on_update=on_update,
                 started_at=started,
+                wake=wake,
             )
         except JobFailedError as exc:
-            state = JobState.REFUSED if exc.refused else JobState.FAILED
-            await self._end(job, state, exc.user_message, refused=exc.refused)
+            if await self._try_fall_back(job, exc.kind, exc.user_message):
+                return
+            state = JobState.REFUSED if exc.kind.is_refusal else JobState.FAILED
+            await self._end(job, state, exc.user_message, refused=exc.refused, kind=exc.kind)
             return
         except JobLostError as exc:
-            await self._end(job, JobState.LOST, exc.user_message)
+            await self._end(job, JobState.LOST, exc.user_message, kind=FailureKind.UNKNOWN)
             return
         except JobTimeoutError:
-            await self._end(job, JobState.TIMED_OUT, TIMED_OUT_MESSAGE)
+            await self._end(job, JobState.TIMED_OUT, TIMED_OUT_MESSAGE, kind=FailureKind.UNKNOWN)
             return
         except VideosError:
             if time.monotonic() - started >= self._deadline:
                 await self._end(job, JobState.TIMED_OUT, TIMED_OUT_MESSAGE)
                 return
             raise  # the provider is unreachable for now: the step runs again
+        finally:
+            self._wakes.pop(record.id, None)
         self.durations.record(*kind, time.monotonic() - started, running=planner.running_seconds)
+        billed = {} if finished.billed_cost is None else {"billed_cost": str(finished.billed_cost)}
         await self._move(
             job,
             JobState.DOWNLOADING,
             expect=[JobState.SUBMITTED, JobState.RUNNING],
             progress=100,
             video_expires_at=finished.expires_at,
+            **billed,
         )
 
     async def _download(self, job: _Job) -> None:
@@ -550,7 +656,7 @@ class Workflow:
             assert record.provider_video_id is not None  # noqa: S101
             self._files.prepare()
             try:
-                await self._client.download(
+                await self._client(job).download(
                     record.provider_video_id, path, max_bytes=self._max_download_bytes
                 )
             except (
@@ -586,7 +692,7 @@ class Workflow:
         thumbnail = self._files.thumbnail(record.id)
         if thumbnail is None:
             thumbnail = await make_thumbnail(
-                record, self._client, self._catalogue, self._files, self._grab_frame
+                record, self._client(job), self._catalogue, self._files, self._grab_frame
             )
         if thumbnail is not None:
             job.view = job.view.evolve(thumbnail=thumbnail)
@@ -627,7 +733,7 @@ class Workflow:
             return
         await self._move(job, JobState.DELIVERED, expect=[JobState.DELIVERING])
 
-    async def _withdraw_orphan(self, video: Video) -> None:
+    async def _withdraw_orphan(self, client: VideosClient, video: Video) -> None:
         """A create answered after this process lost the job: the job is another's (made
         once more there), so this video has no owner. Deleted at the provider where it
         deletes (a queued job is often not billed); logged either way."""
@@ -636,7 +742,7 @@ class Workflow:
             video.id,
         )
         try:
-            await self._client.delete(video.id)
+            await client.delete(video.id)
         except VideosError as exc:
             log.warning("deleting provider video %s failed: %s", video.id, exc)
 

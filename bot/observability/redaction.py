@@ -114,13 +114,28 @@ class Redactor:
             self._rebuild()
 
     def configure_from_settings(self, settings: Settings) -> None:
+        # Every provider's key and webhook secret, read from the variables the catalogue names.
+        try:
+            providers = list(settings.providers().values())
+        except Exception:  # noqa: BLE001 - a bad catalogue is reported by whoever loads it
+            providers = []
+        provider_secrets = [
+            secret.get_secret_value()
+            for provider in providers
+            for secret in (provider.api_key, provider.webhook_secret)
+            if secret is not None
+        ]
         self.configure(
             openai_api_key=settings.openai_api_key,
             discord_token=settings.discord_token,
             openai_base_url=settings.openai_base_url,
             # The password only: a user name is no secret, and the common `postgres` one would
             # turn every "postgresql" in the logs into "[redacted]ql".
-            extra=url_credentials(settings.database_url, password_only=True),
+            extra=[
+                *url_credentials(settings.database_url, password_only=True),
+                _secret_value(settings.openai_webhook_secret),
+                *provider_secrets,
+            ],
         )
 
     def register(self, secret: str | None) -> None:

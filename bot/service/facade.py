@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.catalogue import Catalogue, RequestRejected
@@ -23,6 +25,7 @@ from bot.config import Settings
 from bot.domain import (
     AT_PROVIDER,
     NO_LIMITS,
+    CallbackOutcome,
     EffectiveLimits,
     FollowUpKind,
     GuildPolicy,
@@ -33,6 +36,7 @@ from bot.domain import (
     JobView,
     MemberUsage,
     Phase,
+    ProviderHealth,
     Requester,
     Upload,
     Usage,
@@ -42,6 +46,7 @@ from bot.domain import (
     validate_request,
 )
 from bot.guardrails.access import guild_refusal, operator_refusal
+from bot.jobs.providers import UnknownProviderError
 from bot.media.images import ImageRejected, check_upload, fit_reference_off_loop
 from bot.service import follow_ups
 from bot.service.keys import Keys
@@ -175,7 +180,13 @@ class VideoService:
         if bounded:
             await self.check_access(requester)
         request = validate_request(
-            self.catalogue, requester, prompt, model=model, size=size, seconds=seconds
+            self.catalogue,
+            requester,
+            prompt,
+            model=model,
+            size=size,
+            seconds=seconds,
+            today=self.today(),
         )
         if reference is not None:
             try:
@@ -196,6 +207,7 @@ class VideoService:
         bounded: bool = True,
         source_id: str | None = None,
         metadata: str | None = None,
+        provider: str | None = None,
     ) -> JobView:
         """Reserve, open the reply and queue a request that passed every check."""
         engine = self.engine
@@ -219,6 +231,7 @@ class VideoService:
             source_video_id=request.source_video_id,
             api_key_id=None if requester.key is None else requester.key.id,
             metadata=metadata,
+            provider=provider or request.spec.provider,
         )
 
         async def reserve(conn: AsyncConnection | None) -> None:
@@ -299,7 +312,9 @@ class VideoService:
         request = self._follow_up_request(kind, source, requester, prompt, seconds)
         await self._admissible(request)
         fitted = await self._store.reference(source.id) if kind == "retry" else None
-        return await self._start(request, reply, fitted, source_id=source.id)
+        # A remix or extension goes to the provider that made its source, never elsewhere.
+        provider = None if kind == "retry" else source.provider
+        return await self._start(request, reply, fitted, source_id=source.id, provider=provider)
 
     def _follow_up_request(
         self,
@@ -357,8 +372,8 @@ class VideoService:
             deletes = False
         if record.provider_video_id is not None and deletes:
             try:
-                await engine.client.delete(record.provider_video_id)
-            except VideosError as exc:
+                await engine.providers.client(record.provider).delete(record.provider_video_id)
+            except (VideosError, UnknownProviderError) as exc:
                 log.info("job %s: the provider did not delete its copy: %s", record.id, exc)
                 at_provider = " The video service kept its own copy (it expires on its own)."
             else:
@@ -461,6 +476,11 @@ class VideoService:
     ) -> Usage:
         return await self.engine.usage.usage(since=since, user_id=user_id, guild_id=guild_id)
 
+    async def settled_totals(self) -> tuple[Decimal, Decimal]:
+        """(estimates, bills) of every job whose provider reported its bill (for /metrics)."""
+        usage = await self.engine.usage.usage(since=0.0)
+        return usage.estimated_settled, usage.billed_settled
+
     async def usage_by_member(self, *, guild_id: int, since: float) -> list[MemberUsage]:
         return await self.engine.usage.by_member(guild_id=guild_id, since=since)
 
@@ -501,6 +521,48 @@ class VideoService:
     async def reference_image(self, job_id: str) -> bytes | None:
         """A job's fitted reference image (what a reference link serves)."""
         return await self.engine.retention.reference_image(job_id)
+
+    # -- providers ---------------------------------------------------------------------------
+
+    def today(self) -> date:
+        """The day by the service's clock (UTC): retirements are dated."""
+        return datetime.fromtimestamp(self.engine.clock(), tz=UTC).date()
+
+    def provider_health(self) -> list[ProviderHealth]:
+        """Every provider some model uses, and whether its circuit breaker skips it now."""
+        return self.engine.providers.health()
+
+    def retirement_notes(self) -> list[str]:
+        """A line per model that retires within 14 days or has retired, naming its successor
+        ("veo-3.1-preview retires on 2026-10-22 (in 5 days); its successor is veo-3.1")."""
+        today = self.today()
+        notes = (spec.retirement_note(today) for spec, _ in self.catalogue.retiring(today))
+        return [note for note in notes if note is not None]
+
+    def callback_secret(self, provider: str) -> tuple[str, SecretStr] | None:
+        """(dialect, webhook secret) of a provider that calls back; None for any other name."""
+        if provider not in self.engine.providers:
+            return None
+        found = self.engine.provider_settings.get(provider)
+        if found is None or found.webhook_secret is None:
+            return None
+        return found.dialect, found.webhook_secret
+
+    async def first_time_event(self, provider: str, event_id: str) -> bool:
+        """Record a provider's callback by its id; False when it was seen before (a replay,
+        or the provider's own retry of one already acted on)."""
+        return await self.engine.provider_events.first_time(provider, event_id, self.engine.clock())
+
+    async def provider_event(self, provider: str, video_id: str) -> CallbackOutcome:
+        """A verified callback says a provider's video moved on: wake whichever process
+        follows its job to read the status now (the read is the truth, not the callback)."""
+        record = await self._store.by_provider_video(provider, video_id)
+        if record is None:
+            return CallbackOutcome.UNKNOWN_JOB
+        if record.state.is_final or record.state not in AT_PROVIDER:
+            return CallbackOutcome.ENDED
+        self.engine.nudge(record.id)
+        return CallbackOutcome.MOVED
 
     async def store_answers(self, within: float = 3.0) -> bool:
         """Whether the store answers a read and a write within `within` seconds (health)."""

@@ -21,6 +21,7 @@ from bot.domain import JobState, Original
 from bot.jobs.files import JobFiles
 from bot.service.links import LinkSigner, link_for, reference_link_for
 from bot.store import IdempotencyStore, JobStore
+from bot.store.provider_events import ProviderEvents
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ _JOB_ID = re.compile(r"[0-9a-f]{8,32}")
 Withdraw = Callable[[str, str], Awaitable[None]]
 
 
+# How long a provider callback's id is remembered against replays (stale ones are refused).
+PROVIDER_EVENT_LIFE = 24 * 3600
+
+
 class Retention:
     """Keeps originals, reference images and idempotency records as long as configured."""
 
@@ -49,12 +54,14 @@ class Retention:
         files: JobFiles,
         signer: LinkSigner | None,
         *,
+        provider_events: ProviderEvents | None = None,
         clock: Callable[[], float],
         shared: bool,
     ) -> None:
         self._settings = settings
         self._store = store
         self._idempotency = idempotency
+        self._provider_events = provider_events
         self._files = files
         self.signer = signer
         self._clock = clock
@@ -112,6 +119,9 @@ class Retention:
         keep_until = now - self._settings.keep_days * 86400
         await self._store.drop_references(keep_until)
         await self._idempotency.forget_before(now - IDEMPOTENCY_LIFE)
+        if self._provider_events is not None:
+            # A callback older than this is refused as stale anyway: its id need not be kept.
+            await self._provider_events.forget_before(now - PROVIDER_EVENT_LIFE)
         kept = set(await self.trim_originals())
         for job_id, finished_at in await self._store.finished_with_files([JobState.UNDELIVERABLE]):
             if finished_at >= keep_until:

@@ -14,19 +14,32 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import aiohttp
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.background import spawn
-from bot.catalogue import Catalogue
-from bot.config import Settings
-from bot.domain import JobState, JobSummary, ReplySink
+from bot.catalogue import Catalogue, ModelSpec, RequestRejected
+from bot.config import Provider, Settings
+from bot.domain import (
+    Attempt,
+    JobState,
+    JobSummary,
+    LimitReached,
+    ReplySink,
+    Requester,
+    VideoRequest,
+    check_guild_policy,
+)
 from bot.guardrails.queue import JobQueue
 from bot.guardrails.spending import SpendGate
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.files import JobFiles
 from bot.jobs.in_process import InProcessDispatcher
 from bot.jobs.polling import PollPlanner
+from bot.jobs.providers import ProviderLink, Providers
 from bot.jobs.shared import SharedDispatcher
 from bot.jobs.workflow import Workflow
 from bot.media.fitting import VideoFitter
@@ -39,8 +52,9 @@ from bot.store import Database, IdempotencyStore, JobRecord, JobStore, open_data
 from bot.store.guilds import GuildStore
 from bot.store.jobs import Lease, StaleTransitionError
 from bot.store.leases import LeaseStore
+from bot.store.provider_events import ProviderEvents
 from bot.store.usage import UsageStore
-from bot.videos import RetryPolicy, Timeouts, VideosClient
+from bot.videos import CircuitBreaker, FailureKind, RetryPolicy, Timeouts, VideosClient
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +82,51 @@ def open_session(trace_configs: Sequence[aiohttp.TraceConfig] = ()) -> aiohttp.C
     )
 
 
-def make_client(session: aiohttp.ClientSession, settings: Settings) -> VideosClient:
+def make_client(
+    session: aiohttp.ClientSession, settings: Settings, provider: Provider | None = None
+) -> VideosClient:
+    """The client of one provider (`default`, OPENAI_BASE_URL's, when none is named)."""
+    if provider is None:
+        provider = Provider("default", "openai", settings.openai_base_url, settings.openai_api_key)
+    retries = settings.max_retries if provider.max_retries is None else provider.max_retries
     return VideosClient(
         session,
-        settings.openai_base_url,
-        settings.openai_api_key,
+        provider.base_url,
+        provider.api_key,
+        dialect=provider.dialect,
+        provider=provider.name,
+        max_connections=provider.max_connections,
+        breaker=CircuitBreaker(settings.provider_failures, settings.provider_cooldown),
         timeouts=Timeouts(
             connect=settings.connect_timeout,
             request=settings.request_timeout,
             download=settings.download_timeout,
         ),
-        retry=RetryPolicy(max_retries=settings.max_retries),
+        retry=RetryPolicy(max_retries=retries),
     )
 
 
-def make_planner(settings: Settings, expected_duration: float | None = None) -> PollPlanner:
+def make_providers(
+    session: aiohttp.ClientSession, settings: Settings, catalogue: Catalogue | None = None
+) -> Providers:
+    """A client for every provider some model of the catalogue uses."""
+    links = {
+        name: ProviderLink(
+            name, make_client(session, settings, provider), provider.dialect, provider.calls_back
+        )
+        for name, provider in settings.providers(catalogue).items()
+    }
+    return Providers(links)
+
+
+def make_planner(
+    settings: Settings, expected_duration: float | None = None, *, calls_back: bool = False
+) -> PollPlanner:
+    """How a job's status is read: paced by its progress, or, where the provider calls back
+    when the video is ready, only now and then as a safety net for a lost callback."""
+    if calls_back:
+        every = settings.callback_poll_interval
+        return PollPlanner(min_interval=every, max_interval=every, fixed_interval=every)
     return PollPlanner(
         min_interval=settings.poll_min_interval,
         max_interval=settings.poll_max_interval,
@@ -107,7 +151,7 @@ class Engine:
         self,
         settings: Settings,
         database: Database,
-        client: VideosClient,
+        providers: Providers,
         *,
         sinks: Mapping[str, SinkBuilder],
         catalogue: Catalogue | None = None,
@@ -116,7 +160,7 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.database = database
-        self.client = client
+        self.providers = providers
         self.clock = clock
         self.catalogue = catalogue or settings.catalogue()
         self.operator = settings.operator_limits()
@@ -134,31 +178,43 @@ class Engine:
         # (`video-bot worker`, more `run`s): leases, and the queue and the limits in the store.
         shared = database.engine.dialect.name == "postgresql"
         self.leases = LeaseStore(database, clock) if shared else None
+        self.provider_events = ProviderEvents(database)
         self.retention = Retention(
             settings,
             self.store,
             IdempotencyStore(database, clock),
             self.files,
             _signer(settings),
+            provider_events=self.provider_events,
             clock=clock,
             shared=shared,
         )
         self.gate = SpendGate(
             self.usage, self.guilds, self.operator, self.queue, clock, shared=self.leases
         )
+        # Each provider's settings with its secrets (a callback's signature is checked by them).
+        self.provider_settings = {
+            name: found
+            for name, found in settings.providers(self.catalogue).items()
+            if name in providers
+        }
         self.workflow = Workflow(
-            client,
+            providers,
             self.store,
             self.catalogue,
             self.files,
             sink_for=self.replies.sink,
-            planner_factory=lambda expected: make_planner(settings, expected),
+            planner_factory=lambda expected, calls_back: make_planner(
+                settings, expected, calls_back=calls_back
+            ),
+            fall_back=self._fall_back,
             deadline=settings.job_deadline,
             max_download_bytes=settings.max_download_bytes,
             content_wait=settings.content_wait,
             grab_frame=self.fitter.grab_frame if self.fitter.available else None,
             original=self.retention.original_for,
             reference_link=self.retention.reference_link,
+            callback_url=self._callback_url,
             on_end=self._ended,
             on_lost=self._lost,
             still_holds=None if self.leases is None else self._still_holds,
@@ -193,6 +249,7 @@ class Engine:
             position_interval=settings.edit_interval,
             listen_dsn=url.render_as_string(hide_password=False),
             on_policy=self.guilds.forget,
+            on_due=self._nudge_here,
         )
 
     @property
@@ -214,6 +271,69 @@ class Engine:
         self.dispatcher.forget(job_id)
         self.replies.forget(job_id)
 
+    async def _fall_back(
+        self, record: JobRecord, kind: FailureKind, message: str
+    ) -> JobRecord | None:
+        """Move a job whose attempt ended unbilled to the next model of its chain that passes
+        every check the first one passed: the server's allowed models and length, the size
+        and seconds asked for, not retired, its provider configured and not skipped by the
+        circuit breaker, and the budgets (its own reservation, in place of the given-back
+        one). The chain is the first model's `fallbacks`, each model tried once."""
+        earlier = record.attempts_made()
+        first = earlier[0].model if earlier else record.model
+        try:
+            chain = self.catalogue.get(first).fallbacks
+        except RequestRejected:
+            return None
+        tried = {a.model for a in earlier} | {record.model}
+        key = None if record.api_key_id is None else await self.keys.get(record.api_key_id)
+        requester = Requester(record.requester_id, record.guild_id, key=key)
+        policy = None if record.guild_id is None else await self.guilds.get(record.guild_id)
+        today = datetime.fromtimestamp(self.clock(), tz=UTC).date()
+        attempt = Attempt(
+            model=record.model,
+            provider=record.provider,
+            failure_kind=kind,
+            cost=record.cost,
+            error=message,
+            provider_video_id=record.provider_video_id,
+            ended_at=self.clock(),
+        )
+        for name in chain:
+            if name in tried:
+                continue
+            try:
+                spec, _, _ = self.catalogue.resolve(name, record.size, record.seconds, today=today)
+                request = VideoRequest(record.prompt, spec, record.size, record.seconds, requester)
+                if policy is not None:
+                    check_guild_policy(policy, request)
+            except RequestRejected as exc:
+                log.info("job %s: fallback %s skipped: %s", record.id, name, exc)
+                continue
+            if spec.provider not in self.providers or self.providers.is_down(spec.provider):
+                log.info("job %s: fallback %s skipped: its provider is down", record.id, name)
+                continue
+
+            async def reserve(
+                conn: AsyncConnection | None,
+                spec: ModelSpec = spec,
+                request: VideoRequest = request,
+            ) -> JobRecord:
+                return await self.store.fall_back(
+                    record,
+                    model=spec.name,
+                    provider=spec.provider,
+                    cost=str(request.estimated_cost),
+                    attempt=attempt,
+                    conn=conn,
+                )
+
+            try:
+                return await self.gate.readmit(request, Decimal(record.cost or 0), reserve)
+            except LimitReached as exc:
+                log.info("job %s: fallback %s skipped: %s", record.id, name, exc)
+        return None
+
     async def _still_holds(self, job_id: str, lease: Lease, sending: bool) -> bool:
         assert self.leases is not None  # noqa: S101 - only given when shared
         ttl = self.settings.lease_seconds
@@ -222,6 +342,22 @@ class Engine:
     async def _show_position(self, record: JobRecord, position: int) -> None:
         view = self.workflow.view(record).evolve(queue_position=position)
         await self.replies.sink(record).show(view)
+
+    def _callback_url(self, link: ProviderLink) -> str | None:
+        """OpenRouter is told per create where to call back: the bot's public web server,
+        when members can reach it and the provider's events can be verified (a secret)."""
+        public = self.settings.public_url
+        if link.dialect != "openrouter" or not link.calls_back or public is None:
+            return None
+        return f"{public}/provider-webhooks/{link.name}"
+
+    def _nudge_here(self, job_id: str) -> None:
+        self.workflow.nudge(job_id)
+
+    def nudge(self, job_id: str) -> None:
+        """A provider called back: the job's status is read now, wherever it is followed."""
+        if not self.workflow.nudge(job_id):
+            self.dispatcher.wake_elsewhere(job_id)
 
     def announce(self, job_id: str) -> None:
         """Tell the listeners of finished jobs (the API's webhooks) that this one ended."""
@@ -257,6 +393,20 @@ class Engine:
     async def start(self, *, resume: bool = True, spread: float | None = None) -> int:
         """Resume what this process is responsible for, then start the queue; returns how
         many jobs were resumed (shared jobs are claimed instead: none)."""
+        today = datetime.fromtimestamp(self.clock(), tz=UTC).date()
+        for spec, _ in self.catalogue.retiring(today):
+            note = spec.retirement_note(today)
+            refused = " (refused from that day)" if spec.is_retired(today) else ""
+            log.warning("catalogue: %s%s", note, refused)
+        for link in self.providers:
+            if link.dialect == "openrouter" and link.calls_back and not self.settings.public_url:
+                log.warning(
+                    "provider %s has a webhook secret but VIDEO_BOT_PUBLIC_URL is unset: "
+                    "OpenRouter cannot be told where to call back, so its jobs are read only "
+                    "every %.0f s",
+                    link.name,
+                    self.settings.callback_poll_interval,
+                )
         resumed = await self.dispatcher.resume(spread=spread) if resume else 0
         self.dispatcher.launch()
         if resume:  # leftovers of an earlier run go before new work starts
@@ -320,7 +470,7 @@ async def open_store(settings: Settings) -> OpenStore:
 def build_service(
     settings: Settings,
     store: OpenStore | Database,
-    client: VideosClient,
+    client: VideosClient | Providers,
     *,
     sinks: Mapping[str, SinkBuilder],
     catalogue: Catalogue | None = None,
@@ -329,8 +479,9 @@ def build_service(
 ) -> VideoService:
     """The service over an open store and a Videos client (not started)."""
     database = store._database if isinstance(store, OpenStore) else store
+    providers = Providers.single(client) if isinstance(client, VideosClient) else client
     engine = Engine(
-        settings, database, client, sinks=sinks, catalogue=catalogue, fitter=fitter, clock=clock
+        settings, database, providers, sinks=sinks, catalogue=catalogue, fitter=fitter, clock=clock
     )
     return VideoService(engine)
 
@@ -348,7 +499,8 @@ async def open_service(
     database = await open_database(settings.effective_database_url)
     try:
         async with open_session(trace_configs) as session:
-            service = build_service(settings, database, make_client(session, settings), sinks=sinks)
+            providers = make_providers(session, settings)
+            service = build_service(settings, database, providers, sinks=sinks)
             await service.start(resume=resume)
             try:
                 yield service

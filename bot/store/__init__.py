@@ -4,6 +4,7 @@ from bot.domain import JobState
 from bot.store.api_keys import ApiKeyStore, IdempotencyStore
 from bot.store.database import Database, StoreError, open_database
 from bot.store.jobs import JobRecord, JobStore
+from bot.store.provider_events import ProviderEvents
 
 __all__ = [
     "ApiKeyStore",
@@ -12,6 +13,7 @@ __all__ = [
     "JobRecord",
     "JobState",
     "JobStore",
+    "ProviderEvents",
     "StoreError",
     "open_database",
 ]

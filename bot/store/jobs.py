@@ -6,18 +6,27 @@ state says what may have happened and the workflow knows what to do (bot/jobs/wo
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.domain import UNFINISHED_STATES, JobKind, JobState, JobSummary, ReplyHandle
+from bot.domain import (
+    UNFINISHED_STATES,
+    Attempt,
+    JobKind,
+    JobState,
+    JobSummary,
+    ReplyHandle,
+)
 from bot.store.database import Database
 from bot.store.schema import jobs, schema_version
+from bot.videos import FailureKind
 
 # Everything but the reference image: the listings and the queue never need its bytes.
 WITHOUT_REFERENCE = [c for c in jobs.c if c.name != "reference"]
@@ -59,6 +68,10 @@ class JobRecord:
     lease_until: float | None = None
     lease_generation: int = 0
     shown_position: int | None = None
+    provider: str = "default"
+    billed_cost: str | None = None
+    failure_kind: str | None = None
+    earlier_attempts: str | None = None  # JSON: see attempts()
 
     def __repr__(self) -> str:  # the reply's secret must never reach a log line
         return f"JobRecord(id={self.id!r}, state={self.state.value}, model={self.model!r})"
@@ -96,7 +109,32 @@ class JobRecord:
             metadata=self.metadata,
             reply=None if handle is None else ReplyHandle(handle.kind, handle.public),
             original_kept=original_kept,
+            provider=self.provider,
+            billed_cost=self.billed_cost,
+            failure_kind=FailureKind(self.failure_kind) if self.failure_kind else None,
+            attempts=self.attempts_made(),
         )
+
+    def attempts_made(self) -> tuple[Attempt, ...]:
+        """The earlier models tried before this one (fallbacks), oldest first."""
+        if not self.earlier_attempts:
+            return ()
+        try:
+            items = json.loads(self.earlier_attempts)
+            return tuple(
+                Attempt(
+                    model=str(item["model"]),
+                    provider=str(item["provider"]),
+                    failure_kind=FailureKind(item["failure_kind"]),
+                    cost=str(item["cost"]),
+                    error=item.get("error"),
+                    provider_video_id=item.get("provider_video_id"),
+                    ended_at=float(item.get("ended_at", 0.0)),
+                )
+                for item in items
+            )
+        except (ValueError, KeyError, TypeError):
+            return ()
 
     @classmethod
     def from_row(cls, row: Any) -> JobRecord:
@@ -109,6 +147,18 @@ class JobRecord:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["state"] = self.state.value
         return data
+
+
+def _attempt_json(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "model": attempt.model,
+        "provider": attempt.provider,
+        "failure_kind": attempt.failure_kind.value,
+        "cost": attempt.cost,
+        "error": attempt.error,
+        "provider_video_id": attempt.provider_video_id,
+        "ended_at": attempt.ended_at,
+    }
 
 
 def page_in_order(condition: Any, *, after: tuple[float, str] | None, limit: int) -> Any:
@@ -210,6 +260,64 @@ class JobStore:
         if result.rowcount != 1:
             raise StaleTransitionError(f"job {job_id} is not in {expect} under this lease")
 
+    async def fall_back(
+        self,
+        record: JobRecord,
+        *,
+        model: str,
+        provider: str,
+        cost: str,
+        attempt: Attempt,
+        conn: AsyncConnection | None = None,
+    ) -> JobRecord:
+        """Move a job whose attempt ended (unbilled) to its next model, back to ACCEPTED, with
+        that attempt added to its history; only from the state and lease it was read in."""
+        history = [*(_attempt_json(a) for a in record.attempts_made()), _attempt_json(attempt)]
+        now = self._clock()
+        values: dict[str, Any] = {
+            "state": JobState.ACCEPTED.value,
+            "model": model,
+            "provider": provider,
+            "cost": cost,
+            "earlier_attempts": json.dumps(history),
+            "provider_video_id": None,
+            "submitted_at": None,
+            "progress": None,
+            "attempts": 0,
+            "last_error": None,
+            "failure_kind": None,
+            "billed_cost": None,
+            "updated_at": now,
+        }
+        statement = (
+            update(jobs)
+            .where(jobs.c.id == record.id)
+            .where(jobs.c.state == record.state.value)
+            .where(jobs.c.lease_generation == record.lease_generation)
+            .values(**values)
+        )
+        if conn is not None:
+            result = await conn.execute(statement)
+        else:
+            async with self._database.write() as own:
+                result = await own.execute(statement)
+        if result.rowcount != 1:
+            raise StaleTransitionError(f"job {record.id} moved on before its fallback")
+        values["state"] = JobState.ACCEPTED
+        return replace(record, **values)
+
+    async def by_provider_video(self, provider: str, provider_video_id: str) -> JobRecord | None:
+        """The job a provider's video id belongs to (a callback names only that id)."""
+        query = (
+            select(*WITHOUT_REFERENCE)
+            .where(jobs.c.provider == provider)
+            .where(jobs.c.provider_video_id == provider_video_id)
+            .limit(1)
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else JobRecord.from_row(row)
+
     async def note(self, job_id: str, **changes: Any) -> None:
         """Record details that are not a transition (progress, expiry)."""
         async with self._database.write() as conn:
@@ -301,13 +409,15 @@ class JobStore:
             await conn.execute(jobs.insert(), [r.values() for r in records])
 
     async def totals_by_state(self) -> dict[JobState, tuple[int, Decimal]]:
-        """How many jobs each state holds and their summed estimated cost (for /metrics).
+        """How many jobs each state holds and their summed cost (for /metrics): the bill where
+        the provider reported one, else the estimate.
 
         The cost is a Decimal kept as text, which SQL cannot add exactly: the query groups by
         state and cost (a handful of distinct prices) and the sums are made here. States this
         version does not know are skipped; a cost that is not a finite number counts as 0.
         """
-        query = select(jobs.c.state, jobs.c.cost, func.count()).group_by(jobs.c.state, jobs.c.cost)
+        money = func.coalesce(jobs.c.billed_cost, jobs.c.cost)
+        query = select(jobs.c.state, money, func.count()).group_by(jobs.c.state, money)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         totals: dict[JobState, tuple[int, Decimal]] = {}

@@ -15,6 +15,7 @@ from bot.store.schema import (
     idempotency_keys,
     jobs,
     metadata,
+    provider_events,
     schema_version,
 )
 
@@ -120,6 +121,29 @@ async def _v7_leases(conn: AsyncConnection) -> None:
     )
 
 
+async def _v8_providers(conn: AsyncConnection) -> None:
+    """Version 8: several providers; billed costs, failure kinds and fallbacks; callbacks.
+
+    Every job from before was made by OPENAI_BASE_URL's provider, now called "default": in-flight
+    ones resume on it.
+    """
+    for column, kind in (
+        ("provider", "VARCHAR(64) NOT NULL DEFAULT 'default'"),
+        ("billed_cost", "VARCHAR(20)"),
+        ("failure_kind", "VARCHAR(20)"),
+        ("earlier_attempts", "TEXT"),
+    ):
+        if not await _has_column(conn, "jobs", column):
+            await conn.execute(text(f"ALTER TABLE jobs ADD COLUMN {column} {kind}"))
+    await conn.run_sync(lambda sync: provider_events.create(sync, checkfirst=True))
+    await conn.execute(
+        text(
+            "CREATE INDEX IF NOT EXISTS ix_jobs_provider_video "
+            "ON jobs (provider, provider_video_id)"
+        )
+    )
+
+
 MIGRATIONS: list[Step] = [
     _v1_jobs_table,
     _v2_video_expiry,
@@ -128,6 +152,7 @@ MIGRATIONS: list[Step] = [
     _v5_follow_ups,
     _v6_api_keys,
     _v7_leases,
+    _v8_providers,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -71,6 +71,23 @@ jobs = Table(
     Column("lease_generation", Integer, nullable=False, default=0, server_default="0"),
     # The queue place the waiting reply shows, so any process can tell it when it changes.
     Column("shown_position", Integer, nullable=True),
+    # Several providers (version 8): the catalogue provider of `model` (jobs from before have
+    # "default", OPENAI_BASE_URL's); what the provider reported it billed (a Decimal as text);
+    # why the job ended without a video; the earlier models tried (JSON list, oldest first).
+    Column("provider", String(64), nullable=False, default="default", server_default="default"),
+    Column("billed_cost", String(20), nullable=True),
+    Column("failure_kind", String(20), nullable=True),
+    Column("earlier_attempts", Text, nullable=True),
+)
+
+# Provider callbacks already acted on (bot/store/provider_events.py): a replayed event, or the
+# provider's own retry of one, is recognised by its id and does nothing twice.
+provider_events = Table(
+    "provider_events",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("event_id", String(255), primary_key=True),
+    Column("received_at", Float, nullable=False, index=True),
 )
 
 guild_settings = Table(

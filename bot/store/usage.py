@@ -70,13 +70,23 @@ _BUCKET = case(
 )
 
 
-def _usage(rows: list[tuple[str, int, int, Any]]) -> Usage:
-    """Fold (bucket, videos, seconds, cost) rows into one Usage."""
+# A job's money: what its provider reported billing, where it did; else the estimate.
+_COUNTED = _Amount(func.coalesce(jobs.c.billed_cost, jobs.c.cost))
+_SETTLED_ESTIMATE = case((jobs.c.billed_cost.is_not(None), _Amount(jobs.c.cost)), else_=0)
+_SETTLED_BILL = case((jobs.c.billed_cost.is_not(None), _Amount(jobs.c.billed_cost)), else_=0)
+
+
+def _usage(rows: list[tuple[Any, ...]]) -> Usage:
+    """Fold (bucket, videos, seconds, cost, settled estimate, settled bill) rows into one."""
     costs: dict[str, Decimal] = defaultdict(Decimal)
     videos = seconds = refunded_videos = 0
-    for bucket, count, secs, cost in rows:
+    estimated_settled = billed_settled = Decimal(0)
+    for bucket, count, secs, cost, *settled in rows:
         amount = Decimal(str(cost or 0))
         costs[bucket] += amount
+        if settled and bucket != Billing.REFUNDED.value:
+            estimated_settled += Decimal(str(settled[0] or 0))
+            billed_settled += Decimal(str(settled[1] or 0))
         if bucket == Billing.REFUNDED.value:
             refunded_videos += int(count)
         else:
@@ -92,6 +102,8 @@ def _usage(rows: list[tuple[str, int, int, Any]]) -> Usage:
         unknown=costs[Billing.UNKNOWN].quantize(_CENT),
         refunded=costs[Billing.REFUNDED].quantize(_CENT),
         refunded_videos=refunded_videos,
+        estimated_settled=estimated_settled.quantize(_CENT),
+        billed_settled=billed_settled.quantize(_CENT),
     )
 
 
@@ -107,7 +119,9 @@ class UsageStore:
             _BUCKET.label("bucket"),
             func.count(),
             func.coalesce(func.sum(jobs.c.seconds), 0),
-            func.coalesce(func.sum(_Amount(jobs.c.cost)), 0),
+            func.coalesce(func.sum(_COUNTED), 0),
+            func.coalesce(func.sum(_SETTLED_ESTIMATE), 0),
+            func.coalesce(func.sum(_SETTLED_BILL), 0),
         )
 
     async def usage(
@@ -142,9 +156,9 @@ class UsageStore:
         )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        per_member: dict[int, list[tuple[str, int, int, Any]]] = defaultdict(list)
-        for user, bucket, count, secs, cost in rows:
-            per_member[int(user)].append((bucket, count, secs, cost))
+        per_member: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+        for user, *totals in rows:
+            per_member[int(user)].append(tuple(totals))
         members = [MemberUsage(user, _usage(r)) for user, r in per_member.items()]
         return sorted(members, key=lambda m: (-m.usage.videos, m.user_id))
 

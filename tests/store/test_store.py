@@ -188,3 +188,42 @@ async def test_a_plain_postgresql_url_uses_asyncpg_and_errors_hide_the_password(
         await open_database(nowhere)
     assert "hunter2secret" not in str(caught.value)
     assert "postgresql+asyncpg://bot:***@" in str(caught.value)
+
+
+async def test_migrates_a_version_7_database_whose_jobs_resume_on_the_default_provider(
+    database_url: str,
+) -> None:
+    database = await open_database(database_url)
+    await database.close()
+    await run_sql(  # back to what version 7 had: one provider, no bills, no callbacks
+        database_url,
+        "DROP INDEX ix_jobs_provider_video",
+        "ALTER TABLE jobs DROP COLUMN provider",
+        "ALTER TABLE jobs DROP COLUMN billed_cost",
+        "ALTER TABLE jobs DROP COLUMN failure_kind",
+        "ALTER TABLE jobs DROP COLUMN earlier_attempts",
+        "DROP TABLE provider_events",
+        "UPDATE schema_version SET version = 7",
+        (
+            "INSERT INTO jobs (id, state, prompt, model, size, seconds, cost, requester_id,"
+            " created_at, updated_at, attempts, provider_video_id) VALUES"
+            " ('old7', 'running', 'p', 'sora-2', '720x1280', 4, '0.40', 1, 1, 1, 1, 'video_7')"
+        ),
+    )
+    database = await open_database(database_url)
+    try:
+        store = JobStore(database)
+        old = await store.get("old7")
+        assert old is not None
+        assert old.provider == "default"  # OPENAI_BASE_URL's provider, as before
+        assert old.billed_cost is None
+        assert old.attempts_made() == ()
+        found = await store.by_provider_video("default", "video_7")
+        assert found is not None
+        assert found.id == "old7"
+    finally:
+        await database.close()
+    assert await scalar(database_url, "SELECT version FROM schema_version") == LATEST
+    columns, indexes = await columns_and_indexes(database_url, "jobs")
+    assert {"provider", "billed_cost", "failure_kind", "earlier_attempts"} <= columns
+    assert "ix_jobs_provider_video" in indexes
