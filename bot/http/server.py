@@ -1,4 +1,5 @@
-"""The bot's small web server: signed video links, a health probe and Prometheus metrics.
+"""The bot's small web server: signed video links, a health probe, Prometheus metrics and, with
+the service, the providers' completion callbacks (bot/http/provider_webhooks.py).
 
 Engine side: nothing here knows about Discord. Ranges, ETags, Last-Modified and HEAD for the
 videos are aiohttp's own `web.FileResponse`.
@@ -12,12 +13,18 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import prometheus_client
 from aiohttp import web
 
+from bot.domain import ProviderHealth
+from bot.http.provider_webhooks import ProviderCallbacks
 from bot.service.links import LinkSigner, reference_path, video_path
+
+if TYPE_CHECKING:
+    from bot.observability.metrics import Metrics
+    from bot.service import VideoService
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +38,7 @@ METRICS_TOKEN: web.AppKey[str | None] = web.AppKey("metrics_token")
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 REFERENCES: web.AppKey[Callable[[str], Awaitable[bytes | None]] | None] = web.AppKey("references")
 BEFORE_METRICS: web.AppKey[Callable[[], Awaitable[None]] | None] = web.AppKey("before_metrics")
+PROVIDERS: web.AppKey[Callable[[], list[ProviderHealth]] | None] = web.AppKey("providers")
 
 TAMPERED = "This link is not valid. Ask the bot for a new one.\n"
 EXPIRED = "This link has expired. Ask the bot for a new one.\n"
@@ -80,17 +88,57 @@ async def _reference(request: web.Request) -> web.Response:
 
 
 async def _healthz(request: web.Request) -> web.Response:
+    """200 when every check passes, else 503 naming the failing parts.
+
+    Built with the service, the answer is always JSON and lists the providers
+    (`"providers": [{"name", "dialect", "calls_back", "state": "up"|"down", ...}]`, with
+    `down_until` (Unix seconds) and the failures counted while a circuit breaker is open).
+    Some providers down is `"status": "degraded"` with 200: the bot still makes videos (and
+    falls back to the others), and a 503 would have an orchestrator restart a process that a
+    restart does not help. Every provider down is a failing part, `providers`, so 503:
+    nothing can be made. Base URLs are not shown: /healthz needs no token.
+    """
+    providers = request.app[PROVIDERS]
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT):
             checks = await request.app[HEALTH]()
+        listed = providers() if providers is not None else []
     except Exception:
         log.exception("health check failed")
-        return web.json_response({"ok": False, "failing": ["health"], "checks": {}}, status=503)
+        body: dict[str, Any] = {"ok": False, "failing": ["health"], "checks": {}}
+        if providers is not None:
+            body["status"] = "failing"
+        return web.json_response(body, status=503)
     failing = sorted(name for name, ok in checks.items() if not ok)
-    if not failing:
-        return web.Response(text="ok")
-    body: dict[str, Any] = {"ok": False, "failing": failing, "checks": checks}
-    return web.json_response(body, status=503)
+    if providers is None:
+        if not failing:
+            return web.Response(text="ok")
+        return web.json_response({"ok": False, "failing": failing, "checks": checks}, status=503)
+    down = [p for p in listed if p.down]
+    if listed and len(down) == len(listed):
+        failing.append("providers")
+    status = "failing" if failing else "degraded" if down else "ok"
+    body = {
+        "ok": not failing,
+        "status": status,
+        "failing": failing,
+        "checks": checks,
+        "providers": [_provider_health(p) for p in listed],
+    }
+    return web.json_response(body, status=503 if failing else 200)
+
+
+def _provider_health(provider: ProviderHealth) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "name": provider.name,
+        "dialect": provider.dialect,
+        "calls_back": provider.calls_back,
+        "state": "down" if provider.down else "up",
+    }
+    if provider.down:
+        shown["down_until"] = provider.down_until
+        shown["consecutive_failures"] = provider.consecutive_failures
+    return shown
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -122,12 +170,16 @@ def make_app(
     clock: Callable[[], float] = time.time,
     before_metrics: Callable[[], Awaitable[None]] | None = None,
     references: Callable[[str], Awaitable[bytes | None]] | None = None,
+    service: VideoService | None = None,
+    metrics: Metrics | None = None,
 ) -> web.Application:
     """The application: GET|HEAD /v/{job_id}.mp4, GET /r/{job_id}.jpg (fitted reference
     images, for servers that take `input_reference` as a URL), GET /healthz, GET /metrics.
 
     `before_metrics`, when given, is awaited before each authorised /metrics scrape (to read
-    the figures that live in the store, e.g. `Metrics.refresh`).
+    the figures that live in the store, e.g. `Metrics.refresh`). With `service`, also
+    POST /provider-webhooks/{provider} (counted in `metrics` when given) and the providers'
+    state in /healthz; `clock` is the callbacks' too (their timestamps' tolerance).
     """
     # Room for a 20 MiB reference image (and its base64 in JSON) in the bot's own API.
     app = web.Application(client_max_size=32 * 1024 * 1024)
@@ -139,10 +191,14 @@ def make_app(
     app[CLOCK] = clock
     app[BEFORE_METRICS] = before_metrics
     app[REFERENCES] = references
+    app[PROVIDERS] = None if service is None else service.provider_health
     app.router.add_get("/v/{job_id:[^/]+}.mp4", _video)  # add_get also answers HEAD
     app.router.add_get("/r/{job_id:[^/]+}.jpg", _reference)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
+    if service is not None:
+        observe = None if metrics is None else metrics.provider_callback
+        ProviderCallbacks(service, clock=clock, observe=observe).add_routes(app)
     return app
 
 

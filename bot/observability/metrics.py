@@ -6,7 +6,9 @@ many bots in one test process never clash. Engine side: the live figures come in
 and nothing here imports the service or Discord.
 
 No label ever holds a URL, an id or a token: Discord's webhook paths carry interaction tokens,
-which are secrets, so its requests are labelled by method and status only.
+which are secrets, so its requests are labelled by method and status only. A provider label is a
+catalogue provider's name (registered by the operator's configuration, never taken from a
+request), "other" or "unknown".
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
@@ -29,6 +31,8 @@ from bot.domain import Billing, JobState, billing
 log = logging.getLogger(__name__)
 
 Totals = Callable[[], Awaitable[dict[JobState, tuple[int, Decimal]]]]
+# (estimates, bills) of the jobs whose provider reported what it billed.
+Settled = Callable[[], Awaitable[tuple[Decimal, Decimal]]]
 
 # How long a scrape waits for the store's totals before it serves the last ones.
 REFRESH_TIMEOUT = 5.0
@@ -48,6 +52,25 @@ PROVIDER_ENDPOINTS = (
     "delete",
     "other",
 )
+
+# What a provider's completion callback came to (bot/http/provider_webhooks.py).
+CALLBACK_OUTCOMES = (
+    "moved",  # verified; the job's owner was woken to read the status now
+    "ended",  # verified; the job had already ended
+    "unknown_job",  # verified; no job of this provider has that video
+    "duplicate",  # verified; the event was received before (a replay or a retry)
+    "ignored",  # verified; an event type the bot does not act on
+    "unsigned",  # no signature
+    "bad_signature",  # a signature that does not match (or cannot be read)
+    "stale",  # a timestamp more than the tolerance away from now
+    "malformed",  # verified, but not the JSON event the dialect sends
+    "not_found",  # no such provider, or one without a webhook secret (404)
+    "too_large",  # a body over the cap (413), not read
+)
+# The provider label of a request to no registered base URL, or of a callback for a provider
+# that does not exist.
+OTHER_PROVIDER = "other"
+UNKNOWN_PROVIDER = "unknown"
 
 # A PATCH of one message: a channel message, or a webhook's (an interaction's reply included).
 _DISCORD_EDIT = re.compile(
@@ -107,9 +130,19 @@ def _error_kind(status: int) -> str | None:
 class _Started:
     """One request in flight, kept on aiohttp's trace context from start to end."""
 
+    provider: str
     endpoint: str
     method: str
     at: float
+
+
+_Origin = tuple[str, str, int | None]
+
+
+def _split(url: URL) -> tuple[_Origin, tuple[str, ...]]:
+    """(scheme, host, port) and the path's segments, for matching a URL to a base URL."""
+    origin = (url.scheme.lower(), (url.host or "").lower(), url.port)
+    return origin, tuple(segment for segment in url.raw_path.split("/") if segment)
 
 
 class Metrics:
@@ -125,6 +158,8 @@ class Metrics:
         self._clock = clock
         self._refresh_timeout = refresh_timeout
         self._totals: Totals | None = None
+        # (origin, base path segments, provider name), the longest base path first.
+        self._providers: list[tuple[_Origin, tuple[str, ...], str]] = []
         self._live: tuple[Gauge, Gauge, Gauge] | None = None
         self._failing = False
         registry = self.registry
@@ -138,34 +173,54 @@ class Metrics:
         )
         self._spend = Gauge(
             "video_bot_estimated_spend_usd",
-            "Estimated cost of every job in the store, split the way billing() splits it",
+            "Cost of every job in the store (the provider's bill where it reported one, else "
+            "the estimate), split the way billing() splits it",
             ["billing"],
+            registry=registry,
+        )
+        self._settled: Settled | None = None
+        # The jobs whose provider reported its bill: what they were estimated at, and billed.
+        self._settled_estimate = Gauge(
+            "video_bot_settled_estimate_usd",
+            "Estimated cost of the jobs whose provider reported what it billed (not refunded)",
+            registry=registry,
+        )
+        self._settled_bill = Gauge(
+            "video_bot_billed_usd",
+            "What the providers reported billing for those jobs (est. → billed)",
             registry=registry,
         )
 
         # The Videos API, as the provider session's trace saw it.
         self._provider_requests = Counter(
             "video_bot_provider_requests",
-            "Requests to the Videos API by endpoint, method and HTTP status ('error': no answer)",
-            ["endpoint", "method", "status"],
+            "Requests to the Videos API by provider, endpoint, method and HTTP status ('error': "
+            "no answer)",
+            ["provider", "endpoint", "method", "status"],
             registry=registry,
         )
         self._provider_seconds = Histogram(
             "video_bot_provider_request_seconds",
             "Time from sending a Videos API request to its answer's headers (answered ones only)",
-            ["endpoint"],
+            ["provider", "endpoint"],
             buckets=PROVIDER_BUCKETS,
             registry=registry,
         )
         self._provider_errors = Counter(
             "video_bot_provider_errors",
             "Failed Videos API requests: http_4xx, http_429, http_5xx or the exception's class",
-            ["endpoint", "kind"],
+            ["provider", "endpoint", "kind"],
             registry=registry,
         )
         self._status_reads = Counter(
             "video_bot_status_reads",
             "Reads of one video's status from the Videos API (the polling)",
+            registry=registry,
+        )
+        self._callbacks = Counter(
+            "video_bot_provider_callbacks",
+            "Completion callbacks received from providers, by provider and outcome",
+            ["provider", "outcome"],
             registry=registry,
         )
 
@@ -212,6 +267,7 @@ class Metrics:
         running: Callable[[], int],
         slots: Callable[[], int],
         totals: Totals,
+        settled: Settled | None = None,
     ) -> None:
         """Read the live figures at each scrape, and the store's totals at each `refresh()`.
 
@@ -238,6 +294,7 @@ class Metrics:
         for gauge, read in zip(self._live, (waiting, running, slots), strict=True):
             gauge.set_function(read)
         self._totals = totals
+        self._settled = settled
 
     async def refresh(self) -> None:
         """Read the store's totals into the jobs and spend gauges (call it before a scrape).
@@ -251,6 +308,7 @@ class Metrics:
         try:
             async with asyncio.timeout(self._refresh_timeout):
                 snapshot = await totals()
+                settled = await self._settled() if self._settled is not None else None
         except Exception as exc:  # noqa: BLE001 - any failure keeps the last snapshot
             if not self._failing:
                 log.warning(
@@ -263,6 +321,9 @@ class Metrics:
             log.info("job totals for /metrics available again")
             self._failing = False
         self._apply(snapshot)
+        if settled is not None:
+            self._settled_estimate.set(float(settled[0]))
+            self._settled_bill.set(float(settled[1]))
 
     def _apply(self, snapshot: dict[JobState, tuple[int, Decimal]]) -> None:
         spend = dict.fromkeys(Billing, Decimal(0))
@@ -277,6 +338,34 @@ class Metrics:
             self._spend.labels(billing=kind.value).set(float(amount))
 
     # -- the Videos API --------------------------------------------------------------------------
+
+    def name_providers(self, base_urls: Mapping[str, str]) -> None:
+        """Label requests by provider: `{base_url: provider name}`, replacing earlier names.
+
+        A request belongs to the provider whose base URL is its longest prefix (whole path
+        segments: a base of /v1 does not own /v10), else to "other".
+        """
+        found = []
+        for base_url, name in base_urls.items():
+            origin, segments = _split(URL(base_url))
+            found.append((origin, segments, name))
+        found.sort(key=lambda entry: len(entry[1]), reverse=True)
+        self._providers = found
+
+    def provider_of(self, url: URL) -> str:
+        """The provider name a request to `url` is counted under ("other": none)."""
+        origin, segments = _split(url)
+        for base_origin, base, name in self._providers:
+            if base_origin == origin and segments[: len(base)] == base:
+                return name
+        return OTHER_PROVIDER
+
+    def provider_callback(self, provider: str, outcome: str) -> None:
+        """One callback received (bot/http/provider_webhooks.py): `provider` is a catalogue
+        name or "unknown", never a value taken from the request."""
+        if outcome not in CALLBACK_OUTCOMES:
+            raise ValueError(f"unknown callback outcome {outcome!r}")
+        self._callbacks.labels(provider=provider, outcome=outcome).inc()
 
     def provider_trace(self) -> aiohttp.TraceConfig:
         """A trace for the session that talks to the Videos API (`trace_configs=[...]`).
@@ -294,7 +383,8 @@ class Metrics:
         ) -> None:
             method = _method(params.method)
             endpoint = provider_endpoint(method, params.url.raw_path)
-            setattr(ctx, _CTX_ATTR, _Started(endpoint, method, self._clock()))
+            provider = self.provider_of(params.url)
+            setattr(ctx, _CTX_ATTR, _Started(provider, endpoint, method, self._clock()))
             if endpoint == "status":
                 self._status_reads.inc()
 
@@ -304,7 +394,7 @@ class Metrics:
             params: aiohttp.TraceRequestEndParams,
         ) -> None:
             self._provider_answered(
-                _started(ctx, params.method, params.url), params.response.status
+                self._started(ctx, params.method, params.url), params.response.status
             )
 
         async def on_exception(
@@ -315,33 +405,46 @@ class Metrics:
             exc = params.exception
             if not isinstance(exc, Exception):  # cancelled (shutdown, a caller's deadline)
                 return
-            started = _started(ctx, params.method, params.url)
+            started = self._started(ctx, params.method, params.url)
             if isinstance(exc, aiohttp.ClientResponseError) and exc.status >= 100:
                 # raise_for_status on the session: the server did answer.
                 self._provider_answered(started, exc.status)
                 return
             self._provider_requests.labels(
-                endpoint=started.endpoint, method=started.method, status="error"
+                provider=started.provider,
+                endpoint=started.endpoint,
+                method=started.method,
+                status="error",
             ).inc()
-            self._provider_errors.labels(endpoint=started.endpoint, kind=type(exc).__name__).inc()
+            self._provider_errors.labels(
+                provider=started.provider, endpoint=started.endpoint, kind=type(exc).__name__
+            ).inc()
 
         trace.on_request_start.append(on_start)
         trace.on_request_end.append(on_end)
         trace.on_request_exception.append(on_exception)
         return trace
 
+    def _started(self, ctx: SimpleNamespace, method: str, url: URL) -> _Started:
+        """The request's start as recorded, or (a trace added mid-request) one without a time."""
+        started = getattr(ctx, _CTX_ATTR, None)
+        if isinstance(started, _Started):
+            return started
+        verb = _method(method)
+        return _Started(self.provider_of(url), provider_endpoint(verb, url.raw_path), verb, -1.0)
+
     def _provider_answered(self, started: _Started, status: int) -> None:
-        endpoint = started.endpoint
+        provider, endpoint = started.provider, started.endpoint
         self._provider_requests.labels(
-            endpoint=endpoint, method=started.method, status=str(status)
+            provider=provider, endpoint=endpoint, method=started.method, status=str(status)
         ).inc()
         if started.at >= 0:
-            self._provider_seconds.labels(endpoint=endpoint).observe(
+            self._provider_seconds.labels(provider=provider, endpoint=endpoint).observe(
                 max(0.0, self._clock() - started.at)
             )
         kind = _error_kind(status)
         if kind is not None:
-            self._provider_errors.labels(endpoint=endpoint, kind=kind).inc()
+            self._provider_errors.labels(provider=provider, endpoint=endpoint, kind=kind).inc()
 
     # -- Discord ---------------------------------------------------------------------------------
 
@@ -404,15 +507,6 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 def _method(method: str) -> str:
     verb = method.upper()
     return verb if verb in _METHODS else "other"
-
-
-def _started(ctx: SimpleNamespace, method: str, url: URL) -> _Started:
-    """The request's start as recorded, or (a trace added mid-request) one without a time."""
-    started = getattr(ctx, _CTX_ATTR, None)
-    if isinstance(started, _Started):
-        return started
-    verb = _method(method)
-    return _Started(provider_endpoint(verb, url.raw_path), verb, -1.0)
 
 
 def _describe(exc: BaseException) -> str:

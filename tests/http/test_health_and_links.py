@@ -39,7 +39,13 @@ async def test_health_and_metrics_are_served_by_the_bot(
             assert samples[("video_bot_queue_waiting", ())] == 0
             assert samples[("video_bot_jobs", (("state", "delivered"),))] == 1
             assert samples[("video_bot_estimated_spend_usd", (("billing", "charged"),))] == 0.4
-            creates = (("endpoint", "create"), ("method", "POST"), ("status", "200"))
+            # Labelled with the catalogue's provider whose base URL the request went to.
+            creates = (
+                ("endpoint", "create"),
+                ("method", "POST"),
+                ("provider", "default"),
+                ("status", "200"),
+            )
             assert samples[("video_bot_provider_requests_total", creates)] == 1
             assert samples[("video_bot_status_reads_total", ())] >= 1
             assert samples[("video_bot_discord_edits_total", ())] >= 2

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
+from yarl import URL
 
 from bot.domain import JobState
 from bot.http.server import WebServer, make_app
@@ -127,6 +128,35 @@ def test_provider_endpoints_ignore_the_base_path(method: str, path: str, endpoin
     assert provider_endpoint(method, path) == endpoint
 
 
+@pytest.mark.parametrize(
+    ("url", "provider"),
+    [
+        ("http://h.test/v1/videos", "root"),
+        ("http://H.test:80/v1/videos/vid_1", "root"),  # the host's case and default port
+        ("http://h.test/openai/v1/videos", "azure"),  # the longest base URL wins
+        ("http://h.test/openai/v1", "azure"),
+        ("http://h.test/openai/v10/videos", "root"),  # whole segments only
+        ("http://h.test/api/v1/videos/gen_1", "router"),
+        ("https://h.test/v1/videos", "other"),  # another scheme is another server
+        ("http://h.test:8080/v1/videos", "other"),
+        ("http://elsewhere.test/v1/videos", "other"),
+    ],
+)
+def test_a_request_belongs_to_the_provider_with_the_longest_base_url(
+    url: str, provider: str
+) -> None:
+    metrics = Metrics()
+    assert metrics.provider_of(URL(url)) == "other"
+    metrics.name_providers(
+        {
+            "http://h.test": "root",
+            "http://h.test/openai/v1/": "azure",
+            "http://h.test/api/v1": "router",
+        }
+    )
+    assert metrics.provider_of(URL(url)) == provider
+
+
 class FakeVideos:
     """Just enough of /v1/videos (and /openai/v1/videos) to answer the trace's cases."""
 
@@ -176,6 +206,8 @@ async def test_the_provider_trace_counts_requests_errors_status_reads_and_latenc
     url = await serve(fake.app())
     v1, openai = f"{url}/v1", f"{url}/openai/v1"
     metrics = Metrics(clock=ticking())
+    # Two providers on one host: each request is its base URL's (the dead port is no one's).
+    metrics.name_providers({v1: "alpha", openai: "beta"})
     statuses: list[int] = []
     try:
         async with aiohttp.ClientSession(trace_configs=[metrics.provider_trace()]) as http:
@@ -212,20 +244,23 @@ async def test_the_provider_trace_counts_requests_errors_status_reads_and_latenc
 
     text, samples = await scrape(metrics)
 
-    def requests(endpoint: str, method: str, status: str) -> float:
+    def requests(endpoint: str, method: str, status: str, provider: str = "alpha") -> float:
         name = "video_bot_provider_requests_total"
-        return samples.get(key(name, endpoint=endpoint, method=method, status=status), 0)
+        labels = {"endpoint": endpoint, "method": method, "status": status}
+        return samples.get(key(name, provider=provider, **labels), 0)
 
-    assert requests("create", "POST", "200") == 2
+    assert requests("create", "POST", "200") == 1
+    assert requests("create", "POST", "200", provider="beta") == 1
     assert requests("list", "GET", "200") == 1
-    assert requests("status", "GET", "200") == 4  # vid_1 twice, moved, vid_2
+    assert requests("status", "GET", "200") == 3  # vid_1 twice, moved
+    assert requests("status", "GET", "200", provider="beta") == 1  # vid_2
     assert requests("status", "GET", "500") == 1
     assert requests("status", "GET", "429") == 1
     assert requests("content", "GET", "200") == 1
     assert requests("remix", "POST", "200") == 1
     assert requests("extensions", "POST", "200") == 1
     assert requests("delete", "DELETE", "200") == 1
-    assert requests("create", "POST", "error") == 1
+    assert requests("create", "POST", "error", provider="other") == 1
     assert requests("status", "GET", "error") == 1
     total = sum(
         v for (name, _), v in samples.items() if name == "video_bot_provider_requests_total"
@@ -237,27 +272,33 @@ async def test_the_provider_trace_counts_requests_errors_status_reads_and_latenc
         for (name, labels), value in samples.items()
         if name == "video_bot_provider_errors_total"
     }
+    alpha, other = ("provider", "alpha"), ("provider", "other")
     assert errors == {
-        (("endpoint", "status"), ("kind", "http_5xx")): 1,
-        (("endpoint", "status"), ("kind", "http_429")): 1,
-        (("endpoint", "create"), ("kind", type(refused.value).__name__)): 1,
-        (("endpoint", "status"), ("kind", type(timed_out.value).__name__)): 1,
+        (("endpoint", "status"), ("kind", "http_5xx"), alpha): 1,
+        (("endpoint", "status"), ("kind", "http_429"), alpha): 1,
+        (("endpoint", "create"), ("kind", type(refused.value).__name__), other): 1,
+        (("endpoint", "status"), ("kind", type(timed_out.value).__name__), alpha): 1,
     }
     # vid_1 twice, broken, busy, moved, vid_2 and slow.
     assert samples[key("video_bot_status_reads_total")] == 7
 
     # Answered requests only, each timed once from start to answer (the clock ticks by 1).
-    def latency(endpoint: str, part: str) -> float:
-        return samples[key(f"video_bot_provider_request_seconds_{part}", endpoint=endpoint)]
+    def latency(endpoint: str, part: str, provider: str = "alpha") -> float:
+        name = f"video_bot_provider_request_seconds_{part}"
+        return samples[key(name, provider=provider, endpoint=endpoint)]
 
-    assert latency("status", "count") == 6
-    assert latency("status", "sum") == 6.0
-    assert latency("create", "count") == 2
-    assert latency("create", "sum") == 2.0
+    assert latency("status", "count") == 5
+    assert latency("status", "sum") == 5.0
+    assert latency("status", "count", provider="beta") == 1
+    assert latency("create", "count") == 1
+    assert latency("create", "sum") == 1.0
+    assert latency("create", "count", provider="beta") == 1
     for endpoint in ("list", "content", "remix", "extensions", "delete"):
         assert latency(endpoint, "count") == 1
-    bucket = key("video_bot_provider_request_seconds_bucket", endpoint="status", le="1.0")
-    assert samples[bucket] == 6
+    bucket = key(
+        "video_bot_provider_request_seconds_bucket", provider="alpha", endpoint="status", le="1.0"
+    )
+    assert samples[bucket] == 5
 
     # No URL, host or video id in any label.
     assert "vid_1" not in text
@@ -277,10 +318,12 @@ async def test_a_session_that_raises_for_status_still_counts_the_answer(
             async with http.get(f"{url}/v1/videos/broken"):
                 pass
     _, samples = await scrape(metrics)
+    # No base URL named: every request is "other"'s.
     name = "video_bot_provider_requests_total"
-    assert samples[key(name, endpoint="status", method="GET", status="500")] == 1
-    assert samples[key("video_bot_provider_errors_total", endpoint="status", kind="http_5xx")] == 1
-    assert samples[key("video_bot_provider_request_seconds_count", endpoint="status")] == 1
+    labels = {"provider": "other", "endpoint": "status"}
+    assert samples[key(name, method="GET", status="500", **labels)] == 1
+    assert samples[key("video_bot_provider_errors_total", kind="http_5xx", **labels)] == 1
+    assert samples[key("video_bot_provider_request_seconds_count", **labels)] == 1
 
 
 async def test_a_cancelled_request_is_not_an_error(
