@@ -21,6 +21,7 @@ from bot.discord_adapter.admin_render import (
     usage_embed,
 )
 from bot.discord_adapter.interactions import manages_guild
+from bot.discord_adapter.reply import MESSAGE_LIMIT
 from bot.domain import GuildPolicy
 
 if TYPE_CHECKING:
@@ -43,13 +44,15 @@ def parse_models(text: str, catalogue: Catalogue) -> frozenset[str]:
     by_lower = {name.lower(): name for name in catalogue.names()}
     given = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [name for name in given if name.lower() not in by_lower]
-    valid = ", ".join(catalogue.names())
     if unknown:
-        raise SettingRejected(
-            f"Unknown model(s): {', '.join(unknown)}. Choose from: {valid}; or `all`."
-        )
+        start = f"Unknown model(s): {join_within(unknown, 500)}. Choose from: "
+        end = "; or `all`."
+        valid = join_within(catalogue.names(), MESSAGE_LIMIT - len(start) - len(end))
+        raise SettingRejected(f"{start}{valid}{end}")
     if not given:
-        raise SettingRejected(f"Name at least one model ({valid}), or `all`.")
+        start, end = "Name at least one model (", "), or `all`."
+        valid = join_within(catalogue.names(), MESSAGE_LIMIT - len(start) - len(end))
+        raise SettingRejected(f"{start}{valid}{end}")
     return frozenset(by_lower[name.lower()] for name in given)
 
 
@@ -148,8 +151,15 @@ class VideoAdmin(
         await interaction.response.send_message(text, ephemeral=True)
 
     async def _show(self, interaction: discord.Interaction[Any], text: str | None = None) -> None:
-        policy = await self.bot.service.policy(_guild_id(interaction))
-        embed = settings_embed(policy, self.bot.settings.operator_limits())
+        service = self.bot.service
+        policy = await service.policy(_guild_id(interaction))
+        down = [provider for provider in service.provider_health() if provider.down]
+        embed = settings_embed(
+            policy,
+            self.bot.settings.operator_limits(),
+            retirements=service.retirement_notes(),
+            providers=down,
+        )
         await interaction.response.send_message(text, embed=embed, ephemeral=True)
 
     # -- on / off -------------------------------------------------------------------------------
@@ -258,7 +268,10 @@ class VideoAdmin(
             await self._reply(interaction, "Members may choose every model.")
         else:
             names = [m for m in self.bot.catalogue.names() if m in chosen]
-            await self._reply(interaction, f"Members may choose: {', '.join(names)}.")
+            start = "Members may choose: "
+            await self._reply(
+                interaction, f"{start}{join_within(names, MESSAGE_LIMIT - len(start) - 1)}."
+            )
 
     @app_commands.command(name="max-seconds", description="The longest video members may ask for")
     @app_commands.describe(seconds="Seconds; 0 removes the limit")

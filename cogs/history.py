@@ -9,9 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord_adapter.admin_render import billing_lines
+from bot.discord_adapter.admin_render import DESCRIPTION_LIMIT, billing_lines, join_within
 from bot.discord_adapter.history_render import history_line
-from bot.discord_adapter.render import money, shorten
+from bot.discord_adapter.render import money
 from bot.domain import day_bounds
 
 if TYPE_CHECKING:
@@ -37,15 +37,18 @@ class HistoryCog(commands.Cog):
         embed = discord.Embed(title="Your videos", colour=discord.Colour.blurple())
         lines = [history_line(r) for r in recent]
         embed.description = (
-            shorten("\n".join(lines), 4096) if lines else "You have not made any videos yet."
+            join_within(lines, DESCRIPTION_LIMIT, separator="\n")
+            if lines
+            else "You have not made any videos yet."
         )
         count_limit = limits.user_daily_count
         budget = limits.user_daily_budget
         today = [
             f"Videos: {used.videos}" + (f" of {count_limit}" if count_limit is not None else ""),
             f"Seconds: {used.seconds}",
-            f"Estimated cost: {money(used.cost)}"
-            + (f" of {money(budget)}" if budget is not None else ""),
+            # Bills count where the providers reported them (the Money field says how much).
+            f"{'Cost' if used.billed_settled or used.estimated_settled else 'Estimated cost'}:"
+            f" {money(used.cost)}" + (f" of {money(budget)}" if budget is not None else ""),
             f"Resets <t:{int(resets)}:R>",
         ]
         embed.add_field(name="Today", value="\n".join(today), inline=False)

@@ -9,14 +9,22 @@ from decimal import Decimal
 
 import discord
 
-from bot.discord_adapter.render import money, timestamp
-from bot.domain import GuildPolicy, MemberUsage, OperatorLimits, Usage, effective_limits
+from bot.discord_adapter.render import cost_text, money, timestamp
+from bot.domain import (
+    GuildPolicy,
+    MemberUsage,
+    OperatorLimits,
+    ProviderHealth,
+    Usage,
+    effective_limits,
+)
 
 DESCRIPTION_LIMIT = 4096  # Discord's limit for an embed description
 FIELD_LIMIT = 1024  # ... and for a field value
 _ON = discord.Colour.green()
 _OFF = discord.Colour.dark_grey()
 _USAGE = discord.Colour.blurple()
+WARNING = "\N{WARNING SIGN}\N{VARIATION SELECTOR-16}"
 
 
 @dataclass(frozen=True)
@@ -69,13 +77,20 @@ def join_within(items: Sequence[str], limit: int, *, separator: str = ", ") -> s
     return out
 
 
-def _mentions(kind: str, ids: Iterable[int], empty: str) -> str:
+def _mentions(kind: str, ids: Iterable[int], empty: str, limit: int = FIELD_LIMIT) -> str:
     items = [f"<{kind}{i}>" for i in sorted(ids)]
-    return join_within(items, FIELD_LIMIT) if items else empty
+    return join_within(items, limit) if items else empty
 
 
-def settings_embed(policy: GuildPolicy, operator: OperatorLimits) -> discord.Embed:
-    """The guild's settings next to the operator's, and the limits that result."""
+def settings_embed(
+    policy: GuildPolicy,
+    operator: OperatorLimits,
+    *,
+    retirements: Sequence[str] = (),
+    providers: Sequence[ProviderHealth] = (),
+) -> discord.Embed:
+    """The guild's settings next to the operator's, and the limits that result; models that
+    retire soon and providers that are down, when there are any."""
     if policy.enabled:
         state = "**On**: members can make videos with /video."
     else:
@@ -88,9 +103,8 @@ def settings_embed(policy: GuildPolicy, operator: OperatorLimits) -> discord.Emb
     embed.add_field(
         name="Channels", value=_mentions("#", policy.channels, "Any channel"), inline=False
     )
-    roles = _mentions("@&", policy.roles, "Anyone")
-    if policy.roles:
-        roles += "\n(members with Manage Server always can)"
+    managers = "\n(members with Manage Server always can)" if policy.roles else ""
+    roles = _mentions("@&", policy.roles, "Anyone", FIELD_LIMIT - len(managers)) + managers
     embed.add_field(name="Roles", value=roles, inline=False)
     models = join_within(sorted(policy.models), FIELD_LIMIT) if policy.models else "Every model"
     embed.add_field(name="Models", value=models, inline=True)
@@ -135,10 +149,27 @@ def settings_embed(policy: GuildPolicy, operator: OperatorLimits) -> discord.Emb
         value=f"{operator.max_per_user} at once (operator)",
         inline=True,
     )
+    notices = notice_lines(retirements, providers)
+    if notices:
+        embed.add_field(
+            name="Heads-up", value=join_within(notices, FIELD_LIMIT, separator="\n"), inline=False
+        )
     embed.set_footer(
         text="Days are UTC days. Server settings can only tighten the operator's limits."
     )
     return embed
+
+
+def notice_lines(retirements: Sequence[str], providers: Sequence[ProviderHealth]) -> list[str]:
+    """ "⚠️ veo-3.1-preview retires on ...", "⚠️ Provider openrouter is down (skipped until
+    14:05)": the time in each reader's own time zone."""
+    lines = [f"{WARNING} {note}" for note in retirements]
+    for provider in providers:
+        if provider.down_until is None:
+            continue
+        until = timestamp(provider.down_until, "t")
+        lines.append(f"{WARNING} Provider {provider.name} is down (skipped until {until})")
+    return lines
 
 
 def usage_line(usage: Usage) -> str:
@@ -154,7 +185,18 @@ def billing_lines(usage: Usage) -> str:
     lines.append(f"Unknown (may be billed): {money(usage.unknown)}")
     refunds = "1 video" if usage.refunded_videos == 1 else f"{usage.refunded_videos} videos"
     lines.append(f"Refunded: {money(usage.refunded)} ({refunds})")
+    settled = settled_line(usage)
+    if settled is not None:
+        lines.append(settled)
     return "\n".join(lines)
+
+
+def settled_line(usage: Usage) -> str | None:
+    """ "Settled: est. $1.20 → billed $1.08": the jobs whose provider reported its bill (the
+    amounts above already count the bill for them)."""
+    if not usage.estimated_settled and not usage.billed_settled:
+        return None
+    return f"Settled: {cost_text(usage.estimated_settled, usage.billed_settled)}"
 
 
 def usage_embed(
@@ -178,7 +220,8 @@ def usage_embed(
     embed.add_field(name="Since", value=timestamp(since, "f"), inline=False)
     embed.set_footer(
         text=(
-            "Estimated from the catalogue's prices. What the video service may bill counts:"
+            "Estimated from the catalogue's prices, or what the video service billed where it"
+            " said (Settled). What the video service may bill counts:"
             " videos in progress, made, stopped or timed out. Refunded: never sent, or failed"
             " at the video service."
         )

@@ -30,7 +30,7 @@ from bot.service import (
     OpenStore,
     VideoService,
     build_service,
-    make_client,
+    make_providers,
     open_session,
     open_store,
 )
@@ -122,17 +122,19 @@ class VideoBot(commands.AutoShardedBot):
         self._service = build_service(
             self.settings,
             self._store,
-            make_client(self._session, self.settings),
+            make_providers(self._session, self.settings, self.catalogue),
             sinks={KIND: self.presenter_for},
             catalogue=self.catalogue,
             fitter=self._fitter,
         )
         service = self._service
+        self.metrics.name_providers({p.base_url: p.name for p in service.provider_health()})
         self.metrics.watch(
             waiting=lambda: service.waiting,
             running=lambda: service.running,
             slots=lambda: service.slots,
             totals=service.totals_by_state,
+            settled=service.settled_totals,
         )
         if self.worker:
             await self._service.start()
@@ -171,6 +173,10 @@ class VideoBot(commands.AutoShardedBot):
             registry=self.metrics.registry,
             metrics_token=token,
             before_metrics=self.metrics.refresh,
+            # Providers' completion callbacks reach whichever process serves the web server;
+            # the job's owner is woken wherever it runs.
+            service=self.service,
+            metrics=self.metrics,
         )
         if self._team_api is not None and not self.worker:
             self._team_api.add_routes(app)

@@ -38,7 +38,9 @@ def _signature(view: JobView) -> tuple[object, ...]:
     step = None if view.progress is None else view.progress // 5
     eta = None if view.eta_at is None else round(view.eta_at / 15)
     place = None if view.queue_position is None else shown_position(view.queue_position)
-    return (view.phase, step, eta, place, view.delayed, view.thumbnail)
+    # A fallback to another model changes the card's model, cost and "made by" line.
+    model = (view.request.model, view.fell_back_from)
+    return (view.phase, step, eta, place, view.delayed, view.thumbnail, model)
 
 
 def _video_attachment(message: discord.Message) -> discord.Attachment | None:

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
 import discord
 
-from bot.domain import JobDetails, JobKind, JobState, JobView, Phase, shown_position
+from bot.catalogue import DEFAULT_PROVIDER
+from bot.domain import (
+    Billing,
+    JobDetails,
+    JobKind,
+    JobState,
+    JobSummary,
+    JobView,
+    Phase,
+    billing,
+    shown_position,
+)
 from bot.media.delivery import DeliveryPlan
+from bot.videos import FailureKind
 
 _BLURPLE = discord.Colour.blurple()
 _GREEN = discord.Colour.green()
@@ -26,11 +39,31 @@ _PHASE_LABELS = {
     Phase.FAILED: "Failed",
 }
 READY_TITLE = "Your video is ready"
+_WORKING_VERB = "Being made by"  # the progress card's "Made by ..." once a fallback happened
 DELETED_TITLE = "Video deleted"
 _SOURCE_LABELS = {JobKind.REMIX: "Remixed from", JobKind.EXTEND: "Extended from"}
 _KIND_WORDS = {JobKind.REMIX: "remix of", JobKind.EXTEND: "extension of"}
 DEMO_NOTE = "Demo: fake video service, nothing is billed"
 _PROMPT_SHOWN = 1000
+FIELD_VALUE = 1024  # Discord's limit for an embed field's value
+
+# Why an earlier model could not make the video, and what it cost: plain words, no provider
+# internals (the error texts stay in the log and the store).
+_ATTEMPT_WORDS = {
+    FailureKind.NEVER_STARTED: "could not start — nothing billed",
+    FailureKind.PROVIDER_ERROR: "provider error — refunded",
+    FailureKind.UNKNOWN: "outcome unknown — may be billed",
+    FailureKind.REFUSED_INPUT: "refused the prompt",
+    FailureKind.REFUSED_OUTPUT: "refused the video it made",
+}
+# Why a job ended without a video, beside its state in Details.
+_FAILURE_WORDS = {
+    FailureKind.NEVER_STARTED: "could not start",
+    FailureKind.PROVIDER_ERROR: "provider error",
+    FailureKind.UNKNOWN: "outcome unknown",
+    FailureKind.REFUSED_INPUT: "prompt refused",
+    FailureKind.REFUSED_OUTPUT: "video refused",
+}
 
 
 def bar(progress: int | None, width: int) -> str:
@@ -60,6 +93,43 @@ def money(amount: Decimal) -> str:
     return f"${amount:.2f}"
 
 
+def cost_text(estimate: Decimal | str, billed: Decimal | str | None = None) -> str:
+    """ "est. $0.40 → billed $0.36" once the provider reported its bill, else "est. $0.40"."""
+    shown = f"est. {money(Decimal(estimate))}"
+    return shown if billed is None else f"{shown} → billed {money(Decimal(billed))}"
+
+
+def job_cost(job: JobSummary) -> str:
+    """What a job costs, as Details shows it: the estimate, the bill, and whether it counts."""
+    shown = cost_text(job.cost, job.billed_cost)
+    if billing(job.state, job.provider_video_id) is Billing.REFUNDED:
+        shown += " · refunded"
+    return shown
+
+
+def names_list(names: Sequence[str]) -> str:
+    """ "wan", "wan and kling", "wan, kling and hunyuan"."""
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def unavailable(fell_back_from: Sequence[str]) -> str | None:
+    """ "wan was unavailable" / "wan and kling were unavailable"; None without a fallback."""
+    names = list(dict.fromkeys(fell_back_from))
+    if not names:
+        return None
+    return f"{names_list(names)} {'was' if len(names) == 1 else 'were'} unavailable"
+
+
+def made_by(view: JobView, verb: str = "Made by") -> str | None:
+    """ "Made by veo — wan was unavailable" once the job fell back to another model."""
+    why = unavailable(view.fell_back_from)
+    if why is None:
+        return None
+    return shorten(f"{verb} {view.request.spec.display_name} — {why}", FIELD_VALUE)
+
+
 def timestamp(unix: float, style: str = "R") -> str:
     """A Discord timestamp that each reader's client renders live in their own time zone."""
     return f"<t:{int(unix)}:{style}>"
@@ -77,6 +147,7 @@ def _base(
     *,
     demo: bool,
     thumbnail: str | None = None,
+    fallback_verb: str = "Made by",
 ) -> discord.Embed:
     request = view.request
     description = ">>> " + quoted_prompt(request.prompt)
@@ -97,6 +168,9 @@ def _base(
         inline=True,
     )
     embed.add_field(name="Estimated cost", value=money(request.estimated_cost), inline=True)
+    fallback = made_by(view, fallback_verb)
+    if fallback is not None:
+        embed.add_field(name="Model", value=fallback, inline=False)
     footer = f"job {view.ref}"
     if demo:
         footer += f" · {DEMO_NOTE}"
@@ -105,7 +179,14 @@ def _base(
 
 
 def progress_embed(view: JobView, *, demo: bool, thumbnail: str | None = None) -> discord.Embed:
-    embed = _base(view, "Making your video", _BLURPLE, demo=demo, thumbnail=thumbnail)
+    embed = _base(
+        view,
+        "Making your video",
+        _BLURPLE,
+        demo=demo,
+        thumbnail=thumbnail,
+        fallback_verb=_WORKING_VERB,
+    )
     label = _PHASE_LABELS[view.phase]
     if view.phase is Phase.WAITING and view.queue_position is not None:
         place = shown_position(view.queue_position)
@@ -126,7 +207,14 @@ def progress_embed(view: JobView, *, demo: bool, thumbnail: str | None = None) -
 def fitting_embed(
     view: JobView, percent: int, limit: int, *, demo: bool, thumbnail: str | None = None
 ) -> discord.Embed:
-    embed = _base(view, "Making your video", _BLURPLE, demo=demo, thumbnail=thumbnail)
+    embed = _base(
+        view,
+        "Making your video",
+        _BLURPLE,
+        demo=demo,
+        thumbnail=thumbnail,
+        fallback_verb=_WORKING_VERB,
+    )
     embed.add_field(
         name="Status",
         value=(
@@ -198,7 +286,9 @@ def failed_embed(view: JobView, *, demo: bool) -> discord.Embed:
     title = "The video service refused this prompt" if view.refused else "No video this time"
     if view.state in (JobState.CANCELLED, JobState.ABANDONED):
         title = "Cancelled"
-    embed = _base(view, title, _ORANGE if view.refused else _RED, demo=demo)
+    embed = _base(
+        view, title, _ORANGE if view.refused else _RED, demo=demo, fallback_verb="Last tried"
+    )
     embed.add_field(
         name="What happened",
         value=shorten(view.error or "The job failed.", 1024),
@@ -217,10 +307,13 @@ def details_embed(details: JobDetails) -> discord.Embed:
     )
     seconds = f"+{record.seconds}" if record.kind == JobKind.EXTEND else str(record.seconds)
     embed.add_field(name="Model", value=f"{record.model} · {record.size} · {seconds} s")
-    embed.add_field(name="Estimated cost", value=money(Decimal(record.cost)))
-    embed.add_field(
-        name="State", value=record.state.value + (" (deleted)" if record.deleted_at else "")
-    )
+    embed.add_field(name="Cost", value=job_cost(record))
+    state = record.state.value + (" (deleted)" if record.deleted_at else "")
+    if record.failure_kind is not None and not record.delivered:
+        state += f" — {_FAILURE_WORDS.get(record.failure_kind, record.failure_kind.value)}"
+    embed.add_field(name="State", value=state)
+    if record.attempts:
+        embed.add_field(name="Attempts", value=attempts_text(record), inline=False)
     embed.add_field(name="Provider id", value=f"`{record.provider_video_id or '-'}`", inline=False)
     embed.add_field(name="Created", value=timestamp(record.created_at, "f"))
     if record.finished_at is not None:
@@ -239,6 +332,37 @@ def details_embed(details: JobDetails) -> discord.Embed:
         embed.add_field(name="Made from", value=shorten("\n".join(lines), 1024), inline=False)
     embed.set_footer(text=f"Reference: {record.id}")
     return embed
+
+
+def _model_at(model: str, provider: str) -> str:
+    """ "wan (openrouter)"; the operator's own default provider goes unnamed."""
+    return model if provider == DEFAULT_PROVIDER else f"{model} ({provider})"
+
+
+def attempts_text(job: JobSummary) -> str:
+    """Every model tried, oldest first: why each earlier one could not make the video, then
+    how the last one did. The newest lines are kept when they do not all fit."""
+    lines = [
+        f"{_model_at(a.model, a.provider)}: "
+        f"{_ATTEMPT_WORDS.get(a.failure_kind, a.failure_kind.value)}"
+        for a in job.attempts
+    ]
+    if job.delivered or job.state in (JobState.DOWNLOADING, JobState.DELIVERING):
+        outcome = "made the video"
+    elif not job.state.is_final:
+        outcome = "in progress"
+    elif job.failure_kind is not None:
+        outcome = _FAILURE_WORDS.get(job.failure_kind, job.failure_kind.value)
+    else:
+        outcome = job.state.value.replace("_", " ")
+    lines.append(f"{_model_at(job.model, job.provider)}: {outcome}")
+    lines = [shorten(line, 200) for line in lines]
+    for dropped in range(len(lines)):
+        earlier = [f"… {dropped} earlier"] if dropped else []
+        text = "\n".join([*earlier, *lines[dropped:]])
+        if len(text) <= FIELD_VALUE:
+            return text
+    return lines[-1]
 
 
 def deleted_embed(current: discord.Embed | None) -> discord.Embed:

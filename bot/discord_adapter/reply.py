@@ -19,7 +19,7 @@ import discord
 from bot.catalogue import RequestRejected
 from bot.discord_adapter import access
 from bot.discord_adapter.interactions import send_private
-from bot.discord_adapter.render import timestamp
+from bot.discord_adapter.render import shorten, timestamp
 from bot.domain import JobView, LimitReached, NotAllowed, ReplyHandle
 from bot.observability.redaction import default_redactor
 
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 KIND = "discord"
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+MESSAGE_LIMIT = 2000  # Discord's limit for a message's content
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ def refusal_text(error: Exception) -> str:
     text = str(error)
     if isinstance(error, LimitReached) and error.resets_at is not None:
         text = f"{text} It resets {timestamp(error.resets_at)}."
-    return text
+    # A refusal that lists what would do (500 models) must still fit in one message.
+    return shorten(text, MESSAGE_LIMIT)
 
 
 class InteractionReply:

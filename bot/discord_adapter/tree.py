@@ -81,6 +81,8 @@ class VideoCommandTree(app_commands.CommandTree[Any]):
         else:
             cause = error.__cause__ or error
             log.error("/%s failed [ref %s]", command, ref, exc_info=cause)
+        if interaction.type is discord.InteractionType.autocomplete:
+            return  # suggestions cannot carry a message; the command itself will
         await send_private(interaction, describe_error(error, ref))
 
 

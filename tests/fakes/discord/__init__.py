@@ -72,6 +72,13 @@ Users, modals and message commands
     (ValueError if it did not) used on ``target_message``: ``data = {"id", "name", "type":
     3, "target_id", "resolved": {"messages": {id: <full message payload>}}}`` (content,
     embeds and attachments whatever the intents); ``it.target`` is the message.
+    ``await fake.send_autocomplete(name, options, *, guild=None, channel=None, member=None,
+    user=None) -> FakeInteraction``: an APPLICATION_COMMAND_AUTOCOMPLETE (4) while the member
+    types in the option marked ``"focused": True`` (its ``value`` the text typed, a string
+    whatever the option's type; other options as filled in so far, required ones may be
+    missing). ValueError unless the bot synced the command with ``autocomplete: true`` on
+    that option. The answer must be an AUTOCOMPLETE_RESULT (8) within 3 s with at most 25
+    choices of the option's type (400 50035); ``it.autocomplete_choices`` holds them.
     ``await fake.submit_modal(it, {custom_id: "text" | ["option", ...]}, *, member=None,
     at_age=0) -> FakeInteraction``: the user submits the modal ``it``'s MODAL (9) callback
     showed (``it.modal``: its components with the ids Discord gave them). A MODAL_SUBMIT (5)
@@ -94,7 +101,8 @@ Rules enforced (details in ``rules.py`` / ``interactions.py``)
     component limits (400 50035 with Discord's ``errors`` tree), empty messages (400
     50006), ephemeral messages unreachable through channel routes (404 10008), bot
     permissions on channel routes (403 50001 / 50013), bot token on bot routes (401),
-    command payload checks on sync (50035: slash names and descriptions; message / user
+    command payload checks on sync (50035: slash names and descriptions, an option with both
+    choices and autocomplete; message / user
     commands named 1-32 characters in any case with spaces, without description or
     options; at most 5 of each per scope, 400 30032), privileged intents (close 4014),
     gateway op/ordering rules (4001-4014 close codes), optional rate limits

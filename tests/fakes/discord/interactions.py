@@ -7,6 +7,9 @@ Rules (all timed with the fake clock):
 * Callback types allowed per interaction type: application command 4, 5, 9; component 4, 5,
   6, 7, 9; autocomplete 8; modal submit 4, 5, and 6, 7 only when a component opened the
   modal (there is a message to update); others: 400 / 50035.
+* An autocomplete (4) interaction (``FakeDiscord.send_autocomplete``) focuses one option
+  registered with ``autocomplete: true``, its value the text typed so far; its result (8)
+  carries at most 25 choices whose values have the option's type (else 400 / 50035).
 * A MODAL (9) callback is checked beyond the spec (``_check_modal``) and kept as ``it.modal``
   with the ids Discord gives its components; ``FakeDiscord.submit_modal`` builds the
   MODAL_SUBMIT from it (``build_modal_submit``), refusing what no client could submit.
@@ -199,6 +202,7 @@ def build_command_interaction(
     target_id: int | None,
     resolved: Mapping[str, Any] | None,
     require_registered: bool = False,
+    itype: int = APPLICATION_COMMAND,
 ) -> FakeInteraction:
     guild, channel, member, user = _context(
         fake, guild=guild, channel=channel, member=member, user=user
@@ -211,7 +215,11 @@ def build_command_interaction(
             " (a client only offers synced commands)"
         )
     option_list = [dict(o) for o in options or []]
-    if command is not None:
+    focused: Mapping[str, Any] | None = None
+    if itype == AUTOCOMPLETE:
+        assert command is not None  # require_registered
+        focused = _check_autocomplete(command.get("options") or [], option_list, path=name)
+    elif command is not None:
         _check_options(command.get("options") or [], option_list, path=name)
     interaction_id = fake.snowflakes.next()
     token = new_token(interaction_id)
@@ -220,7 +228,7 @@ def build_command_interaction(
         fake,
         interaction_id=interaction_id,
         token=token,
-        itype=APPLICATION_COMMAND,
+        itype=itype,
         guild=guild,
         channel=channel,
         member=member,
@@ -247,7 +255,7 @@ def build_command_interaction(
         fake,
         id=interaction_id,
         token=token,
-        type=APPLICATION_COMMAND,
+        type=itype,
         name=name,
         command_type=command_type,
         user=user,
@@ -259,6 +267,7 @@ def build_command_interaction(
         payload=payload,
     )
     interaction.command_registered = command is not None
+    interaction.focused = None if focused is None else dict(focused)
     return interaction
 
 
@@ -523,6 +532,75 @@ def _check_options(
         raise ValueError(f"/{path}: required options missing: {missing}")
 
 
+_AUTOCOMPLETE_TYPES = (3, 4, 10)  # string, integer, number
+
+
+def _check_autocomplete(
+    declared: Sequence[Mapping[str, Any]], given: list[dict[str, Any]], *, path: str
+) -> Mapping[str, Any]:
+    """What a client sends while a member types in an autocomplete option; returns the spec of
+    the focused option.
+
+    The options filled in so far (required ones may still be missing), exactly one of them
+    ``focused: true``, declared with ``autocomplete: true``; its value is the text typed so
+    far, a string whatever the option's type (Discord sends partial input as typed: "1" of
+    "12" in an integer option). A subcommand's options sit inside it, as for a command.
+    """
+    by_name = {o["name"]: o for o in declared}
+    if declared and declared[0].get("type") in (_OPTION_SUBCOMMAND, _OPTION_GROUP):
+        if len(given) != 1 or given[0].get("name") not in by_name:
+            raise ValueError(f"/{path}: exactly one subcommand must be given")
+        spec = by_name[given[0]["name"]]
+        inner = [dict(o) for o in given[0].get("options") or []]
+        given[0]["options"] = inner
+        return _check_autocomplete(spec.get("options") or [], inner, path=f"{path} {spec['name']}")
+    focused = [o for o in given if o.get("focused")]
+    if len(focused) != 1:
+        raise ValueError(f"/{path}: an autocomplete interaction focuses exactly one option")
+    for option in given:
+        spec = by_name.get(option.get("name"))
+        if spec is None:
+            raise ValueError(f"/{path}: no option {option.get('name')!r} was registered")
+        if option.get("type") != spec.get("type"):
+            raise ValueError(
+                f"/{path}: option {spec['name']!r} has type {spec.get('type')},"
+                f" the test sent {option.get('type')}"
+            )
+    spec = by_name[focused[0]["name"]]
+    if not spec.get("autocomplete") or spec.get("type") not in _AUTOCOMPLETE_TYPES:
+        raise ValueError(
+            f"/{path}: option {spec['name']!r} was not registered with autocomplete;"
+            " a client never asks for suggestions for it"
+        )
+    if not isinstance(focused[0].get("value"), str):
+        raise TypeError(f"/{path}: the focused option's value is the text typed (a string)")
+    return spec
+
+
+def check_autocomplete_choices(it: FakeInteraction, choices: Any) -> None:
+    """An AUTOCOMPLETE_RESULT (8): at most 25 choices (the spec's schema checks their names,
+    1-100 characters), each value of the focused option's type (Discord: 50035)."""
+    errors = rules.FormErrors()
+    if not isinstance(choices, list) or len(choices) > 25:
+        errors.max_length(["data", "choices"], 25)
+        errors.raise_if_any()
+    option_type = (it.focused or {}).get("type")
+    expected: tuple[type, ...] = {3: (str,), 4: (int,), 10: (int, float)}.get(
+        option_type or 0, (object,)
+    )
+    for index, choice in enumerate(choices):
+        value = choice.get("value") if isinstance(choice, Mapping) else None
+        if not isinstance(value, expected) or isinstance(value, bool):
+            errors.add(
+                ["data", "choices", index, "value"],
+                "APPLICATION_COMMAND_OPTION_CHOICE_VALUE_INVALID",
+                f"Choice value must be of the option's type ({option_type})",
+            )
+        if option_type == 3 and isinstance(value, str) and len(value) > 100:
+            errors.max_length(["data", "choices", index, "value"], 100)
+    errors.raise_if_any()
+
+
 def _resolved(
     fake: FakeDiscord,
     guild: FakeGuild | None,
@@ -726,11 +804,8 @@ def _callback(
             "components": _with_ids(payload["components"]),
         }
     elif ctype == 8:
-        choices = payload.get("choices")
-        if not isinstance(choices, list) or len(choices) > 25:
-            errors = rules.FormErrors()
-            errors.max_length(["data", "choices"], 25)
-            errors.raise_if_any()
+        check_autocomplete_choices(it, payload.get("choices"))
+        it.autocomplete_choices = list(payload["choices"])
 
     it.response_type = ctype
     it.acked_at = elapsed

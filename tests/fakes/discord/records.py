@@ -501,6 +501,10 @@ class FakeInteraction:
         self.count_50027 = 0
         # False when the test sent a command the bot never synced (the fake allows it)
         self.command_registered: bool | None = None
+        # autocomplete interactions: the registered spec of the focused option, and the
+        # choices of the accepted AUTOCOMPLETE_RESULT (8)
+        self.focused: dict[str, Any] | None = None
+        self.autocomplete_choices: list[dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"<FakeInteraction id={self.id} type={self.type} name={self.name!r}>"

@@ -711,6 +711,49 @@ class FakeDiscord:
         await self._dispatch_interaction(interaction)
         return interaction
 
+    async def send_autocomplete(
+        self,
+        name: str,
+        options: Sequence[Mapping[str, Any]],
+        *,
+        guild: FakeGuild | None = None,
+        channel: FakeChannel | None = None,
+        member: FakeMember | None = None,
+        user: FakeUser | None = None,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """Dispatch an APPLICATION_COMMAND_AUTOCOMPLETE (4) interaction: the member is typing
+        in the option marked ``"focused": True`` of the synced command ``name``.
+
+        ``options`` are those filled in so far (required ones may be missing), the focused
+        one's ``value`` the text typed (a string, whatever the option's type: else
+        TypeError). Raises ValueError when the bot synced no such command, or the focused
+        option was not registered with ``autocomplete: true`` (a client never asks then).
+        The bot answers
+        with an AUTOCOMPLETE_RESULT (8) within 3 s; ``it.autocomplete_choices`` holds its
+        choices once accepted (at most 25, values of the option's type).
+        """
+        self._live_session()
+        interaction = interactions.build_command_interaction(
+            self,
+            name=name,
+            options=options,
+            guild=guild,
+            channel=channel,
+            member=member,
+            user=user,
+            attachments=None,
+            attachment_size_limit=None,
+            locale=locale,
+            command_type=interactions.COMMAND_CHAT_INPUT,
+            target_id=None,
+            resolved=None,
+            require_registered=True,
+            itype=interactions.AUTOCOMPLETE,
+        )
+        await self._dispatch_interaction(interaction)
+        return interaction
+
     async def send_component_interaction(
         self,
         message: FakeMessage,
@@ -1792,6 +1835,14 @@ def _check_command_options(
                 [*path, index, "name"],
                 "APPLICATION_COMMAND_INVALID_NAME",
                 "Command name is invalid",
+            )
+        # Discord: "autocomplete may not be set to true if choices are present" (the code is
+        # the fake's own; Discord answers 50035 too).
+        if option.get("autocomplete") and option.get("choices"):
+            errors.add(
+                [*path, index, "autocomplete"],
+                "APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_WITH_CHOICES",
+                "Autocomplete cannot be set on an option with choices",
             )
 
 
