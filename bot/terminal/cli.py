@@ -108,11 +108,24 @@ def build_parser() -> argparse.ArgumentParser:
     fake.add_argument(
         "--dialect",
         default="openai",
-        help="the real server to imitate: openai, sglang, vllm_omni, trtllm, newapi or litellm",
+        help="the real server to imitate: openai, sglang, vllm_omni, trtllm, newapi, litellm or "
+        "openrouter (served under /api/v1)",
     )
     fake.add_argument("--duration", type=float, default=20.0, help="seconds each job takes")
     fake.add_argument(
         "--api-key", help="require this Bearer key (default: none, every request is served)"
+    )
+    fake.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="POST a callback here when a job ends; openrouter: unless the create names a "
+        "callback_url (default: no callbacks)",
+    )
+    fake.add_argument(
+        "--webhook-secret",
+        metavar="SECRET",
+        help="sign callbacks with it: openrouter's signing secret, or a whsec_ Standard "
+        "Webhooks secret for the others (default: unsigned)",
     )
 
     gen = _command(sub, "generate", "make one video from the terminal")
@@ -133,7 +146,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--out", type=Path, default=Path("video.mp4"), help="where to save it")
 
-    _command(sub, "doctor", "check the configuration and the Videos endpoint")
+    _command(sub, "doctor", "check the configuration and each provider's Videos endpoint")
+
+    models = _command(sub, "models", "list the video models a provider serves")
+    models_sub = models.add_subparsers(
+        dest="models_command", required=True, metavar="ACTION", help="what to do with models"
+    )
+    discover = _command(
+        models_sub,
+        "discover",
+        "ask a provider for its video models, show them and optionally write them into a "
+        "catalogue file (read-only at the provider; made for cron)",
+    )
+    discover.add_argument(
+        "--provider",
+        default="default",
+        metavar="NAME",
+        help="a [providers.NAME] of the catalogue, or default (OPENAI_BASE_URL)",
+    )
+    discover.add_argument(
+        "--write",
+        type=Path,
+        metavar="FILE",
+        help="refresh this catalogue file with the provider's models, keeping everything else "
+        "in it (default: none, only the table is printed)",
+    )
+    discover.add_argument("--quiet", action="store_true", help="print no table")
 
     jobs = _command(sub, "jobs", "list unfinished and recent jobs (for operators)")
     jobs.add_argument("--limit", type=int, default=20, help="how many recent jobs to show")
@@ -196,6 +234,13 @@ def _dispatch(args: argparse.Namespace) -> int:
     settings = load_settings()
     install_log_redaction(settings)
     _set_log_level(settings.log_level)
+    if command == "models":  # the one command a catalogue without models is for
+        return _models(settings, args)
+    if not settings.catalogue().models:
+        raise ConfigError(
+            "VIDEO_BOT_CATALOGUE_FILE has no [[models]] yet: fill it with "
+            "`video-bot models discover --provider NAME --write FILE`"
+        )
     if command == "generate":
         return _generate(settings, args)
     if command == "doctor":
@@ -223,9 +268,14 @@ def _fake_api(args: argparse.Namespace) -> int:
     from bot.fake_api import FakeSettings, serve_forever
 
     default_redactor.register(args.api_key)
+    default_redactor.register(args.webhook_secret)
     try:
         settings = FakeSettings(
-            dialect=args.dialect, default_duration=args.duration, api_key=args.api_key
+            dialect=args.dialect,
+            default_duration=args.duration,
+            api_key=args.api_key,
+            webhook_url=args.webhook_url,
+            webhook_secret=args.webhook_secret,
         )
     except ValueError as exc:
         print(f"video-bot fake-api: {exc}".splitlines()[0], file=sys.stderr)
@@ -284,6 +334,13 @@ def _doctor(settings: Settings) -> int:
     report = asyncio.run(run_doctor(settings))
     print("\n".join(report.lines))
     return 0 if report.ok else 1
+
+
+def _models(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.terminal.discover import DiscoverOptions, run_discover
+
+    options = DiscoverOptions(provider=args.provider, write=args.write, quiet=args.quiet)
+    return run_discover(settings, options)
 
 
 def _jobs(settings: Settings, limit: int) -> int:

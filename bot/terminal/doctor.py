@@ -1,17 +1,29 @@
-"""`video-bot doctor`: check the configuration and what the Videos endpoint can do."""
+"""`video-bot doctor`: check the configuration and what each provider's Videos endpoint can do.
+
+One section per provider some model of the catalogue uses: reachability, the key, and the
+optional operations its models rely on. A provider that fails does not stop the others' checks.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from datetime import UTC, date, datetime
+from typing import Any, Literal
 
-from bot.catalogue import Catalogue, ModelSpec
-from bot.config import Settings
-from bot.observability.redaction import redact, strip_url_credentials
+import aiohttp
+import yarl
+
+from bot.catalogue import DEFAULT_PROVIDER, Catalogue, ModelSpec
+from bot.config import OPENAI_RETIRED_HOST, Provider, Settings
+from bot.observability.redaction import default_redactor, redact, strip_url_credentials
 from bot.service.wiring import make_client, open_session
 from bot.terminal.invite import application_id_from_token, invite_url
+from bot.terminal.unreachable import why_unreachable
 from bot.videos import (
     PROBE_VIDEO_ID,
     AuthenticationError,
@@ -47,6 +59,23 @@ _NO_SUCH_ROUTE_TEXTS = frozenset(
     {"not found", "404 page not found", "404: not found", "404 not found"}
 )
 _UNSUPPORTED_WORDS = ("not supported", "unsupported", "not implemented")
+# OpenRouter's model listing is a few kilobytes per model; anything far larger is not it.
+_LISTING_BYTES = 4 * 1024 * 1024
+# The routes OpenRouter's video API does not have, and what the bot does without each one.
+_NOT_ON_OPENROUTER: tuple[tuple[str, str], ...] = (
+    ("list", "a create whose answer is lost cannot be reconciled automatically"),
+    (
+        "remix",
+        "a model continues a video by a create naming previous_job_id, where the "
+        "catalogue says `remix = true`",
+    ),
+    (
+        "extensions",
+        "likewise a create naming previous_job_id, where the catalogue says `extensions = true`",
+    ),
+    ("delete", "finished videos stay until OpenRouter lets them expire"),
+    ("thumbnail", "the bot takes a frame of the video with ffmpeg"),
+)
 
 
 @dataclass
@@ -63,58 +92,190 @@ class Report:
         self.lines.append(redact(f"FAIL  {text}"))
         self.ok = False
 
+    def warn(self, text: str) -> None:
+        """Worth acting on, but nothing fails because of it."""
+        self.lines.append(redact(f"WARN  {text}"))
+
     def note(self, text: str) -> None:
         self.lines.append(redact(f"      {text}"))
 
+    def heading(self, text: str) -> None:
+        self.lines.extend(["", redact(text)])
 
-def describe_configuration(settings: Settings, report: Report) -> None:
-    catalogue = settings.catalogue()
-    key = "set" if settings.openai_api_key else "not set (no Authorization header)"
-    shown = strip_url_credentials(settings.openai_base_url)
-    report.good(f"configuration: OPENAI_BASE_URL={shown}, OPENAI_API_KEY {key}")
+    def include(self, other: Report) -> None:
+        self.lines.extend(other.lines)
+        self.ok = self.ok and other.ok
+
+
+def describe_configuration(
+    settings: Settings, report: Report, catalogue: Catalogue | None = None
+) -> None:
+    """Where each provider's address and secrets come from (never their values)."""
+    catalogue = catalogue or settings.catalogue()
+    used = catalogue.provider_names()
+    if DEFAULT_PROVIDER in used:
+        key = "set" if settings.openai_api_key else "not set (no Authorization header)"
+        shown = strip_url_credentials(settings.openai_base_url)
+        report.good(f"configuration: OPENAI_BASE_URL={shown}, OPENAI_API_KEY {key}")
+    for name in used:
+        spec = catalogue.provider(name)
+        if spec is None:
+            continue
+        key = (
+            f"key from {spec.api_key_env}"
+            if spec.api_key_env
+            else "no key (no Authorization header)"
+        )
+        calls = (
+            f", callbacks signed with {spec.webhook_secret_env}" if spec.webhook_secret_env else ""
+        )
+        report.good(f"configuration: providers.{name} ({spec.dialect}), {key}{calls}")
     report.good(
-        f"catalogue: {len(catalogue.models)} model(s), default {catalogue.default.name} "
+        f"catalogue: {len(catalogue.models)} model(s) on {len(used)} provider(s) "
+        f"({', '.join(used)}), default {catalogue.default.name} "
         f"({catalogue.default.size_default}, {catalogue.default.seconds_default} s)"
     )
 
 
-async def check_endpoint(settings: Settings, report: Report) -> None:
+def describe_retirements(catalogue: Catalogue, today: date, report: Report) -> None:
+    """A warning per model within RETIREMENT_WARNING of its `retires_on`, or past it."""
+    for spec, days in catalogue.retiring(today):
+        note = spec.retirement_note(today)
+        if note is None:
+            continue
+        if days == 0:
+            note += "; requests for it are refused"
+        report.warn(note)
+
+
+class _Wire:
+    """Why each server could not be connected to, as the HTTP session saw it (aiohttp's
+    tracing): the client's NetworkError says only that it could not."""
+
+    def __init__(self) -> None:
+        self._failures: dict[tuple[str | None, int | None], aiohttp.ClientConnectorError] = {}
+
+    def trace(self) -> aiohttp.TraceConfig:
+        config = aiohttp.TraceConfig()
+        config.on_request_exception.append(self._failed)
+        return config
+
+    async def _failed(
+        self, _s: aiohttp.ClientSession, _c: object, params: aiohttp.TraceRequestExceptionParams
+    ) -> None:
+        if isinstance(params.exception, aiohttp.ClientConnectorError):
+            self._failures[params.url.host, params.url.port] = params.exception
+
+    def cannot_reach(self, base_url: str, error: NetworkError) -> str:
+        """`cannot reach URL (127.0.0.1:9: connection refused)`, or the client's reason."""
+        url = yarl.URL(base_url)
+        found = self._failures.get((url.host, url.port))
+        why = why_unreachable(found) if found is not None else str(error)
+        return f"cannot reach {strip_url_credentials(base_url)} ({why})"
+
+
+@dataclass(frozen=True)
+class _Context:
+    """One provider's check: how the doctor names its settings in advice, and the wire."""
+
+    provider: str
+    key: str | None  # the variable the key is read from; None: no key is configured
+    base_url: str  # the setting that holds its address
+    wire: _Wire
+
+    @classmethod
+    def of(cls, provider: Provider, catalogue: Catalogue, wire: _Wire) -> _Context:
+        spec = catalogue.provider(provider.name)
+        if spec is None:
+            return cls(provider.name, "OPENAI_API_KEY", "OPENAI_BASE_URL", wire)
+        return cls(provider.name, spec.api_key_env, f"providers.{provider.name}.base_url", wire)
+
+    def rejected(self) -> str:
+        if self.key is None:
+            return (
+                "the server wants a key, and none is configured: name its variable in "
+                f"api_key_env under [providers.{self.provider}]"
+            )
+        return f"the server rejected {self.key}"
+
+
+async def check_provider(
+    session: aiohttp.ClientSession,
+    settings: Settings,
+    catalogue: Catalogue,
+    provider: Provider,
+    wire: _Wire,
+) -> Report:
+    """One provider's section: its endpoint, its key, and what its models can do there."""
+    section = Report()
+    shown = strip_url_credentials(provider.base_url)
+    section.heading(f"provider {provider.name} ({provider.dialect} dialect, {shown})")
+    context = _Context.of(provider, catalogue, wire)
+    models = [spec for spec in catalogue.models if spec.provider == provider.name]
+    if OPENAI_RETIRED_HOST in provider.base_url:
+        note = RETIREMENT_NOTE
+        if context.base_url != "OPENAI_BASE_URL":
+            note = note.replace("OPENAI_BASE_URL", context.base_url)
+        section.bad(f"endpoint: {note}")
+        return section
+    client = make_client(session, settings, provider)
+    if provider.dialect == "openrouter":
+        listing = functools.partial(_openrouter_models, session, settings, provider)
+        await _check_openrouter(client, models, context, section, listing=listing)
+    else:
+        await _check_openai(client, models, context, section)
+    return section
+
+
+async def check_providers(settings: Settings, catalogue: Catalogue, report: Report) -> None:
+    """Every provider some model uses, checked at once, a section each in the catalogue's
+    order; a provider whose key variable is unset raises ConfigError (one line)."""
+    providers = settings.providers(catalogue)
+    for provider in providers.values():
+        # Their keys are shown nowhere: hidden even where a server echoes one back.
+        default_redactor.register(provider.api_key.get_secret_value() if provider.api_key else None)
+    wire = _Wire()
+    async with open_session([wire.trace()]) as session:
+        sections = await asyncio.gather(
+            *(check_provider(session, settings, catalogue, p, wire) for p in providers.values())
+        )
+    for section in sections:
+        report.include(section)
+
+
+async def _check_openai(
+    client: VideosClient, models: Sequence[ModelSpec], context: _Context, report: Report
+) -> None:
     """Reach the endpoint with calls that cost nothing (a list, or a status read), then probe
-    the optional operations the catalogue relies on."""
-    if settings.base_url_is_openai:
-        report.bad(f"endpoint: {RETIREMENT_NOTE}")
-        return
-    async with open_session() as session:
-        client = make_client(session, settings)
-        started = time.monotonic()
-        lists = False
-        try:
-            await client.list(limit=1)
-        except CapabilityMissingError:
-            reachable = await _check_without_list(client, report)
-        except AuthenticationError:
-            report.bad("endpoint: the server rejected OPENAI_API_KEY")
-            reachable = False
-        except EndpointNotVideosError as exc:
-            report.bad(f"endpoint: {exc.hint}")
-            reachable = False
-        except NetworkError as exc:
-            shown = strip_url_credentials(settings.openai_base_url)
-            report.bad(f"endpoint: cannot reach {shown} ({exc})")
-            reachable = False
-        except VideosError as exc:
-            report.bad(f"endpoint: unexpected answer: {exc}")
-            reachable = False
-        else:
-            took = (time.monotonic() - started) * 1000
-            report.good(f"endpoint: GET /videos answered in {took:.0f} ms (Videos API)")
-            report.good("capability: list (lets the bot reconcile a create with no answer)")
-            reachable = lists = True
-        if reachable:
-            await check_capabilities(client, settings.catalogue(), report, lists=lists)
+    the optional operations its models rely on."""
+    started = time.monotonic()
+    lists = False
+    try:
+        await client.list(limit=1)
+    except CapabilityMissingError:
+        reachable = await _check_without_list(client, context, report)
+    except AuthenticationError:
+        report.bad(f"endpoint: {context.rejected()}")
+        reachable = False
+    except EndpointNotVideosError as exc:
+        report.bad(f"endpoint: {exc.hint}")
+        reachable = False
+    except NetworkError as exc:
+        report.bad(f"endpoint: {context.wire.cannot_reach(client.base_url, exc)}")
+        reachable = False
+    except VideosError as exc:
+        report.bad(f"endpoint: unexpected answer: {exc}")
+        reachable = False
+    else:
+        took = (time.monotonic() - started) * 1000
+        report.good(f"endpoint: GET /videos answered in {took:.0f} ms (Videos API)")
+        report.good("capability: list (lets the bot reconcile a create with no answer)")
+        reachable = lists = True
+    if reachable:
+        await check_capabilities(client, models, report, lists=lists)
 
 
-async def _check_without_list(client: VideosClient, report: Report) -> bool:
+async def _check_without_list(client: VideosClient, context: _Context, report: Report) -> bool:
     try:
         await client.retrieve(_PROBE_ID)
     except JobLostError:
@@ -124,10 +285,10 @@ async def _check_without_list(client: VideosClient, report: Report) -> bool:
             "reconciled automatically"
         )
     except AuthenticationError:
-        report.bad("endpoint: the server rejected OPENAI_API_KEY")
+        report.bad(f"endpoint: {context.rejected()}")
         return False
     except NetworkError as exc:
-        report.bad(f"endpoint: cannot reach the server ({exc})")
+        report.bad(f"endpoint: {context.wire.cannot_reach(client.base_url, exc)}")
         return False
     except VideosError as exc:
         report.bad(f"endpoint: does not look like a Videos API server ({exc})")
@@ -135,6 +296,115 @@ async def _check_without_list(client: VideosClient, report: Report) -> bool:
     else:
         report.good("endpoint: GET /videos/{id} answered")
     return True
+
+
+# -- OpenRouter ---------------------------------------------------------------------------------
+
+
+class _NoListing(Exception):  # noqa: N818 - a reason to report, not a crash
+    """GET /videos/models gave no usable list of model ids."""
+
+
+async def _check_openrouter(
+    client: VideosClient,
+    models: Sequence[ModelSpec],
+    context: _Context,
+    report: Report,
+    *,
+    listing: Callable[[], Awaitable[set[str]]],
+) -> None:
+    """A status read of a job that does not exist (reaches it, checks the key: the model
+    listing is public), then its video models against the catalogue's. Nothing is probed that
+    OpenRouter has no route for: a remix or an extension there is a create, which would bill."""
+    started = time.monotonic()
+    try:
+        await client.retrieve(_PROBE_ID)
+    except JobLostError:
+        took = (time.monotonic() - started) * 1000
+        report.good(f"endpoint: GET /videos/{{id}} answered in {took:.0f} ms (key accepted)")
+    except AuthenticationError:
+        report.bad(f"endpoint: {context.rejected()}")
+    except NetworkError as exc:
+        report.bad(f"endpoint: {context.wire.cannot_reach(client.base_url, exc)}")
+        return
+    except VideosError as exc:
+        report.bad(f"endpoint: does not look like OpenRouter's video API ({exc})")
+    try:
+        listed = await listing()
+    except _NoListing as exc:
+        report.bad(f"models: {exc}")
+    else:
+        report.good(f"models: GET /videos/models lists {len(listed)} video model(s)")
+        for spec in models:
+            wanted = spec.api_model or spec.name
+            if wanted in listed:
+                report.good(f"model {spec.name}: listed as {wanted}")
+            else:
+                known = ", ".join(sorted(listed)[:8]) + (", ..." if len(listed) > 8 else "")
+                report.bad(
+                    f"model {spec.name}: OpenRouter lists no video model {wanted} "
+                    f"(it lists {known or 'none'}); correct its api_model in the catalogue"
+                )
+    for capability, without in _NOT_ON_OPENROUTER:
+        report.note(f"capability: {capability} not offered by OpenRouter ({without})")
+    for spec in models:
+        for capability in ("delete", "thumbnail"):
+            if getattr(spec, capability):
+                report.note(
+                    f"hint: OpenRouter has no {capability} for model {spec.name}: put "
+                    f"`{capability} = false` under it in the catalogue"
+                )
+
+
+async def _openrouter_models(
+    session: aiohttp.ClientSession, settings: Settings, provider: Provider
+) -> set[str]:
+    """The ids `GET {base_url}/videos/models` lists."""
+    headers = {"Accept": "application/json"}
+    if provider.api_key is not None:
+        headers["Authorization"] = f"Bearer {provider.api_key.get_secret_value()}"
+    timeout = aiohttp.ClientTimeout(
+        total=settings.request_timeout, sock_connect=settings.connect_timeout
+    )
+    try:
+        async with session.get(
+            f"{provider.base_url}/videos/models",
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+        ) as resp:
+            if resp.status != 200:
+                raise _NoListing(f"GET /videos/models answered HTTP {resp.status}")
+            body = await _read_at_most(resp, _LISTING_BYTES)
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+        raise _NoListing(f"GET /videos/models got no answer ({why})") from None
+    if body is None:
+        raise _NoListing(f"GET /videos/models answered more than {_LISTING_BYTES} bytes")
+    return _model_ids(body)
+
+
+async def _read_at_most(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    data = bytearray()
+    while chunk := await resp.content.read(limit + 1 - len(data)):
+        data += chunk
+        if len(data) > limit:
+            return None
+    return bytes(data)
+
+
+def _model_ids(body: bytes) -> set[str]:
+    """`{"data": [{"id": ...}, ...]}`; anything else is not OpenRouter's listing."""
+    try:
+        parsed: Any = json.loads(body)
+    except ValueError:
+        raise _NoListing("GET /videos/models did not answer JSON") from None
+    items = parsed.get("data") if isinstance(parsed, dict) else None
+    if not isinstance(items, list):
+        raise _NoListing("GET /videos/models answered JSON without a `data` list")
+    return {
+        item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)
+    }
 
 
 # -- optional capabilities ----------------------------------------------------------------------
@@ -283,10 +553,10 @@ _WORDS = {"yes": "served", "no": "not served", "unknown": "unknown"}
 
 
 async def check_capabilities(
-    client: VideosClient, catalogue: Catalogue, report: Report, *, lists: bool
+    client: VideosClient, models: Sequence[ModelSpec], report: Report, *, lists: bool
 ) -> dict[str, dict[Capability, Finding]]:
     """Probe thumbnail, remix, extensions and delete without starting any job, report what the
-    server answers per model, and hint where the catalogue says otherwise."""
+    server answers for each of its models, and hint where the catalogue says otherwise."""
     server: dict[Capability, Finding] = {
         "remix": await _probe(client.probe_remix),
         "extensions": await _probe(client.probe_extensions),
@@ -300,7 +570,7 @@ async def check_capabilities(
         else:
             report.note(line)
     thumbnails = _Thumbnails(client, await _finished_videos(client, lists))
-    per_model = {spec.name: await thumbnails.finding(spec) for spec in catalogue.models}
+    per_model = {spec.name: await thumbnails.finding(spec) for spec in models}
     shared = set(per_model.values())
     if len(shared) == 1:
         (thumbnail,) = shared
@@ -311,7 +581,7 @@ async def check_capabilities(
         else:
             report.note(line)
     results: dict[str, dict[Capability, Finding]] = {}
-    for spec in catalogue.models:
+    for spec in models:
         found: dict[Capability, Finding] = {"thumbnail": per_model[spec.name], **server}
         results[spec.name] = found
         summary = ", ".join(f"{c} {found[c].support}" for c in CAPABILITIES)
@@ -322,7 +592,7 @@ async def check_capabilities(
             hint = _disagreement(spec, capability, found[capability])
             if hint is not None:
                 report.note(f"hint: {hint}")
-    if any(spec.reference == "image_url" for spec in catalogue.models):
+    if any(spec.reference == "image_url" for spec in models):
         report.note(
             'reference = "image_url" cannot be checked without starting a job; LiteLLM, '
             "vLLM-Omni and New API take reference images only as file uploads"
@@ -363,9 +633,11 @@ def describe_discord(settings: Settings, report: Report) -> None:
     report.note(invite_url(application_id))
 
 
-async def run_doctor(settings: Settings) -> Report:
+async def run_doctor(settings: Settings, *, today: date | None = None) -> Report:
     report = Report()
-    describe_configuration(settings, report)
+    catalogue = settings.catalogue()
+    describe_configuration(settings, report, catalogue)
+    describe_retirements(catalogue, today or datetime.now(UTC).date(), report)
     describe_discord(settings, report)
-    await check_endpoint(settings, report)
+    await check_providers(settings, catalogue, report)
     return report

@@ -3,22 +3,59 @@
 from __future__ import annotations
 
 import datetime
+from decimal import Decimal, InvalidOperation
 
 from bot.config import Settings
 from bot.domain import JobState, JobSummary
 from bot.service.reports import jobs_report
 
-_COLUMNS = ("job", "state", "model", "size", "secs", "created (UTC)", "provider id", "note")
+_COLUMNS = (
+    "job",
+    "state",
+    "model",
+    "size",
+    "secs",
+    "created (UTC)",
+    "provider",
+    "provider id",
+    "money",
+    "note",
+)
+_CENT = Decimal("0.01")
 
 
 def _when(unix: float) -> str:
     return datetime.datetime.fromtimestamp(unix, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _dollars(amount: str) -> str:
+    """Dollars to the cent ("$0.40"), or finer as the provider billed them ("$0.3612")."""
+    try:
+        value = Decimal(amount)
+        if value == value.quantize(_CENT):
+            return f"${value:.2f}"
+        return f"${value.normalize():f}"
+    except (InvalidOperation, ValueError):
+        return amount
+
+
+def _money(record: JobSummary) -> str:
+    """The estimate, and what the provider billed once it said so."""
+    estimate = f"est. {_dollars(record.cost)}"
+    if record.billed_cost is None:
+        return estimate
+    return f"{estimate} → billed {_dollars(record.billed_cost)}"
+
+
+def _models(record: JobSummary) -> str:
+    """The model, after the ones tried before it when the job fell back ("wan → veo")."""
+    return " → ".join([*(a.model for a in record.attempts), record.model])
+
+
 def _row(record: JobSummary) -> tuple[str, ...]:
-    provider = record.provider_video_id or "-"
-    if len(provider) > 24:
-        provider = provider[:21] + "..."
+    video = record.provider_video_id or "-"
+    if len(video) > 24:
+        video = video[:21] + "..."
     note = (record.last_error or "").replace("\n", " ")[:60]
     if record.state is JobState.UNDELIVERABLE:
         # The member never got it: the file waits here (VIDEO_BOT_KEEP_DAYS) to be sent on.
@@ -29,11 +66,13 @@ def _row(record: JobSummary) -> tuple[str, ...]:
     return (
         record.id,
         record.state.value,
-        record.model,
+        _models(record),
         record.size,
         str(record.seconds),
         _when(record.created_at),
-        provider,
+        record.provider,
+        video,
+        _money(record),
         note,
     )
 
