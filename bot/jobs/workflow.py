@@ -651,7 +651,7 @@ class Workflow:
         while not path.exists():
             expires = record.video_expires_at
             if expires is not None and expires < self._wall():
-                await self._end(job, JobState.EXPIRED, EXPIRED_MESSAGE)
+                await self._end(job, JobState.EXPIRED, EXPIRED_MESSAGE, kind=FailureKind.UNKNOWN)
                 return
             assert record.provider_video_id is not None  # noqa: S101
             self._files.prepare()
@@ -672,12 +672,14 @@ class Workflow:
                 job.content_since = job.content_since or now
                 waited = now - job.content_since
                 if waited >= self._content_wait:
-                    await self._end(job, JobState.EXPIRED, UNAVAILABLE_MESSAGE)
+                    await self._end(
+                        job, JobState.EXPIRED, UNAVAILABLE_MESSAGE, kind=FailureKind.UNKNOWN
+                    )
                     return
                 log.info("job %s: content not available yet (%s)", record.id, exc)
                 await asyncio.sleep(min(self._backoff.delay(2 + int(waited // 10)), 30.0))
             except ContentError as exc:
-                await self._end(job, JobState.EXPIRED, exc.user_message)
+                await self._end(job, JobState.EXPIRED, exc.user_message, kind=FailureKind.UNKNOWN)
                 return
         await self._thumbnail(job)
         await self._move(job, JobState.DELIVERING, expect=[JobState.DOWNLOADING])
