@@ -166,12 +166,13 @@ class Settings(BaseSettings):
         description="The longest wait between two status reads of a job, in seconds.",
     )
     callback_poll_interval: float = Field(
-        default=60.0,
+        default=120.0,
         gt=0,
         le=3600,
-        description="Seconds between the safety-net status reads of a job whose provider calls "
-        "back (a provider with a webhook secret): the callback moves the job on, these reads "
-        "only catch a lost one.",
+        description="The first safety-net status read of a job whose provider calls back (a "
+        "provider with a webhook secret), in seconds after its submission (later, when similar "
+        "jobs took longer); each later wait doubles, up to 30 minutes. The callback moves the "
+        "job on at once; these reads only catch a lost one.",
     )
     provider_failures: int = Field(
         default=5,

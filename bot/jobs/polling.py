@@ -330,3 +330,40 @@ def _clip(polygon: list[_Point], plane: _HalfPlane) -> list[_Point]:
 
 def _clamp(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
+
+
+# The longest wait between two safety-net reads of a job whose provider calls back.
+SAFETY_NET_CAP = 1800.0
+# A provider's callback is expected by this multiple of the job's usual duration.
+_CALLBACK_SLACK = 1.5
+
+
+@dataclass
+class SafetyNetPlanner(PollPlanner):
+    """The reads of a job whose provider calls back when it is done: only a safety net for a
+    callback that is lost.
+
+    The first read comes once the job should long be finished (1.5 times as long as similar
+    jobs took, when known) and no sooner than `min_interval` after submission; each later wait
+    doubles, up to `max_interval`. A callback cuts any wait short (bot/jobs/tracking.py), so a
+    job is usually read once: right after its callback.
+    """
+
+    _next_at: float | None = field(default=None, init=False)
+    _waits: int = field(default=0, init=False)
+
+    def initial_delay(self, now: float) -> float:
+        if self.started_at is None:
+            return 0.0
+        if self._next_at is None:
+            first = self.min_interval
+            if self.expected_duration is not None:
+                first = max(first, _CALLBACK_SLACK * self.expected_duration)
+            self._next_at = self.started_at + min(first, self.max_interval)
+        return max(0.0, self._next_at - now)
+
+    def next_delay(self, now: float) -> float:
+        self._waits += 1
+        wait = min(self.min_interval * float(2**self._waits), self.max_interval)
+        self._next_at = now + wait
+        return wait

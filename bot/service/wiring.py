@@ -38,7 +38,7 @@ from bot.guardrails.spending import SpendGate
 from bot.jobs.dispatcher import Dispatcher
 from bot.jobs.files import JobFiles
 from bot.jobs.in_process import InProcessDispatcher
-from bot.jobs.polling import PollPlanner
+from bot.jobs.polling import SAFETY_NET_CAP, PollPlanner, SafetyNetPlanner
 from bot.jobs.providers import ProviderLink, Providers
 from bot.jobs.shared import SharedDispatcher
 from bot.jobs.workflow import Workflow
@@ -126,7 +126,12 @@ def make_planner(
     when the video is ready, only now and then as a safety net for a lost callback."""
     if calls_back:
         every = settings.callback_poll_interval
-        return PollPlanner(min_interval=every, max_interval=every, fixed_interval=every)
+        return SafetyNetPlanner(
+            min_interval=every,
+            max_interval=max(every, SAFETY_NET_CAP),
+            fixed_interval=every,
+            expected_duration=expected_duration,
+        )
     return PollPlanner(
         min_interval=settings.poll_min_interval,
         max_interval=settings.poll_max_interval,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 
 from bot.jobs.durations import DurationHistory
-from bot.jobs.polling import PollPlanner
+from bot.jobs.polling import PollPlanner, SafetyNetPlanner
 
 # The bot's default poll settings (bot/config.py).
 DEFAULTS = {"min_interval": 0.5, "max_interval": 30.0, "fixed_interval": 5.0}
@@ -319,3 +319,25 @@ def test_history_forgets_the_least_recently_used_kinds_beyond_its_cap() -> None:
     assert len(history) == 2
     assert history.expected("b", "s", 4) is None
     assert history.expected("a", "s", 4) == 10.0
+
+
+def test_a_job_whose_provider_calls_back_is_read_only_as_a_safety_net() -> None:
+    planner = SafetyNetPlanner(min_interval=120, max_interval=1800, fixed_interval=120)
+    planner.started_at = 1000.0
+    # The first read two minutes after the submission, then waits that double, capped.
+    assert planner.initial_delay(1000.0) == 120
+    assert [planner.next_delay(1120.0 + n) for n in range(6)] == [240, 480, 960, 1800, 1800, 1800]
+
+
+def test_the_safety_net_waits_past_the_usual_duration_of_similar_jobs() -> None:
+    planner = SafetyNetPlanner(
+        min_interval=120, max_interval=1800, fixed_interval=120, expected_duration=400
+    )
+    planner.started_at = 1000.0
+    assert planner.initial_delay(1000.0) == 600  # 1.5 times the 400 s similar jobs took
+
+
+def test_a_resumed_job_past_its_safety_net_read_is_read_at_once() -> None:
+    planner = SafetyNetPlanner(min_interval=120, max_interval=1800, fixed_interval=120)
+    planner.started_at = 1000.0
+    assert planner.initial_delay(5000.0) == 0
