@@ -4,10 +4,8 @@ from bot.videos.breaker import BreakerState, CircuitBreaker
 from bot.videos.client import (
     LITELLM_COST_HEADER,
     PROBE_VIDEO_ID,
-    CreateRequest,
     Poll,
     ProbeAnswer,
-    ReferenceImage,
     Timeouts,
     VideosClient,
 )
@@ -48,6 +46,7 @@ from bot.videos.models import (
     billed_cost,
     normalise_status,
 )
+from bot.videos.requests import CreateRequest, ReferenceImage
 from bot.videos.retry import RetryPolicy
 
 __all__ = [

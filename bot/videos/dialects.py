@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from bot.videos.errors import BadRequestError
 
 if TYPE_CHECKING:
-    from bot.videos.client import CreateRequest
+    from bot.videos.requests import CreateRequest
 
 ProviderDialect = Literal["openai", "openrouter"]
 DIALECTS: tuple[ProviderDialect, ...] = get_args(ProviderDialect)

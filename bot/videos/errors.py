@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.videos.refusals import FailureKind, end_kind, ended_kind
+
 if TYPE_CHECKING:
-    from bot.videos.dialects import ProviderDialect
-    from bot.videos.failures import FailureKind
     from bot.videos.models import Video
 
 
@@ -24,7 +24,7 @@ class VideosError(Exception):
 
     user_message = "The video service failed."
     operation: str | None = None
-    dialect: ProviderDialect = "openai"
+    dialect: str = "openai"  # the client's ProviderDialect (bot/videos/dialects.py)
     provider: str | None = None
 
     def __init__(self, detail: str = "", *, user_message: str | None = None) -> None:
@@ -135,10 +135,8 @@ class JobFailedError(VideosError):
         *,
         refused: bool,
         kind: FailureKind | None = None,
-        dialect: ProviderDialect = "openai",
+        dialect: str = "openai",
     ) -> None:
-        from bot.videos.failures import ended_kind
-
         self.code = code
         self.message = message
         self.refused = refused
@@ -157,13 +155,16 @@ class JobFailedError(VideosError):
         super().__init__(f"job failed: code={code} message={message}", user_message=user)
 
     @classmethod
-    def from_video(cls, video: Video, *, dialect: ProviderDialect = "openai") -> JobFailedError:
+    def from_video(cls, video: Video, *, dialect: str = "openai") -> JobFailedError:
         """The error for a job the provider reports ended without a video (failed, cancelled,
         expired, deleted), its kind read by the dialect's table."""
-        from bot.videos.failures import job_end_kind
-
         error = video.error
-        kind = job_end_kind(video, dialect)
+        kind = end_kind(
+            video.state.value,
+            error.code if error else None,
+            error.message if error else None,
+            dialect,
+        )
         return cls(
             error.code if error and error.code else video.state.value,
             error.message if error else None,

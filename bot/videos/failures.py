@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from bot.videos.errors import (
@@ -29,40 +28,24 @@ from bot.videos.errors import (
     ServerError,
     VideosError,
 )
+from bot.videos.refusals import (
+    NEVER_STARTED,
+    PROVIDER_ERROR,
+    REFUSALS,
+    REFUSED_INPUT,
+    REFUSED_OUTPUT,
+    UNKNOWN,
+    FailureKind,
+    end_kind,
+    ended_kind,
+    is_refusal,
+    refusal_of,
+)
 
 if TYPE_CHECKING:
     from bot.videos.dialects import ProviderDialect
     from bot.videos.models import Video
 
-
-class FailureKind(StrEnum):
-    """Why an attempt at a provider ended without a video, in the terms fallback decides by.
-
-    Each dialect's errors map to one kind (bot/videos/failures.py). Only an attempt that provably
-    never started, or that the provider itself reports failed on its side, may be tried again
-    on another model: anything else may have been billed, or was refused for its content.
-    """
-
-    REFUSED_INPUT = "refused_input"  # the provider refused the prompt or image
-    REFUSED_OUTPUT = "refused_output"  # the provider refused what it made
-    PROVIDER_ERROR = "provider_error"  # the provider reports its own failure
-    NEVER_STARTED = "never_started"  # the create provably never started a job
-    UNKNOWN = "unknown"  # the outcome cannot be known (a lost answer, a timeout, a lost job)
-
-    @property
-    def may_fall_back(self) -> bool:
-        return self in (FailureKind.NEVER_STARTED, FailureKind.PROVIDER_ERROR)
-
-    @property
-    def is_refusal(self) -> bool:
-        return self in (FailureKind.REFUSED_INPUT, FailureKind.REFUSED_OUTPUT)
-
-
-NEVER_STARTED = FailureKind.NEVER_STARTED
-UNKNOWN = FailureKind.UNKNOWN
-PROVIDER_ERROR = FailureKind.PROVIDER_ERROR
-REFUSED_INPUT = FailureKind.REFUSED_INPUT
-REFUSED_OUTPUT = FailureKind.REFUSED_OUTPUT
 
 # The client operations that start (and bill) a job. An error stamped with any other operation
 # (a status read, a download) comes from a job that exists: it can prove nothing never started.
@@ -108,59 +91,21 @@ _CALL_ERRORS: Mapping[type[VideosError], FailureKind] = {
     VideosError: UNKNOWN,
 }
 
-# Words of a content refusal when no known code says so (OpenAI, Nova "blocked by our content
-# filters", Seedance "may contain sensitive information", the providers' "safety" systems).
-_REFUSAL_WORDS = (
-    "moderation",
-    "content policy",
-    "content filter",
-    "safety",
-    "blocked",
-    "sensitive",
-)
 
-# Error codes of a content refusal, with their side, from the providers behind these dialects.
-_REFUSAL_CODES: Mapping[str, FailureKind] = {
-    "sentinel_block": REFUSED_INPUT,  # Sora: the prompt or image, before generating
-    "moderation_blocked": REFUSED_OUTPUT,  # Sora: what it generated
-    "content_policy_violation": REFUSED_OUTPUT,
-    "content_filter": REFUSED_OUTPUT,
-    "safety_violation": REFUSED_OUTPUT,
-    "1026": REFUSED_INPUT,  # MiniMax: a sensitive prompt
-}
-_REFUSAL_CODE_PREFIXES = (
-    ("safety.input", REFUSED_INPUT),  # Runway failureCode SAFETY.INPUT.*
-    ("safety.output", REFUSED_OUTPUT),  # Runway failureCode SAFETY.OUTPUT.*
-)
+def _table_of(dialect: str) -> FailureTable:
+    refusals = REFUSALS[dialect]
+    return FailureTable(
+        errors=_CALL_ERRORS,
+        refusal_codes=refusals.codes,
+        refusal_code_prefixes=refusals.code_prefixes,
+        refusal_words=refusals.words,
+        ended=refusals.ended,
+    )
 
-OPENAI_FAILURES = FailureTable(
-    errors=_CALL_ERRORS,
-    refusal_codes=_REFUSAL_CODES,
-    refusal_code_prefixes=_REFUSAL_CODE_PREFIXES,
-    refusal_words=_REFUSAL_WORDS,
-    ended={
-        "failed": PROVIDER_ERROR,
-        "cancelled": PROVIDER_ERROR,  # unless we cancelled it: the caller knows that
-        "expired": PROVIDER_ERROR,
-        "deleted": UNKNOWN,  # gone before we saw it end: it may have been made and billed
-    },
-)
 
-# OpenRouter's failed jobs carry `error` as a bare string, whose words (or an upstream code
-# quoted in it) tell a refusal; a 403 "your input was flagged" is a BadRequestError refusal
-# (the client reads it so); `expired` means the job was never made in time.
-OPENROUTER_FAILURES = FailureTable(
-    errors=_CALL_ERRORS,
-    refusal_codes=_REFUSAL_CODES,  # upstream codes, when OpenRouter passes them on
-    refusal_code_prefixes=_REFUSAL_CODE_PREFIXES,
-    refusal_words=(*_REFUSAL_WORDS, "flagged"),
-    ended={
-        "failed": PROVIDER_ERROR,
-        "cancelled": PROVIDER_ERROR,
-        "expired": PROVIDER_ERROR,  # never made in time
-        "deleted": UNKNOWN,
-    },
-)
+# The refusal codes, words and endings are bot/videos/refusals.py's (the models read them too).
+OPENAI_FAILURES = _table_of("openai")
+OPENROUTER_FAILURES = _table_of("openrouter")
 
 FAILURE_TABLES: Mapping[ProviderDialect, FailureTable] = {
     "openai": OPENAI_FAILURES,
@@ -168,58 +113,12 @@ FAILURE_TABLES: Mapping[ProviderDialect, FailureTable] = {
 }
 
 
-def refusal_of(
-    code: str | None, message: str | None, dialect: ProviderDialect = "openai"
-) -> FailureKind | None:
-    """The side a failed job was refused on, by code, then a code quoted in the message, then
-    by words (REFUSED_OUTPUT); None when it reads as no refusal."""
-    table = _table(dialect)
-    lowered = (code or "").strip().lower()
-    if lowered:
-        if lowered in table.refusal_codes:
-            return table.refusal_codes[lowered]
-        for prefix, kind in table.refusal_code_prefixes:
-            if lowered.startswith(prefix):
-                return kind
-    text = (message or "").lower()
-    if not text:
-        return None
-    for name, kind in table.refusal_codes.items():
-        if not name.isdigit() and name in text:
-            return kind
-    if any(word in text for word in table.refusal_words):
-        return REFUSED_OUTPUT
-    return None
-
-
-def is_refusal(code: str | None, message: str | None) -> bool:
-    """Whether any dialect reads this error as a content refusal."""
-    return any(refusal_of(code, message, dialect) is not None for dialect in FAILURE_TABLES)
-
-
-def ended_kind(
-    code: str | None,
-    message: str | None,
-    *,
-    refused: bool,
-    dialect: ProviderDialect = "openai",
-) -> FailureKind:
-    """The kind of a failed job described by its error code and message; `refused` is the
-    caller's verdict on whether it was refused at all."""
-    if not refused:
-        return PROVIDER_ERROR
-    return refusal_of(code, message, dialect) or REFUSED_OUTPUT
-
-
 def job_end_kind(video: Video, dialect: ProviderDialect = "openai") -> FailureKind:
     """The kind of a job the provider reports ended without a video."""
-    table = _table(dialect)
-    state = video.state.value
-    if state == "failed" and video.error is not None:
-        refusal = refusal_of(video.error.code, video.error.message, dialect)
-        if refusal is not None:
-            return refusal
-    return table.ended.get(state, UNKNOWN)
+    error = video.error
+    code = error.code if error else None
+    message = error.message if error else None
+    return end_kind(video.state.value, code, message, dialect)
 
 
 def failure_kind(error: BaseException) -> FailureKind:
@@ -247,3 +146,23 @@ def failure_kind(error: BaseException) -> FailureKind:
 
 def _table(dialect: str) -> FailureTable:
     return next((t for d, t in FAILURE_TABLES.items() if d == dialect), OPENAI_FAILURES)
+
+
+__all__ = [
+    "FAILURE_TABLES",
+    "NEVER_STARTED",
+    "OPENAI_FAILURES",
+    "OPENROUTER_FAILURES",
+    "PROVIDER_ERROR",
+    "REFUSED_INPUT",
+    "REFUSED_OUTPUT",
+    "STARTS_A_JOB",
+    "UNKNOWN",
+    "FailureKind",
+    "FailureTable",
+    "ended_kind",
+    "failure_kind",
+    "is_refusal",
+    "job_end_kind",
+    "refusal_of",
+]

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.videos.failures import is_refusal
+from bot.videos.refusals import is_refusal
 
 # 9999-12-31T23:59:59Z: later timestamps do not fit a datetime and are treated as missing.
 MAX_TIMESTAMP = 253_402_300_799
