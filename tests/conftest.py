@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -83,6 +84,33 @@ def _no_network() -> Iterator[None]:
     mp.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
     yield
     mp.undo()
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """A command run in-process (`main([...])`) sets up logging as `video-bot` does: the root
+    handler, the levels of the bot's and the libraries' loggers. Put back after each test, so
+    a test that reads the logs never depends on which tests ran before it on its worker."""
+    manager = logging.Logger.manager
+    root = logging.getLogger()
+    saved_root = (root.level, list(root.handlers), list(root.filters))
+    saved = {
+        name: (logger.level, logger.propagate, list(logger.handlers), list(logger.filters))
+        for name, logger in manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    yield
+    root.setLevel(saved_root[0])
+    root.handlers[:] = saved_root[1]
+    root.filters[:] = saved_root[2]
+    for name, logger in list(manager.loggerDict.items()):
+        if not isinstance(logger, logging.Logger):
+            continue
+        level, propagate, handlers, filters = saved.get(name, (logging.NOTSET, True, [], []))
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.handlers[:] = handlers
+        logger.filters[:] = filters
 
 
 @pytest.fixture(autouse=True)
