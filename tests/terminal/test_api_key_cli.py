@@ -1,4 +1,5 @@
-"""`video-bot api-key` as an operator runs it: a real subprocess over a real database."""
+"""`video-bot api-key` as an operator runs it (its own `main`, its exit code and streams) over a
+real database."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.store import ApiKeyStore, open_database
-from tests.terminal.test_commands import Result, video_bot
+from tests.terminal.test_commands import Result, video_bot_here
 
 
 def env(tmp_path: Path) -> dict[str, str]:
@@ -16,7 +17,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 async def api_key(tmp_path: Path, *args: str) -> Result:
-    return await video_bot("api-key", *args, env=env(tmp_path), cwd=tmp_path)
+    return await video_bot_here("api-key", *args, env=env(tmp_path), cwd=tmp_path)
 
 
 async def authenticate(tmp_path: Path, plaintext: str) -> str | None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import os
 import re
 import sys
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 from PIL import Image
 
 from bot.fake_api import FakeSettings, FakeVideosServer, Fault
+from bot.terminal.cli import main
 from bot.terminal.doctor import judge_probe, judge_thumbnail
 from bot.videos import ProbeAnswer
 
@@ -49,6 +52,37 @@ async def video_bot(*args: str, env: dict[str, str] | None = None, cwd: Path) ->
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
     return Result(process.returncode, out.decode(), err.decode())
+
+
+_IN_PROCESS = threading.Lock()
+
+
+async def video_bot_here(*args: str, env: dict[str, str] | None = None, cwd: Path) -> Result:
+    """`video-bot ARGS` run by its own `main` in this process (in a thread, as it runs its own
+    event loop), with the same environment rules as `video_bot`: the exit code and both
+    streams as a user sees them, without the second of interpreter start-up per call."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("VIDEO_BOT_")}
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "DISCORD_TOKEN"):
+        environment.pop(name, None)
+    environment.update(env or {})
+
+    def run() -> Result:
+        out, err = io.StringIO(), io.StringIO()
+        with _IN_PROCESS:  # one at a time: the environment and the streams are the process's
+            saved, here = dict(os.environ), Path.cwd()
+            os.environ.clear()
+            os.environ.update(environment)
+            os.chdir(cwd)
+            try:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    code = main(list(args))
+            finally:
+                os.chdir(here)
+                os.environ.clear()
+                os.environ.update(saved)
+        return Result(code, out.getvalue(), err.getvalue())
+
+    return await asyncio.wait_for(asyncio.to_thread(run), timeout=60)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.fake_api import FakeSettings, FakeVideosServer
-from tests.terminal.test_commands import KEY, Result, env_for, video_bot
+from tests.terminal.test_commands import KEY, Result, env_for, video_bot_here
 
 ROUTER_KEY = "sk-or-router-test-key-98765"
 
@@ -64,7 +64,7 @@ def sections(stdout: str) -> dict[str, str]:
 
 
 async def doctor(openai: FakeVideosServer, env: dict[str, str], tmp_path: Path) -> Result:
-    result = await video_bot("doctor", env={**env_for(openai), **env}, cwd=tmp_path)
+    result = await video_bot_here("doctor", env={**env_for(openai), **env}, cwd=tmp_path)
     assert "Traceback" not in result.stderr
     assert KEY not in result.stdout + result.stderr
     assert ROUTER_KEY not in result.stdout + result.stderr

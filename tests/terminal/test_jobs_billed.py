@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.domain import JobState
 from bot.store import JobRecord, JobStore, open_database
-from tests.terminal.test_commands import video_bot
+from tests.terminal.test_commands import video_bot_here
 
 
 async def store_jobs(data_dir: Path, *records: JobRecord) -> None:
@@ -53,7 +53,7 @@ async def test_jobs_shows_the_provider_the_estimate_and_the_bill(tmp_path: Path)
         job("job-fraction", JobState.DELIVERED, provider="router", billed_cost="0.3612"),
         job("job-waiting", JobState.RUNNING, provider="router", cost="1.2"),
     )
-    result = await video_bot("jobs", env={"VIDEO_BOT_DATA_DIR": str(tmp_path)}, cwd=tmp_path)
+    result = await video_bot_here("jobs", env={"VIDEO_BOT_DATA_DIR": str(tmp_path)}, cwd=tmp_path)
     assert result.code == 0, result.stderr
     header = result.stdout.splitlines()[1]
     for column in ("model", "provider", "provider id", "money", "note"):
@@ -96,7 +96,7 @@ async def test_a_job_that_fell_back_shows_the_models_it_tried(tmp_path: Path) ->
             earlier_attempts=json.dumps(earlier),
         ),
     )
-    result = await video_bot("jobs", env={"VIDEO_BOT_DATA_DIR": str(tmp_path)}, cwd=tmp_path)
+    result = await video_bot_here("jobs", env={"VIDEO_BOT_DATA_DIR": str(tmp_path)}, cwd=tmp_path)
     assert result.code == 0, result.stderr
     line = row_of(result.stdout, "job-fell-back")
     cells = [cell for cell in line.split("  ") if cell.strip()]
