@@ -259,6 +259,10 @@ async def test_a_job_the_provider_failed_falls_back_to_the_next_model(stage: Sta
     ]
     assert stage.openai.stats.count(OPENAI_CREATES) == 1
     assert stage.router.stats.count(ROUTER_CREATES) == 1
+    # The failed attempt is refunded (the provider does not bill its own failures): only the
+    # video that was made counts, at its bill.
+    usage = await stage.service.usage(since=0, user_id=7)
+    assert usage.cost == Decimal("1.52")
 
 
 async def test_a_content_refusal_never_falls_back(stage: Stage) -> None:
