@@ -83,6 +83,9 @@ class Requester:
     role_ids: frozenset[int] = field(default_factory=frozenset)
     manages_guild: bool = False
     key: ApiKey | None = None  # asked through the team API with this key
+    # The channel asked from is age-restricted (Discord's "NSFW" flag): a server may allow
+    # videos only there.
+    age_restricted: bool = False
 
 
 OPERATOR = Requester(user_id=0, guild_id=None)
@@ -193,6 +196,16 @@ class GuildPolicy:
     user_daily_count: int | None = None
     user_daily_budget: Decimal | None = None
     guild_daily_budget: Decimal | None = None
+    # The prompt check before spending: "operator" (the operator's settings), "off" (not here)
+    # or "strict" (the operator's spoiler-only categories refuse too).
+    moderation: str = "operator"
+    # Results behind a spoiler: "all", "flagged" (the provider marked it, or its prompt fell in
+    # a spoiler-only category) or "off".
+    spoilers: str = "flagged"
+    # `/video` only in age-restricted channels.
+    age_restricted_only: bool = False
+    # Where one line per refusal and flagged result goes; None: nowhere.
+    mod_log_channel: int | None = None
 
     def evolve(self, **changes: Any) -> GuildPolicy:
         return replace(self, **changes)
@@ -318,6 +331,7 @@ class Refusal(StrEnum):
     TURNED_OFF = "turned_off"  # the server's admins turned the bot off
     CHANNEL = "channel"  # not one of the server's channels for videos
     ROLE = "role"  # the member holds none of the server's roles for videos
+    AGE_RESTRICTED = "age_restricted"  # the server allows videos in age-restricted channels only
 
 
 _REFUSALS = {
@@ -326,6 +340,7 @@ _REFUSALS = {
     Refusal.TURNED_OFF: "The video bot is turned off in this server.",
     Refusal.CHANNEL: "Videos cannot be made in this channel.",
     Refusal.ROLE: "Videos in this server are for members with certain roles only.",
+    Refusal.AGE_RESTRICTED: "In this server, videos can be made in age-restricted channels only.",
 }
 
 
@@ -614,6 +629,9 @@ class JobView:
     # The models tried before `request.model` that could not make it (fallbacks), oldest
     # first: the reply says "made by veo — wan was unavailable".
     fell_back_from: tuple[str, ...] = ()
+    # Why the result goes behind a spoiler ("server", a moderation category, "provider");
+    # None: shown openly.
+    spoiler: str | None = None
 
     def evolve(self, **changes: Any) -> JobView:
         return replace(self, **changes)

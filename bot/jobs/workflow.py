@@ -295,6 +295,7 @@ class Workflow:
             video_id=record.provider_video_id,
             error=record.last_error if record.state.is_final else None,
             fell_back_from=tuple(a.model for a in record.attempts_made()),
+            spoiler=record.spoiler,
         )
 
     # -- the loop ------------------------------------------------------------------------------

@@ -72,6 +72,7 @@ class JobRecord:
     billed_cost: str | None = None
     failure_kind: str | None = None
     earlier_attempts: str | None = None  # JSON: see attempts()
+    spoiler: str | None = None  # why the result goes behind a spoiler; None: shown openly
 
     def __repr__(self) -> str:  # the reply's secret must never reach a log line
         return f"JobRecord(id={self.id!r}, state={self.state.value}, model={self.model!r})"

@@ -144,6 +144,12 @@ async def _v8_providers(conn: AsyncConnection) -> None:
     )
 
 
+async def _v9_spoilers(conn: AsyncConnection) -> None:
+    """Version 9: why a result goes behind a spoiler (moderation, a server's rule)."""
+    if not await _has_column(conn, "jobs", "spoiler"):
+        await conn.execute(text("ALTER TABLE jobs ADD COLUMN spoiler VARCHAR(100)"))
+
+
 MIGRATIONS: list[Step] = [
     _v1_jobs_table,
     _v2_video_expiry,
@@ -153,6 +159,7 @@ MIGRATIONS: list[Step] = [
     _v6_api_keys,
     _v7_leases,
     _v8_providers,
+    _v9_spoilers,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -78,6 +78,10 @@ jobs = Table(
     Column("billed_cost", String(20), nullable=True),
     Column("failure_kind", String(20), nullable=True),
     Column("earlier_attempts", Text, nullable=True),
+    # Why the result goes behind a spoiler (version 9): "server" (its mode is "all"), a
+    # moderation category the operator lists as spoiler-only, or "provider" (it flagged the
+    # result); None: shown openly.
+    Column("spoiler", String(100), nullable=True),
 )
 
 # Provider callbacks already acted on (bot/store/provider_events.py): a replayed event, or the
