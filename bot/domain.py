@@ -366,6 +366,48 @@ class NotAllowed(RequestRejected):
         self.can_enable = can_enable
 
 
+# What a moderation category is called in a refusal, where its own name does not read as words
+# ("sexual", "illicit"); a subcategory ("self-harm/intent", "violence/graphic") goes by its
+# category's name, except where that would hide what it is.
+_PLAIN_CATEGORIES = {
+    "sexual": "sexual content",
+    "sexual/minors": "sexual content involving minors",
+    "illicit": "illicit activity",
+}
+
+
+def plain_category(category: str) -> str:
+    """A moderation category in plain words: "self-harm/intent" is "self-harm"."""
+    known = _PLAIN_CATEGORIES.get(category)
+    if known is not None:
+        return known
+    main = category.partition("/")[0]
+    return _PLAIN_CATEGORIES.get(main, main).replace("_", " ")
+
+
+class PromptFlagged(RequestRejected):
+    """The moderation check flagged the prompt (or its reference image) in categories that
+    refuse it here; nothing was reserved or sent.
+
+    `categories` are the moderation server's own names ("violence", "self-harm/intent"), for
+    a front end's log of refusals; `str()` names them in plain words, once each.
+    """
+
+    def __init__(self, categories: tuple[str, ...]) -> None:
+        plain = tuple(dict.fromkeys(plain_category(c) for c in categories))
+        super().__init__(f"This prompt was flagged for: {', '.join(plain)}.")
+        self.categories = categories
+        self.plain = plain
+
+
+class ModerationUnavailable(RequestRejected):
+    """The moderation check could not be made and the operator refuses unchecked prompts
+    (`VIDEO_BOT_MODERATION_FAIL=closed`); nothing was reserved or sent."""
+
+    def __init__(self) -> None:
+        super().__init__("The safety check is unavailable right now; try again later.")
+
+
 # -- jobs ---------------------------------------------------------------------------------------
 
 
@@ -430,8 +472,15 @@ class Billing(StrEnum):
 REFUNDED_STATES = frozenset({JobState.FAILED, JobState.REFUSED, JobState.CANCELLED})
 
 
-def billing(state: JobState, provider_video_id: str | None) -> Billing:
-    """The one billing rule (the usage queries in bot/store/usage.py mirror it in SQL)."""
+def billing(
+    state: JobState, provider_video_id: str | None, billed_cost: str | None = None
+) -> Billing:
+    """The one billing rule (the usage queries in bot/store/usage.py mirror it in SQL).
+
+    A refusal is refunded unless the provider billed it (a bill recorded on the job: a video
+    made and then withheld by the provider's safety filter)."""
+    if state is JobState.REFUSED and billed_cost is not None:
+        return Billing.CHARGED
     if state in REFUNDED_STATES:
         return Billing.REFUNDED
     if not state.is_final:
@@ -499,6 +548,9 @@ class Usage:
     # the buckets above already count the bill for them.
     estimated_settled: Decimal = Decimal(0)
     billed_settled: Decimal = Decimal(0)
+    # Jobs the provider refused for their content: the prompt or image, or what it made.
+    refused_input: int = 0
+    refused_output: int = 0
 
 
 @dataclass(frozen=True)
@@ -539,6 +591,8 @@ class JobSummary:
     billed_cost: str | None = None  # what the provider reported it billed, when it did
     failure_kind: FailureKind | None = None  # why it ended without a video, when it did
     attempts: tuple[Attempt, ...] = ()  # earlier models tried, oldest first (fallbacks)
+    # Why the result goes behind a spoiler (a moderation category, "server", "provider").
+    spoiler: str | None = None
 
     @property
     def counted_cost(self) -> str:

@@ -560,6 +560,10 @@ class FakeVideosApp:
         scenario = view.job.scenario
         if scenario.download_fail:
             return dialect.error(500, "Failed to fetch the video content.")
+        if scenario.safety_removed:
+            return dialect.error(
+                404, "The generated video was removed by the provider's safety filter."
+            )
         if variant != "video":
             return image_response(variant)
         size = scenario.pad_bytes if scenario.pad_bytes is not None else self.settings.video_bytes

@@ -50,6 +50,12 @@ PROMPT_KEYWORDS: Final[tuple[Keyword, ...]] = (
     Keyword("refuse", None, "the job fails at once with error moderation_blocked"),
     Keyword("bytes", "N", "the served MP4 is padded to exactly N bytes (stays a valid MP4)"),
     Keyword("download-fail", None, "the job completes but downloading its content answers 500"),
+    Keyword(
+        "safety-removed",
+        None,
+        "the job completes but its content is withheld (404) as removed by a safety filter, "
+        "as Veo behind LiteLLM does",
+    ),
     Keyword("lost", None, "the job vanishes (404) once in progress, as after a server restart"),
 )
 _KEYWORD_NAMES: Final = frozenset(keyword.name for keyword in PROMPT_KEYWORDS)
@@ -82,6 +88,7 @@ class Scenario:
     refuse: bool = False
     pad_bytes: int | None = None
     download_fail: bool = False
+    safety_removed: bool = False
     lost: bool = False
 
     @classmethod

@@ -63,6 +63,7 @@ from bot.videos import (
     failure_kind,
 )
 from bot.videos import JobState as ProviderState
+from bot.videos.refusals import refusal_of
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,10 @@ OriginalFinder = Callable[[str, int], Original | None]
 EXPIRED_MESSAGE = (
     "The video was generated, but the video service's download link expired before the bot "
     "could fetch it (the bot was offline too long)."
+)
+REMOVED_MESSAGE = (
+    "The video was made, but the video service's safety filter withheld it. The service may "
+    "still bill it."
 )
 UNAVAILABLE_MESSAGE = (
     "The video was generated, but it could not be downloaded: the video service did not hand "
@@ -667,6 +672,9 @@ class Workflow:
                 NetworkError,
                 RateLimitedError,
             ) as exc:
+                if self._withheld(job, exc):
+                    await self._refused_after_making(job)
+                    return
                 # `completed` can come before the file is ready, and a link can be down for a
                 # moment: wait, but not for ever.
                 now = time.monotonic()
@@ -680,11 +688,36 @@ class Workflow:
                 log.info("job %s: content not available yet (%s)", record.id, exc)
                 await asyncio.sleep(min(self._backoff.delay(2 + int(waited // 10)), 30.0))
             except ContentError as exc:
+                if self._withheld(job, exc):
+                    await self._refused_after_making(job)
+                    return
                 await self._end(job, JobState.EXPIRED, exc.user_message, kind=FailureKind.UNKNOWN)
                 return
         await self._thumbnail(job)
         await self._move(job, JobState.DELIVERING, expect=[JobState.DOWNLOADING])
         job.delivering_here = True
+
+    def _withheld(self, job: _Job, error: VideosError) -> bool:
+        """A finished video the provider will not hand over because its safety filter
+        removed it (Veo behind LiteLLM: `completed`, then the content is refused)."""
+        return isinstance(error, ContentError) and (
+            refusal_of(None, str(error), self._link(job).dialect) is not None
+        )
+
+    async def _refused_after_making(self, job: _Job) -> None:
+        """Made, then withheld by the provider's safety filter: a refusal of the output, which
+        the provider bills (its bill where it reported one, else the estimate)."""
+        record = job.record
+        billed = record.billed_cost or record.cost
+        await self._store.note(record.id, billed_cost=billed)
+        job.record = replace(record, billed_cost=billed)
+        await self._end(
+            job,
+            JobState.REFUSED,
+            REMOVED_MESSAGE,
+            refused=True,
+            kind=FailureKind.REFUSED_OUTPUT,
+        )
 
     async def _thumbnail(self, job: _Job) -> None:
         """A still for the reply: the provider's thumbnail, else a frame taken with ffmpeg.

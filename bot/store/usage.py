@@ -26,6 +26,7 @@ from bot.domain import (
 )
 from bot.store.database import Database
 from bot.store.schema import jobs
+from bot.videos import FailureKind
 
 _CENT = Decimal("0.01")
 
@@ -59,6 +60,10 @@ def _amount_postgresql(element: _Amount, compiler: SQLCompiler, **kw: Any) -> st
 
 # billing() in SQL: the same rule, evaluated by the database for every row.
 _BUCKET = case(
+    (
+        and_(jobs.c.state == JobState.REFUSED.value, jobs.c.billed_cost.is_not(None)),
+        literal(Billing.CHARGED.value),
+    ),
     (jobs.c.state.in_([s.value for s in REFUNDED_STATES]), literal(Billing.REFUNDED.value)),
     (jobs.c.state.in_([s.value for s in UNFINISHED_STATES]), literal(Billing.RESERVED.value)),
     (jobs.c.state == JobState.UNKNOWN.value, literal(Billing.UNKNOWN.value)),
@@ -74,6 +79,8 @@ _BUCKET = case(
 _COUNTED = _Amount(func.coalesce(jobs.c.billed_cost, jobs.c.cost))
 _SETTLED_ESTIMATE = case((jobs.c.billed_cost.is_not(None), _Amount(jobs.c.cost)), else_=0)
 _SETTLED_BILL = case((jobs.c.billed_cost.is_not(None), _Amount(jobs.c.billed_cost)), else_=0)
+_REFUSED_INPUT = case((jobs.c.failure_kind == FailureKind.REFUSED_INPUT.value, 1), else_=0)
+_REFUSED_OUTPUT = case((jobs.c.failure_kind == FailureKind.REFUSED_OUTPUT.value, 1), else_=0)
 
 
 def _usage(rows: list[tuple[Any, ...]]) -> Usage:
@@ -81,12 +88,16 @@ def _usage(rows: list[tuple[Any, ...]]) -> Usage:
     costs: dict[str, Decimal] = defaultdict(Decimal)
     videos = seconds = refunded_videos = 0
     estimated_settled = billed_settled = Decimal(0)
-    for bucket, count, secs, cost, *settled in rows:
+    refused_input = refused_output = 0
+    for bucket, count, secs, cost, *more in rows:
         amount = Decimal(str(cost or 0))
         costs[bucket] += amount
-        if settled and bucket != Billing.REFUNDED.value:
-            estimated_settled += Decimal(str(settled[0] or 0))
-            billed_settled += Decimal(str(settled[1] or 0))
+        if more and bucket != Billing.REFUNDED.value:
+            estimated_settled += Decimal(str(more[0] or 0))
+            billed_settled += Decimal(str(more[1] or 0))
+        if len(more) >= 4:
+            refused_input += int(more[2] or 0)
+            refused_output += int(more[3] or 0)
         if bucket == Billing.REFUNDED.value:
             refunded_videos += int(count)
         else:
@@ -104,6 +115,8 @@ def _usage(rows: list[tuple[Any, ...]]) -> Usage:
         refunded_videos=refunded_videos,
         estimated_settled=estimated_settled.quantize(_CENT),
         billed_settled=billed_settled.quantize(_CENT),
+        refused_input=refused_input,
+        refused_output=refused_output,
     )
 
 
@@ -122,6 +135,8 @@ class UsageStore:
             func.coalesce(func.sum(_COUNTED), 0),
             func.coalesce(func.sum(_SETTLED_ESTIMATE), 0),
             func.coalesce(func.sum(_SETTLED_BILL), 0),
+            func.coalesce(func.sum(_REFUSED_INPUT), 0),
+            func.coalesce(func.sum(_REFUSED_OUTPUT), 0),
         )
 
     async def usage(

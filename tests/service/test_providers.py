@@ -467,3 +467,33 @@ async def test_discovery_writes_a_catalogue_that_the_bot_then_serves(
     assert summary.state is JobState.DELIVERED
     create = next(r for r in router.stats.requests if r.method == "POST")
     assert create.json_body["model"] == "alibaba/wan-2.6"
+
+
+async def test_a_video_withheld_by_the_safety_filter_is_a_billed_refusal_never_retried(
+    stage: Stage,
+) -> None:
+    # Veo behind LiteLLM: `completed`, then its content is refused as removed by a safety filter.
+    job, reply = await stage.ask("a storm at sea [safety-removed]", "sora-2")
+    stage.openai.advance(10)
+    summary = await stage.finished(job)
+
+    assert summary.state is JobState.REFUSED
+    assert summary.failure_kind is FailureKind.REFUSED_OUTPUT
+    assert "safety filter" in (summary.last_error or "")
+    assert reply.failed and reply.failed[-1].refused
+    assert stage.router.stats.count(ROUTER_CREATES) == 0  # never a fallback
+    assert stage.openai.stats.count(OPENAI_CREATES) == 1  # never retried
+    usage = await stage.service.usage(since=0, user_id=7)
+    assert usage.cost == Decimal("0.40")  # made, so billed: it counts
+    assert usage.charged == Decimal("0.40")
+    assert usage.refused_output == 1
+
+
+async def test_a_content_refusal_is_counted_and_refunded(stage: Stage) -> None:
+    job, _ = await stage.ask("something not allowed [refuse]", "sora-2")
+    stage.openai.advance(10)
+    await stage.finished(job)
+    usage = await stage.service.usage(since=0, user_id=7)
+    assert usage.cost == Decimal("0")
+    assert usage.refunded_videos == 1
+    assert usage.refused_input + usage.refused_output == 1
