@@ -91,6 +91,7 @@ def test_keyword_table_documents_every_keyword():
         "[refuse]",
         "[bytes=N]",
         "[download-fail]",
+        "[safety-removed]",
         "[lost]",
     }
     assert all(keyword.effect for keyword in PROMPT_KEYWORDS)

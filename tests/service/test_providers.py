@@ -480,7 +480,8 @@ async def test_a_video_withheld_by_the_safety_filter_is_a_billed_refusal_never_r
     assert summary.state is JobState.REFUSED
     assert summary.failure_kind is FailureKind.REFUSED_OUTPUT
     assert "safety filter" in (summary.last_error or "")
-    assert reply.failed and reply.failed[-1].refused
+    assert reply.failed
+    assert reply.failed[-1].refused
     assert stage.router.stats.count(ROUTER_CREATES) == 0  # never a fallback
     assert stage.openai.stats.count(OPENAI_CREATES) == 1  # never retried
     usage = await stage.service.usage(since=0, user_id=7)
