@@ -1,5 +1,6 @@
 """The bot's small web server: signed video links, a health probe, Prometheus metrics and, with
-the service, the providers' completion callbacks (bot/http/provider_webhooks.py).
+the service, the providers' completion callbacks (bot/http/provider_webhooks.py) and the page a
+link-preview client gets for a video link, to play it inline (bot/http/preview.py).
 
 Engine side: nothing here knows about Discord. Ranges, ETags, Last-Modified and HEAD for the
 videos are aiohttp's own `web.FileResponse`.
@@ -19,8 +20,25 @@ import prometheus_client
 from aiohttp import web
 
 from bot.domain import ProviderHealth
+from bot.http.preview import (
+    IMAGE_TYPES,
+    PAGE_HEADERS,
+    RAW,
+    Preview,
+    parse_size,
+    render,
+    video_size,
+    wants_page,
+)
 from bot.http.provider_webhooks import ProviderCallbacks
-from bot.service.links import LinkSigner, reference_path, video_path
+from bot.service.links import (
+    LinkSigner,
+    link_for,
+    reference_path,
+    thumbnail_link_for,
+    thumbnail_path,
+    video_path,
+)
 
 if TYPE_CHECKING:
     from bot.observability.metrics import Metrics
@@ -39,6 +57,8 @@ CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 REFERENCES: web.AppKey[Callable[[str], Awaitable[bytes | None]] | None] = web.AppKey("references")
 BEFORE_METRICS: web.AppKey[Callable[[], Awaitable[None]] | None] = web.AppKey("before_metrics")
 PROVIDERS: web.AppKey[Callable[[], list[ProviderHealth]] | None] = web.AppKey("providers")
+# The preview pages' source: the public URL (their tags are absolute), thumbnails, the jobs.
+SERVICE: web.AppKey[VideoService | None] = web.AppKey("service")
 
 TAMPERED = "This link is not valid. Ask the bot for a new one.\n"
 EXPIRED = "This link has expired. Ask the bot for a new one.\n"
@@ -58,10 +78,84 @@ async def _video(request: web.Request) -> web.StreamResponse:
     path = app[FILES](job_id)
     if path is None or not path.is_file():
         return web.Response(status=410, text=GONE)
+    headers = {
+        "Content-Type": "video/mp4",
+        "Cache-Control": "private, max-age=3600",
+        "X-Content-Type-Options": "nosniff",
+    }
+    service = app[SERVICE]
+    public_url = None if service is None else service.settings.public_url
+    if service is not None and public_url is not None and RAW not in request.query:
+        # One URL, two answers: a cache must not hand the page to a player, nor the reverse.
+        headers["Vary"] = "Accept, User-Agent"
+        if wants_page(request.headers):
+            # `check` said ok: exp is the integer that was signed.
+            exp = int(request.query["exp"])
+            return await _preview_page(
+                service, app[SIGNER], public_url=public_url, job_id=job_id, path=path, exp=exp
+            )
+    return web.FileResponse(path, headers=headers)
+
+
+async def _preview_page(
+    service: VideoService, signer: LinkSigner, *, public_url: str, job_id: str, path: Path, exp: int
+) -> web.Response:
+    """The small page that has Discord and other link previews play the original inline."""
+    page_url = link_for(public_url, signer, job_id, exp)
+    try:
+        job = await service.job(job_id)
+    except Exception:
+        log.exception("reading job %s for its preview page failed", job_id)
+        job = None
+    # Unknown is hidden too: the page must not unfurl what a spoiler may cover.
+    hidden = job is None or job.spoiler is not None
+    size = await asyncio.to_thread(video_size, path)
+    if size is None and job is not None:
+        size = parse_size(job.size)
+    image_url = image_type = poster = None
+    thumbnail = None if hidden else service.thumbnail_file(job_id)
+    if thumbnail is not None and thumbnail.suffix in IMAGE_TYPES:
+        suffix = thumbnail.suffix
+        image_url = thumbnail_link_for(public_url, signer, job_id, exp, suffix)
+        image_type = IMAGE_TYPES[suffix]
+        poster = f"../t/{job_id}{suffix}?{signer.sign(thumbnail_path(job_id), exp)}"
+    preview = Preview(
+        page_url=page_url,
+        video_url=f"{page_url}&{RAW}=1",
+        # Relative to /v/<job>.mp4: the page's own origin and prefix, whatever proxy is before.
+        src=f"./{job_id}.mp4?{signer.sign(video_path(job_id), exp)}&{RAW}=1",
+        image_url=image_url,
+        image_type=image_type,
+        poster=poster,
+        size=size,
+        hidden=hidden,
+    )
+    return web.Response(
+        text=render(preview),
+        content_type="text/html",
+        charset="utf-8",
+        headers={**PAGE_HEADERS, "Vary": "Accept, User-Agent"},
+    )
+
+
+async def _thumbnail(request: web.Request) -> web.StreamResponse:
+    """A job's thumbnail (the poster of its preview page), signed like its video link."""
+    app = request.app
+    job_id = request.match_info["job_id"]
+    verdict = app[SIGNER].check(
+        thumbnail_path(job_id), request.query.get("exp"), request.query.get("sig"), app[CLOCK]()
+    )
+    if verdict != "ok":
+        return web.Response(status=403, text=TAMPERED if verdict == "tampered" else EXPIRED)
+    service = app[SERVICE]
+    path = None if service is None else service.thumbnail_file(job_id)
+    if path is None or path.suffix not in IMAGE_TYPES or not path.is_file():
+        return web.Response(status=410, text=GONE)
+    # The file's own type, whichever extension the URL ends in: one signature covers both.
     return web.FileResponse(
         path,
         headers={
-            "Content-Type": "video/mp4",
+            "Content-Type": IMAGE_TYPES[path.suffix],
             "Cache-Control": "private, max-age=3600",
             "X-Content-Type-Options": "nosniff",
         },
@@ -174,12 +268,15 @@ def make_app(
     metrics: Metrics | None = None,
 ) -> web.Application:
     """The application: GET|HEAD /v/{job_id}.mp4, GET /r/{job_id}.jpg (fitted reference
-    images, for servers that take `input_reference` as a URL), GET /healthz, GET /metrics.
+    images, for servers that take `input_reference` as a URL), GET /t/{job_id}.webp|.jpg
+    (thumbnails), GET /healthz, GET /metrics.
 
     `before_metrics`, when given, is awaited before each authorised /metrics scrape (to read
     the figures that live in the store, e.g. `Metrics.refresh`). With `service`, also
     POST /provider-webhooks/{provider} (counted in `metrics` when given) and the providers'
-    state in /healthz; `clock` is the callbacks' too (their timestamps' tolerance).
+    state in /healthz; `clock` is the callbacks' too (their timestamps' tolerance); and, when
+    its settings have a public URL, a video link answers a link-preview client with a page
+    that plays it inline (bot/http/preview.py), its poster the job's thumbnail.
     """
     # Room for a 20 MiB reference image (and its base64 in JSON) in the bot's own API.
     app = web.Application(client_max_size=32 * 1024 * 1024)
@@ -192,8 +289,10 @@ def make_app(
     app[BEFORE_METRICS] = before_metrics
     app[REFERENCES] = references
     app[PROVIDERS] = None if service is None else service.provider_health
+    app[SERVICE] = service
     app.router.add_get("/v/{job_id:[^/]+}.mp4", _video)  # add_get also answers HEAD
     app.router.add_get("/r/{job_id:[^/]+}.jpg", _reference)
+    app.router.add_get("/t/{job_id:[^/]+}.{ext:webp|jpg}", _thumbnail)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics)
     if service is not None:

@@ -91,6 +91,20 @@ def reference_path(job_id: str) -> str:
     return f"/r/{job_id}.jpg"
 
 
+def thumbnail_path(job_id: str) -> str:
+    """The path a thumbnail link signs: one signature whichever format the thumbnail is in
+    (the URL ends in `.webp` or `.jpg`, the file's own)."""
+    return f"/t/{job_id}"
+
+
+def thumbnail_link_for(
+    public_url: str, signer: LinkSigner, job_id: str, expires_at: int, suffix: str
+) -> str:
+    """The full signed URL of a job's thumbnail, e.g. https://host/t/abc.webp?exp=...&sig=..."""
+    query = signer.sign(thumbnail_path(job_id), expires_at)
+    return f"{public_url.rstrip('/')}{thumbnail_path(job_id)}{suffix}?{query}"
+
+
 def reference_link_for(public_url: str, signer: LinkSigner, job_id: str, expires_at: int) -> str:
     """The full signed URL of a job's fitted reference image (JPEG)."""
     path = reference_path(job_id)
