@@ -7,6 +7,7 @@ everything that is ours carries the `VIDEO_BOT_` prefix.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,9 +30,14 @@ from bot.observability.redaction import strip_url_credentials, url_credentials
 
 OPENAI_RETIRED_HOST = "api.openai.com"
 _CREDENTIALS_IN_URL = "must not contain credentials; put the key in OPENAI_API_KEY"
-_SECRET_FIELDS = frozenset(
-    {"openai_api_key", "openai_webhook_secret", "discord_token", "database_url"}
+_CREDENTIALS_IN_MODERATION_URL = (
+    "must not contain credentials; put the key in VIDEO_BOT_MODERATION_KEY"
 )
+_SECRET_FIELDS = frozenset(
+    {"openai_api_key", "openai_webhook_secret", "discord_token", "database_url", "moderation_key"}
+)
+# A moderation category as OpenAI names them: `violence`, `self-harm/intent`, `hate/threatening`.
+_CATEGORY = re.compile(r"[a-z][a-z-]*(/[a-z][a-z-]*)?")
 # The store runs on SQLAlchemy's asyncio engines: each scheme an operator may write, and the
 # async driver it means (a plain URL as hosting services hand them out takes the bot's driver).
 _DATABASE_DRIVERS = {
@@ -322,6 +328,39 @@ class Settings(BaseSettings):
     daily_budget: Decimal | None = Field(
         default=None, ge=0, description="Dollars per day across every server; unset: no limit."
     )
+    # The prompt check before spending (docs/guardrails.md#moderation).
+    moderation_url: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible server whose `POST {url}/moderations` checks each "
+        "prompt (and its reference image) before anything is reserved or sent, e.g. "
+        "`https://api.openai.com/v1` or a LiteLLM proxy's `/v1`. Unset: no check.",
+    )
+    moderation_key: SecretStr | None = Field(
+        default=None,
+        description="Sent to the moderation server as `Authorization: Bearer …`. Unset: "
+        "`OPENAI_API_KEY` (so set this whenever the moderation server is not one that key is "
+        "meant for).",
+    )
+    moderation_model: str = Field(
+        default="omni-moderation-latest",
+        min_length=1,
+        max_length=200,
+        description="The moderation model asked (OpenAI's `omni-moderation-latest` is free and "
+        "checks text and images).",
+    )
+    moderation_spoiler_only: str = Field(
+        default="",
+        description="Moderation categories that put the result behind a spoiler instead of "
+        "refusing the prompt, separated by commas, e.g. `violence` (which covers "
+        "`violence/graphic`). A server whose moderation is `strict` refuses them too. Unset: "
+        "every flagged category refuses.",
+    )
+    moderation_fail: Literal["open", "closed"] = Field(
+        default="closed",
+        description="When the moderation server cannot answer: `closed` refuses the request "
+        '("try again later"), `open` lets it through unchecked (a warning is logged once per '
+        "outage).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="The least severe log lines written."
     )
@@ -362,6 +401,21 @@ class Settings(BaseSettings):
             if part and not part.isdigit():
                 raise ValueError("must be guild ids separated by commas")
         return value
+
+    @field_validator("moderation_spoiler_only")
+    @classmethod
+    def _moderation_categories(cls, value: str) -> str:
+        for part in value.replace(" ", "").split(","):
+            if part and _CATEGORY.fullmatch(part) is None:
+                raise ValueError(
+                    "must be moderation categories separated by commas, e.g. violence,sexual"
+                )
+        return value
+
+    @property
+    def moderation_spoiler_categories(self) -> frozenset[str]:
+        """The categories that put a result behind a spoiler rather than refuse it."""
+        return frozenset(p for p in self.moderation_spoiler_only.replace(" ", "").split(",") if p)
 
     @field_validator("shard_ids")
     @classmethod
@@ -405,6 +459,19 @@ class Settings(BaseSettings):
             # aiohttp cannot combine them with the Authorization header, and they would be
             # shown wherever the URL is: refused, without echoing them.
             raise ValueError(_CREDENTIALS_IN_URL)
+        return value.rstrip("/")
+
+    @field_validator("moderation_url")
+    @classmethod
+    def _moderation_url_is_http(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError(
+                "must be an http:// or https:// address, e.g. https://api.openai.com/v1"
+            )
+        if url_credentials(value) or "@" in value.split("/", 3)[2]:
+            raise ValueError(_CREDENTIALS_IN_MODERATION_URL)
         return value.rstrip("/")
 
     @field_validator("database_url")
@@ -536,7 +603,7 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         name = _variable_name(first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
-        if message == _CREDENTIALS_IN_URL:
+        if message in (_CREDENTIALS_IN_URL, _CREDENTIALS_IN_MODERATION_URL):
             raise ConfigError(f"{name} {message}") from None
         shown = first.get("input")
         secret = _field_name(first["loc"]) in _SECRET_FIELDS

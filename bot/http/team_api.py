@@ -30,7 +30,9 @@ from bot.domain import (
     JobSummary,
     Limit,
     LimitReached,
+    ModerationUnavailable,
     NotAllowed,
+    PromptFlagged,
     Refusal,
     Requester,
     SourceGone,
@@ -456,6 +458,7 @@ _REFUSAL_CODES = {
     Refusal.TURNED_OFF: "bot_disabled",
     Refusal.CHANNEL: "channel_not_allowed",
     Refusal.ROLE: "role_required",
+    Refusal.AGE_RESTRICTED: "age_restricted_only",
 }
 
 
@@ -474,4 +477,8 @@ def _refused(error: RequestRejected) -> ApiError:
         return ApiError(403, text, kind="permission_error", code=_REFUSAL_CODES[error.refusal])
     if isinstance(error, SourceGone):
         return ApiError(400, str(error), code="video_expired")
+    if isinstance(error, PromptFlagged):
+        return ApiError(400, str(error), code="prompt_flagged", param="prompt")
+    if isinstance(error, ModerationUnavailable):
+        return ApiError(503, str(error), kind="server_error", code="moderation_unavailable")
     return ApiError(400, str(error), code="invalid_request")

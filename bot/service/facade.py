@@ -36,6 +36,7 @@ from bot.domain import (
     JobView,
     MemberUsage,
     Phase,
+    PromptFlagged,
     ProviderHealth,
     Requester,
     Upload,
@@ -196,7 +197,11 @@ class VideoService:
         if bounded and requester.guild_id is not None:
             check_guild_policy(await self.engine.guilds.get(requester.guild_id), request)
         fitted = None if reference is None else await self._fit(reference, request.size)
-        return await self._start(request, reply, fitted, bounded=bounded, metadata=metadata)
+        # The operator's own terminal (`bounded=False`) is not checked: it is the operator's.
+        spoiler = await self._screen(request, fitted) if bounded else None
+        return await self._start(
+            request, reply, fitted, bounded=bounded, metadata=metadata, spoiler=spoiler
+        )
 
     async def _start(
         self,
@@ -208,6 +213,7 @@ class VideoService:
         source_id: str | None = None,
         metadata: str | None = None,
         provider: str | None = None,
+        spoiler: str | None = None,
     ) -> JobView:
         """Reserve, open the reply and queue a request that passed every check."""
         engine = self.engine
@@ -232,6 +238,7 @@ class VideoService:
             api_key_id=None if requester.key is None else requester.key.id,
             metadata=metadata,
             provider=provider or request.spec.provider,
+            spoiler=spoiler,
         )
 
         async def reserve(conn: AsyncConnection | None) -> None:
@@ -265,6 +272,27 @@ class VideoService:
         )
         engine.dispatcher.ready(started)
         return view.evolve(queue_position=await engine.dispatcher.place(record.id))
+
+    async def _screen(self, request: VideoRequest, image: bytes | None) -> str | None:
+        """The moderation check of a request that passed every other rule, before anything is
+        reserved: None, or the spoiler-only category its result goes behind. Raises
+        PromptFlagged or ModerationUnavailable (bot/service/moderation.py)."""
+        moderation = self.engine.moderation
+        if moderation is None:
+            return None
+        guild_id = request.requester.guild_id
+        policy = None if guild_id is None else await self.engine.guilds.get(guild_id)
+        # Outside a server (a DM) the operator's settings apply as they are.
+        mode = "operator" if policy is None else policy.moderation
+        try:
+            return await moderation.screen(request.prompt, image, mode=mode)
+        except PromptFlagged as exc:
+            log.info(
+                "a request of user %d refused by moderation: %s",
+                request.requester.user_id,
+                ", ".join(exc.categories),
+            )
+            raise
 
     async def _fit(self, reference: Upload, size: str) -> bytes:
         try:
@@ -312,9 +340,12 @@ class VideoService:
         request = self._follow_up_request(kind, source, requester, prompt, seconds)
         await self._admissible(request)
         fitted = await self._store.reference(source.id) if kind == "retry" else None
+        spoiler = await self._screen(request, fitted)  # the follow-up's own prompt
         # A remix or extension goes to the provider that made its source, never elsewhere.
         provider = None if kind == "retry" else source.provider
-        return await self._start(request, reply, fitted, source_id=source.id, provider=provider)
+        return await self._start(
+            request, reply, fitted, source_id=source.id, provider=provider, spoiler=spoiler
+        )
 
     def _follow_up_request(
         self,

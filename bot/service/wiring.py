@@ -46,6 +46,7 @@ from bot.media.fitting import VideoFitter
 from bot.service.facade import VideoService
 from bot.service.keys import Keys
 from bot.service.links import LinkSigner, load_or_create_secret
+from bot.service.moderation import make_moderation
 from bot.service.replies import Replies, SinkBuilder
 from bot.service.retention import Retention
 from bot.store import Database, IdempotencyStore, JobRecord, JobStore, open_database
@@ -179,6 +180,8 @@ class Engine:
         self.replies = Replies(sinks)
         self.finish_listeners: list[FinishListener] = []
         self.closing = False
+        # The prompt check before spending (VIDEO_BOT_MODERATION_URL); None: no check.
+        self.moderation = make_moderation(settings)
         # On PostgreSQL the jobs are shared with the other processes on the same database
         # (`video-bot worker`, more `run`s): leases, and the queue and the limits in the store.
         shared = database.engine.dialect.name == "postgresql"
@@ -435,6 +438,8 @@ class Engine:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        if self.moderation is not None:
+            await self.moderation.close()
 
     async def store_answers(self, within: float = 3.0) -> bool:
         """Whether the store answers a read and a write within `within` seconds (health).

@@ -114,6 +114,7 @@ class JobRecord:
             billed_cost=self.billed_cost,
             failure_kind=FailureKind(self.failure_kind) if self.failure_kind else None,
             attempts=self.attempts_made(),
+            spoiler=self.spoiler,
         )
 
     def attempts_made(self) -> tuple[Attempt, ...]:
