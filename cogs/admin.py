@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
@@ -15,12 +15,14 @@ from bot.catalogue import Catalogue
 from bot.discord_adapter.access import ADMIN_COMMAND, ADMIN_ONLY, AccessDenied
 from bot.discord_adapter.admin_render import (
     FIELD_LIMIT,
+    MODERATION_MODES,
     PERIODS,
+    SPOILER_MODES,
     join_within,
     settings_embed,
     usage_embed,
 )
-from bot.discord_adapter.interactions import manages_guild
+from bot.discord_adapter.interactions import manages_guild, requester_of
 from bot.discord_adapter.reply import MESSAGE_LIMIT
 from bot.domain import GuildPolicy
 
@@ -101,6 +103,19 @@ class PlaceOption(app_commands.Transformer[Any]):
 
 
 Place = app_commands.Transform[app_commands.AppCommandChannel, PlaceOption]
+
+
+class LogChannelOption(PlaceOption):
+    """A channel the bot can post its mod log in: a text or announcement channel."""
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        return [discord.ChannelType.text, discord.ChannelType.news]
+
+
+LogChannel = app_commands.Transform[app_commands.AppCommandChannel, LogChannelOption]
+SpoilerMode = Literal["all", "flagged", "off"]
+ModerationMode = Literal["operator", "off", "strict"]
 
 
 def _guild_id(interaction: discord.Interaction[Any]) -> int:
@@ -325,6 +340,80 @@ class VideoAdmin(
             return
         await self._change(interaction, lambda p: p.evolve(**changes))
         await self._show(interaction, "Saved. The tighter of server and operator limit applies:")
+
+    # -- community: the prompt check, spoilers, age-restricted channels, the mod log -----------
+
+    @app_commands.command(name="moderation", description="How prompts are checked before spending")
+    @app_commands.describe(
+        mode="operator: the operator's check (default) · off: none here · strict: refuse more"
+    )
+    async def moderation(self, interaction: discord.Interaction[Any], mode: ModerationMode) -> None:
+        await self._change(interaction, lambda p: p.evolve(moderation=mode))
+        text = MODERATION_MODES[mode]
+        if self.bot.settings.moderation_url is None and mode != "off":
+            text += " The bot's operator has set up no prompt check yet: until then, none is made."
+        await self._reply(interaction, text)
+
+    @app_commands.command(name="spoilers", description="Which videos are posted behind a spoiler")
+    @app_commands.describe(
+        mode="all: every video · flagged: the flagged ones (default) · off: none"
+    )
+    async def spoilers(self, interaction: discord.Interaction[Any], mode: SpoilerMode) -> None:
+        await self._change(interaction, lambda p: p.evolve(spoilers=mode))
+        await self._reply(
+            interaction, f"{SPOILER_MODES[mode]} This holds for videos being made now."
+        )
+
+    @app_commands.command(
+        name="age-restricted", description="Allow /video only in age-restricted channels"
+    )
+    @app_commands.describe(only="True: only age-restricted channels and their threads")
+    async def age_restricted(self, interaction: discord.Interaction[Any], only: bool) -> None:
+        await self._change(interaction, lambda p: p.evolve(age_restricted_only=only))
+        if not only:
+            await self._reply(
+                interaction, "/video works in age-restricted channels and in the others alike."
+            )
+            return
+        text = (
+            "/video works only in age-restricted channels (and their threads) now. "
+            "A channel's settings mark it age-restricted."
+        )
+        if not requester_of(interaction).age_restricted:
+            text += " This channel is not one: /video is refused here."
+        await self._reply(interaction, text)
+
+    @app_commands.command(name="mod-log", description="Where refusals and flagged videos are noted")
+    @app_commands.describe(channel="A channel for moderators; leave it out to turn the log off")
+    async def mod_log(
+        self, interaction: discord.Interaction[Any], channel: LogChannel | None = None
+    ) -> None:
+        chosen = None if channel is None else channel.id
+        if chosen is None:
+            await self._change(interaction, lambda p: p.evolve(mod_log_channel=None))
+            await self._reply(
+                interaction, "The mod log is off: refusals and flagged videos are not noted."
+            )
+            return
+        # A first line tells at once whether the bot can post there.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._change(interaction, lambda p: p.evolve(mod_log_channel=chosen))
+        posted = await self.bot.mod_log.send(
+            chosen,
+            f"This channel is the video bot's mod log now (set by <@{interaction.user.id}>): "
+            "one line per refused request and flagged video — who, where and why, never the "
+            "prompt nor the video.",
+        )
+        text = (
+            f"Refusals and flagged videos are noted in <#{chosen}>: who, where and why, "
+            "never the prompt nor the video."
+        )
+        if not posted:
+            text += (
+                " The bot could not post there yet: give it View Channel and Send Messages"
+                " in that channel."
+            )
+        await interaction.followup.send(text, ephemeral=True)
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -176,6 +176,7 @@ class VideoCog(commands.Cog):
                 reference=upload,
             )
         except RequestRejected as exc:
+            self.bot.mod_log.refused(interaction, exc)
             await reply.refuse(refusal_text(exc))
         finally:
             reply.close()

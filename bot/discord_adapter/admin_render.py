@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import discord
 
+from bot.discord_adapter import spoilers
 from bot.discord_adapter.render import cost_text, money, timestamp
 from bot.domain import (
     GuildPolicy,
@@ -45,6 +46,50 @@ PERIODS = {
     "7d": Period("the last 7 days", 7),
     "30d": Period("the last 30 days", 30),
 }
+
+
+# -- the community settings: words shared by `show` and the commands' confirmations --------------
+
+SPOILER_MODES = {
+    spoilers.ALL: "Every video is posted behind a spoiler.",
+    spoilers.FLAGGED: (
+        "Videos go behind a spoiler when the prompt check or the video service flags them."
+    ),
+    spoilers.OFF: "Videos are never posted behind a spoiler, flagged or not.",
+}
+_SPOILERS_SHOWN = {
+    spoilers.ALL: "Every video",
+    spoilers.FLAGGED: "Flagged videos (the default)",
+    spoilers.OFF: "None",
+}
+MODERATION_MODES = {
+    "operator": "Prompts are checked as the bot's operator set it up (the default).",
+    "off": "Prompts are not checked in this server; the video service's own checks still apply.",
+    "strict": (
+        "Prompts in the categories the operator lets through behind a spoiler are refused too."
+    ),
+}
+_MODERATION_SHOWN = {
+    "operator": "As the operator set it up (the default)",
+    "off": "Off in this server",
+    "strict": "Strict: spoiler-only categories are refused",
+}
+
+
+def community_fields(policy: GuildPolicy) -> list[tuple[str, str]]:
+    """(name, value) of the prompt check, spoilers, age-restricted channels and mod log."""
+    age = (
+        "Required: /video works only in age-restricted channels"
+        if policy.age_restricted_only
+        else "Not required"
+    )
+    log = "Off" if policy.mod_log_channel is None else f"<#{policy.mod_log_channel}>"
+    return [
+        ("Prompt check", _MODERATION_SHOWN.get(policy.moderation, policy.moderation)),
+        ("Spoilers", _SPOILERS_SHOWN.get(policy.spoilers, policy.spoilers)),
+        ("Age-restricted channels", age),
+        ("Mod log", log),
+    ]
 
 
 def _count(value: int | None) -> str:
@@ -149,6 +194,8 @@ def settings_embed(
         value=f"{operator.max_per_user} at once (operator)",
         inline=True,
     )
+    for name, value in community_fields(policy):
+        embed.add_field(name=name, value=value, inline=True)
     notices = notice_lines(retirements, providers)
     if notices:
         embed.add_field(
@@ -191,6 +238,12 @@ def billing_lines(usage: Usage) -> str:
     return "\n".join(lines)
 
 
+def refusals_line(usage: Usage) -> str:
+    """ "2 (prompt 1, result 1)": jobs the provider refused for their content."""
+    total = usage.refused_input + usage.refused_output
+    return f"{total} (prompt {usage.refused_input}, result {usage.refused_output})"
+
+
 def settled_line(usage: Usage) -> str | None:
     """ "Settled: est. $1.20 → billed $1.08": the jobs whose provider reported its bill (the
     amounts above already count the bill for them)."""
@@ -217,6 +270,7 @@ def usage_embed(
     )
     embed.add_field(name="Total", value=usage_line(total), inline=False)
     embed.add_field(name="Money", value=billing_lines(total), inline=False)
+    embed.add_field(name="Refused by the video service", value=refusals_line(total), inline=False)
     embed.add_field(name="Since", value=timestamp(since, "f"), inline=False)
     embed.set_footer(
         text=(

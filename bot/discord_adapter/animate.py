@@ -197,6 +197,7 @@ async def submit_animate_modal(
             ),
         )
     except RequestRejected as exc:
+        bot.mod_log.refused(interaction, exc)
         await reply.refuse(refusal_text(exc))
     finally:
         reply.close()

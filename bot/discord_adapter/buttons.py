@@ -118,6 +118,7 @@ class JobButton(
         except SourceGone as exc:
             await send_private(interaction, str(exc), view=_view(["retry"], self.job_id))
         except RequestRejected as exc:
+            bot.mod_log.refused(interaction, exc)  # Remix or Extend refused at once
             await send_private(interaction, refusal_text(exc))
 
 

@@ -15,11 +15,12 @@ from bot.config import Settings
 from bot.discord_adapter.animate import PendingImages
 from bot.discord_adapter.buttons import JobButton
 from bot.discord_adapter.command_sync import sync_if_changed
+from bot.discord_adapter.mod_log import ModLog
 from bot.discord_adapter.modals import handle_modal_submit
 from bot.discord_adapter.presenter import DiscordPresenter
 from bot.discord_adapter.reply import KIND, ChannelReply, ReplyAddress
 from bot.discord_adapter.tree import VideoCommandTree
-from bot.domain import ApiKey, ReplyHandle, ReplySink
+from bot.domain import ApiKey, GuildPolicy, JobSummary, ReplyHandle, ReplySink
 from bot.http.server import WebServer, make_app
 from bot.http.team_api import Place, TeamApi
 from bot.http.webhooks import WebhookSender
@@ -95,6 +96,8 @@ class VideoBot(commands.AutoShardedBot):
         self._shutdown: asyncio.Future[None] | None = None
         # Images of open "Animate this image" modals (see animate.PendingImages).
         self.pending_images = PendingImages()
+        # Each server's mod-log channel, if its admins set one.
+        self.mod_log = ModLog(self, self._policy)
 
     @property
     def service(self) -> VideoService:
@@ -112,7 +115,16 @@ class VideoBot(commands.AutoShardedBot):
             edit_interval=self.settings.edit_interval,
             demo=self.demo,
             fitter=self._fitter,
+            policies=self._policy,
+            moderation_log=self.mod_log,
+            jobs=self._job,
         )
+
+    async def _policy(self, guild_id: int | None) -> GuildPolicy:
+        return await self.service.policy(guild_id)
+
+    async def _job(self, job_id: str) -> JobSummary | None:
+        return await self.service.job(job_id)
 
     async def setup_hook(self) -> None:
         # The store first: a database that cannot be written stops start-up before any work.
@@ -200,7 +212,12 @@ class VideoBot(commands.AutoShardedBot):
             )
         parents = (getattr(channel, "parent_id", None), getattr(channel, "category_id", None))
         channel_ids = frozenset({channel_id, *(p for p in parents if p is not None)})
-        return Place(channel_ids, ChannelReply(self, channel_id, key.name))
+        nsfw = getattr(channel, "is_nsfw", None)
+        parent = getattr(channel, "parent", None)
+        if parent is not None and hasattr(parent, "is_nsfw"):
+            nsfw = parent.is_nsfw  # a thread is as age-restricted as its channel
+        age_restricted = bool(nsfw()) if callable(nsfw) else False
+        return Place(channel_ids, ChannelReply(self, channel_id, key.name), age_restricted)
 
     def _require_session(self) -> aiohttp.ClientSession:
         if self._session is None:

@@ -52,6 +52,7 @@ async def start_follow_up(
             seconds=seconds,
         )
     except RequestRejected as exc:
+        bot.mod_log.refused(interaction, exc)
         await reply.refuse(refusal_text(exc))
     finally:
         reply.close()

@@ -6,6 +6,7 @@ way, so the service applies the same rules to each.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -21,16 +22,24 @@ def manages_guild(permissions: discord.Permissions) -> bool:
     return permissions.manage_guild or permissions.administrator
 
 
+def age_restricted(channel: object) -> bool:
+    """Whether Discord marks the channel age-restricted ("NSFW"): a thread is its parent
+    channel's (discord.py looks the parent up in its cache; a parent it does not know counts
+    as not age-restricted, the safe side). A DM or an unknown kind of channel is not."""
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if callable(is_nsfw) else False
+
+
 def requester_of(interaction: discord.Interaction[Any]) -> Requester:
     """Who asks and where: the channel with its parents (a thread's channel, a channel's
-    category), the member's roles, and Manage Server as Discord computed it for this
-    interaction (the role cache may lag behind a role given a minute ago)."""
+    category) and whether it is age-restricted, the member's roles, and Manage Server as
+    Discord computed it for this interaction (the role cache may lag behind a role given a
+    minute ago)."""
     channel = interaction.channel
-    channel_ids = {
-        interaction.channel_id,
-        getattr(channel, "parent_id", None),
-        getattr(channel, "category_id", None),
-    }
+    channel_ids = {interaction.channel_id, getattr(channel, "parent_id", None)}
+    # A thread whose channel discord.py has not cached: its category is unknown.
+    with contextlib.suppress(discord.ClientException):
+        channel_ids.add(getattr(channel, "category_id", None))
     member = interaction.user
     roles = (
         frozenset(role.id for role in member.roles)
@@ -44,6 +53,7 @@ def requester_of(interaction: discord.Interaction[Any]) -> Requester:
         channel_ids=frozenset(i for i in channel_ids if i is not None),
         role_ids=roles,
         manages_guild=in_guild and manages_guild(interaction.permissions),
+        age_restricted=age_restricted(channel),
     )
 
 

@@ -7,17 +7,28 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import discord
 
 from bot.background import spawn
-from bot.discord_adapter import render
+from bot.discord_adapter import mod_log, render
 from bot.discord_adapter.buttons import controls, is_delivered_card, result_controls
+from bot.discord_adapter.mod_log import ModLog, PolicyReader
 from bot.discord_adapter.reply import ReplyAddress
-from bot.domain import Delivery, JobView, Phase, ReplyGone, shown_position
+from bot.discord_adapter.spoilers import is_flag, spoiler_reason
+from bot.domain import (
+    Delivery,
+    GuildPolicy,
+    JobState,
+    JobSummary,
+    JobView,
+    Phase,
+    ReplyGone,
+    shown_position,
+)
 from bot.media.delivery import DeliveryPlan, plan_delivery
 from bot.media.encoding import EncodeError
 from bot.media.fitting import VideoFitter
@@ -61,9 +72,20 @@ def _result(view: JobView, url: str | None, label: str) -> discord.ui.View | Non
     return result_controls(view.evolve(phase=Phase.DELIVERED), link)
 
 
-def _filename(prompt: str) -> str:
+def _filename(prompt: str, *, spoiler: bool = False) -> str:
+    """The video's file name: from its prompt, or plain behind a spoiler (the name shows)."""
+    if spoiler:
+        return "video.mp4"
     slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40] or "video"
     return f"{slug}.mp4"
+
+
+async def _default_policy(guild_id: int | None) -> GuildPolicy:
+    del guild_id
+    return GuildPolicy()
+
+
+JobReader = Callable[[str], Awaitable[JobSummary | None]]
 
 
 class DiscordPresenter:
@@ -72,6 +94,10 @@ class DiscordPresenter:
     It needs no live Interaction, so a job resumed after a restart edits the same message.
     A reply that is gone (message or channel deleted, the bot removed) raises ReplyGone; any
     other Discord failure is raised as it is, and the workflow tries again later.
+
+    Spoilers are decided here, by the server's mode (`policies`) and the service's flag
+    (`JobView.spoiler`): read once for the progress cards, again at delivery. Refusals and
+    flagged results go to the server's mod log (`moderation_log`), once per presenter.
     """
 
     def __init__(
@@ -83,8 +109,16 @@ class DiscordPresenter:
         demo: bool,
         fitter: VideoFitter | None = None,
         clock: Callable[[], float] = time.monotonic,
+        policies: PolicyReader = _default_policy,
+        moderation_log: ModLog | None = None,
+        jobs: JobReader | None = None,
     ) -> None:
         self._client = client
+        self._policies = policies
+        self._mod_log = moderation_log
+        self._jobs = jobs
+        self._policy: GuildPolicy | None = None  # the server's rules, once read
+        self._logged = False  # this job's mod-log line was posted
         self._fitter = fitter
         self._address = address
         self._message_id = address.message_id
@@ -106,7 +140,7 @@ class DiscordPresenter:
     # -- ReplySink ---------------------------------------------------------------------------
 
     async def show(self, view: JobView) -> None:
-        view = self._linked(view)
+        view = await self._spoilered(self._linked(view))
         if self._gone or _signature(view) == self._last_signature:
             return
         wait = self._last_edit + self._interval - self._clock()
@@ -118,8 +152,30 @@ class DiscordPresenter:
             self._flush = spawn(self._flush_later(wait), name="presenter-flush")
 
     async def deliver(self, view: JobView, delivery: Delivery) -> None:
-        view = self._linked(view)
+        flagged = view.spoiler
+        # The server's mode as it is now: a change made while the video was being made holds.
+        view = await self._spoilered(self._linked(view), fresh=True)
         self._cancel_pending()
+        await self._post(view, delivery)
+        if is_flag(flagged):
+            reason = str(flagged)
+
+            async def line(guild_id: int, message_id: int | None) -> str:
+                return mod_log.flagged_line(
+                    reason,
+                    hidden=view.spoiler is not None,
+                    ref=view.ref,
+                    user_id=view.request.requester.user_id,
+                    requested_by=view.requested_by,
+                    guild_id=guild_id,
+                    channel_id=self._channel_id,
+                    message_id=message_id,
+                )
+
+            self._note(view, line)
+
+    async def _post(self, view: JobView, delivery: Delivery) -> None:
+        """The final card with the video: uploaded, fitted, or linked when nothing fits."""
         first = plan_delivery(delivery.size, self._upload_limit, delivery.original)
         plan: DeliveryPlan | None = first
         thumbnail = delivery.thumbnail
@@ -156,15 +212,22 @@ class DiscordPresenter:
     def _files(
         view: JobView, upload: Delivery | None, thumbnail: Path | None
     ) -> tuple[list[discord.File], str | None]:
-        """The attachments of the final card, and the thumbnail's name its embed refers to."""
+        """The attachments of the final card, and the thumbnail's name its embed refers to.
+
+        Behind a spoiler every file is a `SPOILER_` one (discord.py marks a spoiler by the
+        name only) and the embed shows no thumbnail: an embed's image is never hidden.
+        """
+        hidden = view.spoiler is not None
         files = []
         if upload is not None:
-            files.append(discord.File(upload.path, filename=_filename(view.request.prompt)))
-        name = None
+            name = _filename(view.request.prompt, spoiler=hidden)
+            files.append(discord.File(upload.path, filename=name, spoiler=hidden))
+        shown = None
         if thumbnail is not None and thumbnail.is_file():
             name = render.thumbnail_name(thumbnail)
-            files.append(discord.File(thumbnail, filename=name))
-        return files, name
+            files.append(discord.File(thumbnail, filename=name, spoiler=hidden))
+            shown = None if hidden else name
+        return files, shown
 
     async def _fitted(self, view: JobView, original: Delivery, limit: int) -> Delivery | None:
         """The original re-encoded to at most `limit` bytes, or None when that is impossible."""
@@ -192,13 +255,59 @@ class DiscordPresenter:
         return Delivery(fitted, fitted.stat().st_size)
 
     async def fail(self, view: JobView) -> None:
-        view = self._linked(view)
+        refused = view.state is JobState.REFUSED
+        view = await self._spoilered(self._linked(view), fresh=refused)
         self._cancel_pending()
+        if refused:
+            # The refusal happened whether or not the card can still say so.
+            self._note_refusal(view)
         await self._edit(
             embed=render.failed_embed(view, demo=self._demo),
             attachments=[],
             view=result_controls(view, None),
         )
+
+    def _note_refusal(self, view: JobView) -> None:
+        jobs = self._jobs
+
+        async def line(guild_id: int, message_id: int | None) -> str:
+            # Which half the provider refused is on the job, not on its view.
+            found = await jobs(view.ref) if jobs is not None else None
+            return mod_log.provider_refusal_line(
+                found.failure_kind if found is not None else None,
+                ref=view.ref,
+                user_id=view.request.requester.user_id,
+                requested_by=view.requested_by,
+                guild_id=guild_id,
+                channel_id=self._channel_id,
+                message_id=message_id,
+            )
+
+        self._note(view, line)
+
+    def _note(self, view: JobView, line: Callable[[int, int | None], Awaitable[str]]) -> None:
+        """Post this job's one mod-log line in the background, if its server keeps a log."""
+        guild_id = view.request.requester.guild_id
+        log_to = self._mod_log
+        channel_id = None if self._policy is None else self._policy.mod_log_channel
+        if log_to is None or self._logged or guild_id is None or channel_id is None:
+            return
+        self._logged = True
+        message_id = self._message_id
+
+        async def post() -> None:
+            await log_to.send(channel_id, await line(guild_id, message_id))
+
+        spawn(post(), name="mod-log")
+
+    # -- spoilers ---------------------------------------------------------------------------
+
+    async def _spoilered(self, view: JobView, *, fresh: bool = False) -> JobView:
+        """The view with the spoiler the server's mode gives it (None: shown openly); a DM
+        has the default mode. The rules are read once, and again when `fresh`."""
+        if self._policy is None or fresh:
+            self._policy = await self._policies(view.request.requester.guild_id)
+        return view.evolve(spoiler=spoiler_reason(self._policy.spoilers, view.spoiler))
 
     def _linked(self, view: JobView) -> JobView:
         """The view with what only this reply knows: a follow-up's source, who asked."""
@@ -228,6 +337,8 @@ class DiscordPresenter:
     ) -> None:
         """Edit the progress card; its thumbnail goes up once, later edits refer to it."""
         thumbnail = job.thumbnail
+        if job.spoiler is not None:
+            thumbnail = None  # a still of a video behind a spoiler is never shown openly
         if self._thumbnail is None and thumbnail is not None and thumbnail.is_file():
             name = render.thumbnail_name(thumbnail)
             files = [discord.File(thumbnail, filename=name)]

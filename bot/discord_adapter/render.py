@@ -9,6 +9,7 @@ from pathlib import Path
 import discord
 
 from bot.catalogue import DEFAULT_PROVIDER
+from bot.discord_adapter.spoilers import PROVIDER, is_flag
 from bot.domain import (
     Billing,
     JobDetails,
@@ -18,6 +19,7 @@ from bot.domain import (
     JobView,
     Phase,
     billing,
+    plain_category,
     shown_position,
 )
 from bot.media.delivery import DeliveryPlan
@@ -102,7 +104,7 @@ def cost_text(estimate: Decimal | str, billed: Decimal | str | None = None) -> s
 def job_cost(job: JobSummary) -> str:
     """What a job costs, as Details shows it: the estimate, the bill, and whether it counts."""
     shown = cost_text(job.cost, job.billed_cost)
-    if billing(job.state, job.provider_video_id) is Billing.REFUNDED:
+    if billing(job.state, job.provider_video_id, job.billed_cost) is Billing.REFUNDED:
         shown += " · refunded"
     return shown
 
@@ -140,6 +142,17 @@ def thumbnail_name(path: Path) -> str:
     return f"thumbnail{path.suffix}"
 
 
+def spoiler_note(reason: str | None) -> str | None:
+    """What a card behind a spoiler says of why: a content warning for a flag, nothing for a
+    server that hides every video."""
+    if not is_flag(reason):
+        return None
+    if reason == PROVIDER:
+        return "Flagged by the video service"
+    words = quoted_prompt(plain_category(reason or ""), 200)
+    return shorten(f"Content warning: {words}", FIELD_VALUE)
+
+
 def _base(
     view: JobView,
     title: str,
@@ -149,8 +162,11 @@ def _base(
     thumbnail: str | None = None,
     fallback_verb: str = "Made by",
 ) -> discord.Embed:
+    """The parts every card shares. A job behind a spoiler (`view.spoiler`, as the presenter
+    decided it) shows its prompt behind one too, and never a thumbnail."""
     request = view.request
-    description = ">>> " + quoted_prompt(request.prompt)
+    prompt = quoted_prompt(request.prompt)
+    description = ">>> " + (f"||{prompt}||" if view.spoiler is not None else prompt)
     source = _SOURCE_LABELS.get(request.kind)
     if source is not None and view.source_link is not None:
         description = f"{source} [this video]({view.source_link})\n{description}"
@@ -159,7 +175,7 @@ def _base(
             f"Requested by API key *{quoted_prompt(view.requested_by, 100)}*\n{description}"
         )
     embed = discord.Embed(title=title, description=description, colour=colour)
-    if thumbnail is not None:
+    if thumbnail is not None and view.spoiler is None:
         embed.set_thumbnail(url=f"attachment://{thumbnail}")
     seconds = f"+{request.seconds} s" if request.kind is JobKind.EXTEND else f"{request.seconds} s"
     embed.add_field(
@@ -239,8 +255,15 @@ def delivered_embed(
     if plan.fitted:
         shown += f", fitted to this server's {file_size(plan.upload_limit)} upload limit"
     embed.add_field(name="File", value=shown, inline=True)
+    _spoiler_field(embed, view)
     _original_field(embed, view, plan)
     return embed
+
+
+def _spoiler_field(embed: discord.Embed, view: JobView) -> None:
+    note = spoiler_note(view.spoiler)
+    if note is not None:
+        embed.add_field(name="Behind a spoiler", value=note, inline=False)
 
 
 def too_large_embed(
@@ -257,6 +280,7 @@ def too_large_embed(
         ),
         inline=False,
     )
+    _spoiler_field(embed, view)
     _original_field(embed, view, plan, always=True)
     return embed
 

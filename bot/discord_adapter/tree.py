@@ -66,6 +66,8 @@ class VideoCommandTree(app_commands.CommandTree[Any]):
         try:
             await bot.service.check_access(requester_of(interaction), server_rules=server_rules)
         except NotAllowed as refused:
+            if interaction.type is discord.InteractionType.application_command:
+                bot.mod_log.refused(interaction, refused)  # not while the member types
             return refusal_text(refused)
         except Exception as exc:
             raise PolicyUnavailable from exc

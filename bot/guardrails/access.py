@@ -25,11 +25,18 @@ def guild_refusal(policy: GuildPolicy, requester: Requester) -> NotAllowed | Non
 
     Members with Manage Server pass the role list (they set it) but not the others. An API
     key's member holds no roles: a server that limits videos to roles refuses its keys too.
+
+    Age-restricted channels only: the place decides, for admins too. A requester is in one
+    only when its front end knows so (Discord says it of the interaction's channel, a thread
+    of its parent's); an API key's channels count as not age-restricted unless its front end
+    says otherwise, so such a server refuses its keys rather than guess.
     """
     if not policy.enabled:
         return NotAllowed(Refusal.TURNED_OFF, can_enable=requester.manages_guild)
     if policy.channels and not policy.channels & requester.channel_ids:
         return NotAllowed(Refusal.CHANNEL, channels=policy.channels)
+    if policy.age_restricted_only and not requester.age_restricted:
+        return NotAllowed(Refusal.AGE_RESTRICTED)
     if policy.roles and not requester.manages_guild and not policy.roles & requester.role_ids:
         return NotAllowed(Refusal.ROLE, roles=policy.roles)
     return None

@@ -65,6 +65,8 @@ class Place:
 
     channel_ids: frozenset[int]
     reply: ReplyOpener
+    # The channel is age-restricted: a server that allows videos only there lets the key in.
+    age_restricted: bool = False
 
 
 # The place for a key's video in a channel: the chat front end finds it (or refuses).
@@ -274,7 +276,13 @@ class TeamApi:
             place = await self._open_channel(key, channel)
         except RequestRejected as exc:
             raise _refused(exc) from None
-        requester = Requester(key.member_id, key.guild_id, channel_ids=place.channel_ids, key=key)
+        requester = Requester(
+            key.member_id,
+            key.guild_id,
+            channel_ids=place.channel_ids,
+            key=key,
+            age_restricted=place.age_restricted,
+        )
         return requester, place.reply
 
     async def _start(self, key: ApiKey, channel: int, create: CreateFields) -> JobSummary:

@@ -162,6 +162,10 @@ async def test_the_group_is_synced_for_managers_in_servers_only(harness: Harness
         "limits",
         "show",
         "usage",
+        "moderation",
+        "spoilers",
+        "age-restricted",
+        "mod-log",
     }
     assert options["channel"]["type"] == SUB_COMMAND_GROUP
     assert [o["name"] for o in options["channel"]["options"]] == ["add", "remove", "clear"]

@@ -93,3 +93,44 @@ def test_an_api_keys_member_holds_no_roles() -> None:
     by_key = Requester(-5, GUILD, channel_ids=frozenset({CHANNEL}), key=key)
     assert guild_refusal(GuildPolicy(), by_key) is None
     assert refusal_of(guild_refusal(GuildPolicy(roles=frozenset({ROLE})), by_key)) is Refusal.ROLE
+
+
+# -- age-restricted channels only -------------------------------------------------------------
+
+
+def test_age_restricted_only_refuses_other_channels_for_everyone() -> None:
+    policy = GuildPolicy(age_restricted_only=True)
+    assert refusal_of(guild_refusal(policy, member())) is Refusal.AGE_RESTRICTED
+    # The place decides: Manage Server does not pass it.
+    assert refusal_of(guild_refusal(policy, member(manages=True))) is Refusal.AGE_RESTRICTED
+    here = Requester(1, GUILD, channel_ids=frozenset({CHANNEL}), age_restricted=True)
+    assert guild_refusal(policy, here) is None
+    # Off (the default), an age-restricted channel is a channel like any other.
+    assert guild_refusal(GuildPolicy(), here) is None
+    refusal = guild_refusal(policy, member())
+    assert str(refusal) == "In this server, videos can be made in age-restricted channels only."
+
+
+def test_the_earlier_rules_are_told_first() -> None:
+    """Off, then the channel list, then the age rule, then roles: one reason, the first."""
+    everything = GuildPolicy(
+        enabled=False,
+        channels=frozenset({CHANNEL + 1}),
+        roles=frozenset({ROLE}),
+        age_restricted_only=True,
+    )
+    assert refusal_of(guild_refusal(everything, member())) is Refusal.TURNED_OFF
+    on = everything.evolve(enabled=True)
+    assert refusal_of(guild_refusal(on, member())) is Refusal.CHANNEL
+    listed = on.evolve(channels=frozenset({CHANNEL}))
+    assert refusal_of(guild_refusal(listed, member())) is Refusal.AGE_RESTRICTED
+    nsfw = Requester(1, GUILD, channel_ids=frozenset({CHANNEL}), age_restricted=True)
+    assert refusal_of(guild_refusal(listed, nsfw)) is Refusal.ROLE
+
+
+def test_an_api_keys_channels_count_as_not_age_restricted() -> None:
+    """Unless its front end knows better, a key's place is not age-restricted: refused."""
+    key = ApiKey("key_1", "ci", GUILD, (CHANNEL,), None, "whsec_x", None, -5, 0.0, None, None)
+    by_key = Requester(-5, GUILD, channel_ids=frozenset({CHANNEL}), key=key)
+    policy = GuildPolicy(age_restricted_only=True)
+    assert refusal_of(guild_refusal(policy, by_key)) is Refusal.AGE_RESTRICTED

@@ -106,6 +106,28 @@ async def test_a_key_passes_the_servers_own_rules(
     await client.close()
 
 
+async def test_a_key_follows_the_age_restricted_rule_by_the_channel_it_posts_in(
+    team: Team,
+) -> None:
+    await team.h.bot.service.change_policy(
+        team.h.guild.id, lambda p: p.evolve(age_restricted_only=True)
+    )
+    client = team.client()
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        await client.videos.create(prompt="in an ordinary channel [duration=1]")
+    assert refused.value.code == "age_restricted_only"
+    assert team.h.creates == 0
+
+    team.h.discord.set_nsfw(team.h.channel)
+    for _ in range(100):  # the gateway's CHANNEL_UPDATE reaches the bot's cache
+        if team.h.bot.get_channel(team.h.channel.id).is_nsfw():  # type: ignore[union-attr]
+            break
+        await asyncio.sleep(0.02)
+    video = await client.videos.create(prompt="in an age-restricted channel [duration=1]")
+    assert video.status in ("queued", "in_progress")
+    await client.close()
+
+
 async def test_a_key_of_a_server_the_operator_no_longer_allows_is_refused(
     tmp_path: Path, unused_tcp_port: int
 ) -> None:

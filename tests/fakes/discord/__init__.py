@@ -91,6 +91,18 @@ Users, modals and message commands
     min/max values, another user, a modal closed by an answered submit). ``submit.triggering``
     is ``it``; ``it.modal_submits`` lists the submits.
 
+Channels, threads, spoilers and mentions
+    ``fake.add_channel(guild, name, *, nsfw=False)``: ``nsfw`` marks it age-restricted;
+    ``fake.set_nsfw(channel, True)`` changes that later (CHANNEL_UPDATE to a live session, as
+    ``add_channel`` after the bot connected sends CHANNEL_CREATE). ``fake.add_thread(parent,
+    name)``: a public thread (type 11) of ``parent``, with no ``nsfw`` of its own (its
+    parent's counts); it is in GUILD_CREATE's ``threads``, or a THREAD_CREATE to a live
+    session; interactions and channel routes work in it. An uploaded file named
+    ``SPOILER_<name>`` (or sent with ``is_spoiler``) is a spoiler: ``attachment.spoiler``, and
+    ``flags`` IS_SPOILER in its payload. A bot message's ``mentions`` / ``mention_roles`` /
+    ``mention_everyone`` are the mentions in its content that notify under its
+    ``allowed_mentions`` (absent: all of them); ``message.pings`` says whether any did.
+
 Rules enforced (details in ``rules.py`` / ``interactions.py``)
     3 s to the first callback (404 10062), one callback (400 40060), callback types per
     interaction type (a modal submit may update a message, 6 / 7, only when a component

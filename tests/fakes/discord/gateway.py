@@ -321,7 +321,7 @@ class GatewayConnection:
                 "member_count": len(guild.members),
                 "members": [m.to_payload() for m in members],
                 "channels": [c.to_payload(in_guild_create=True) for c in guild.channels],
-                "threads": [],
+                "threads": [t.to_payload() for t in guild.threads if not t.deleted],
                 "presences": [],
                 "voice_states": [],
                 "stage_instances": [],

@@ -172,6 +172,13 @@ class MessageStore:
     ) -> None:
         if "content" in payload:
             message.content = payload["content"] or ""
+            allowed = payload.get("allowed_mentions")
+            users, roles, everyone = rules.allowed_mentions(
+                message.content, allowed if isinstance(allowed, Mapping) else None
+            )
+            known = self._fake.users
+            message.mentions = [known[u] for u in users if u in known]
+            message.mention_roles, message.mention_everyone = roles, everyone
         message.attachments = attachments
         if "embeds" in payload:
             message.embeds = [self._embed(e, attachments) for e in payload["embeds"] or []]
@@ -243,6 +250,7 @@ class MessageStore:
                         upload,
                         filename=item.get("filename") or upload.filename,
                         description=item.get("description"),
+                        spoiler=bool(item.get("is_spoiler")),
                     )
                 )
             errors.raise_if_any()
@@ -260,9 +268,10 @@ class MessageStore:
         *,
         filename: str,
         description: str | None,
+        spoiler: bool = False,
     ) -> FakeAttachment:
         content_type = mimetypes.guess_type(filename)[0]
-        return self._fake.new_cdn_attachment(
+        attachment = self._fake.new_cdn_attachment(
             filename=filename,
             data=upload.data,
             content_type=content_type,
@@ -270,6 +279,9 @@ class MessageStore:
             description=description,
             ephemeral=message.ephemeral,
         )
+        # Discord marks a file a spoiler by its name, or by the request's ``is_spoiler``.
+        attachment.spoiler = spoiler or filename.startswith(rules.SPOILER_PREFIX)
+        return attachment
 
 
 def _with_ids(components: list[Any]) -> list[Any]:

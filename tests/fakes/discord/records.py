@@ -81,6 +81,7 @@ class FakeGuild:
     owner_id: int
     locale: str = "en-US"
     channels: list[FakeChannel] = field(default_factory=list)
+    threads: list[FakeChannel] = field(default_factory=list)  # active ones (add_thread)
     roles: list[FakeRole] = field(default_factory=list)
     members: list[FakeMember] = field(default_factory=list)
     bot_removed: bool = False  # FakeDiscord.remove_bot: the bot was kicked
@@ -182,6 +183,7 @@ class FakeMember:
 
 GUILD_TEXT = 0
 DM = 1
+PUBLIC_THREAD = 11
 
 
 @dataclass
@@ -196,6 +198,14 @@ class FakeChannel:
     messages: list[FakeMessage] = field(default_factory=list)
     # FakeDiscord.delete_channel; ``messages`` stay readable for the test's assertions
     deleted: bool = False
+    # Age-restricted ("NSFW" in the API); a thread has no flag of its own: its parent's counts
+    nsfw: bool = False
+    parent: FakeChannel | None = None  # a thread's channel (FakeDiscord.add_thread)
+    created_iso: str = ""  # a thread's creation time, for its metadata
+
+    @property
+    def is_thread(self) -> bool:
+        return self.type == PUBLIC_THREAD
 
     @property
     def upload_limit(self) -> int:
@@ -211,6 +221,8 @@ class FakeChannel:
                 "flags": 0,
                 "recipients": [self.recipient.to_payload()],
             }
+        if self.is_thread:
+            return self._thread_payload()
         payload: dict[str, Any] = {
             "id": str(self.id),
             "type": self.type,
@@ -219,7 +231,7 @@ class FakeChannel:
             "flags": 0,
             "parent_id": None,
             "topic": None,
-            "nsfw": False,
+            "nsfw": self.nsfw,
             "last_message_id": None,
             "rate_limit_per_user": 0,
             "permission_overwrites": [],
@@ -227,6 +239,32 @@ class FakeChannel:
         if not in_guild_create and self.guild is not None:
             payload["guild_id"] = str(self.guild.id)
         return payload
+
+    def _thread_payload(self) -> dict[str, Any]:
+        """A public thread as Discord sends it: no ``nsfw`` of its own (its parent's holds)."""
+        assert self.guild is not None
+        assert self.parent is not None
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "guild_id": str(self.guild.id),
+            "parent_id": str(self.parent.id),
+            "owner_id": str(self.guild.owner_id),
+            "name": self.name,
+            "flags": 0,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": len(self.messages),
+            "member_count": 1,
+            "total_message_sent": len(self.messages),
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": self.created_iso,
+                "locked": False,
+                "create_timestamp": self.created_iso,
+            },
+        }
 
 
 @dataclass
@@ -262,6 +300,9 @@ class FakeAttachment:
     ephemeral: bool = False
     width: int | None = None
     height: int | None = None
+    # Marked a spoiler: uploaded as ``SPOILER_<name>`` or with ``is_spoiler`` (blurred until
+    # clicked); its payload's ``flags`` carry IS_SPOILER
+    spoiler: bool = False
     # bumped by FakeDiscord.expire_attachment: every URL signed before stops working
     generation: int = 0
     signer: UrlSigner | None = field(default=None, repr=False, compare=False)
@@ -301,6 +342,8 @@ class FakeAttachment:
             payload["description"] = self.description
         if self.ephemeral:
             payload["ephemeral"] = True
+        if self.spoiler:
+            payload["flags"] = rules.ATTACHMENT_IS_SPOILER
         return payload
 
 
@@ -336,7 +379,15 @@ class FakeMessage:
     edited_timestamp: str | None = None
     deleted: bool = False
     edits: list[MessageEdit] = field(default_factory=list)
+    # The mentions that notify (``allowed_mentions`` applied): users, roles, @everyone/@here
     mentions: list[FakeUser] = field(default_factory=list)
+    mention_roles: list[int] = field(default_factory=list)
+    mention_everyone: bool = False
+
+    @property
+    def pings(self) -> bool:
+        """Whether posting it notified anyone through a mention."""
+        return bool(self.mentions or self.mention_roles or self.mention_everyone)
 
     @property
     def videos(self) -> list[FakeAttachment]:
@@ -368,7 +419,7 @@ class FakeMessage:
             "type": self.type,
             "content": self.content if content_visible else "",
             "mentions": [user.to_payload() for user in self.mentions],
-            "mention_roles": [],
+            "mention_roles": [str(r) for r in self.mention_roles],
             "attachments": [a.to_payload() for a in self.attachments] if content_visible else [],
             "embeds": self.embeds if content_visible else [],
             "timestamp": self.timestamp,
@@ -379,7 +430,7 @@ class FakeMessage:
             "channel_id": str(self.channel.id),
             "author": self.author.to_payload(),
             "pinned": False,
-            "mention_everyone": False,
+            "mention_everyone": self.mention_everyone,
             "tts": self.tts,
         }
         if self.webhook_id is not None:

@@ -6,6 +6,7 @@ Error bodies have Discord's shape: ``{"message": ..., "code": N}``, and for 5003
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -38,6 +39,9 @@ FLAG_LOADING = 1 << 7
 FLAG_SUPPRESS_EMBEDS = 1 << 2
 FLAG_SUPPRESS_NOTIFICATIONS = 1 << 12
 FLAG_IS_COMPONENTS_V2 = 1 << 15
+# Attachment flags.
+ATTACHMENT_IS_SPOILER = 1 << 3
+SPOILER_PREFIX = "SPOILER_"
 
 # Permission bits the fake checks on channel routes.
 PERM_VIEW_CHANNEL = 1 << 10
@@ -461,3 +465,33 @@ def find_component(components: Sequence[Any], custom_id: str) -> Mapping[str, An
         if isinstance(accessory, Mapping) and accessory.get("custom_id") == custom_id:
             return accessory
     return None
+
+
+# -- mentions --------------------------------------------------------------------------------
+
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+_EVERYONE = re.compile(r"@(everyone|here)\b")
+
+
+def allowed_mentions(
+    content: str, allowed: Mapping[str, Any] | None
+) -> tuple[list[int], list[int], bool]:
+    """(user ids, role ids, @everyone/@here) that ``content`` mentions and that notify.
+
+    As Discord: without ``allowed_mentions`` every mention in the content counts; with it,
+    a user counts when ``parse`` has "users" or ``users`` lists them, a role likewise with
+    "roles" / ``roles``, and @everyone / @here only with "everyone" in ``parse``. A mention that
+    does not count is shown but pings nobody (and is left out of the message's mentions).
+    """
+    users = [int(m) for m in _USER_MENTION.findall(content)]
+    roles = [int(m) for m in _ROLE_MENTION.findall(content)]
+    everyone = bool(_EVERYONE.search(content))
+    if allowed is None:
+        return sorted(set(users)), sorted(set(roles)), everyone
+    parse = set(allowed.get("parse") or [])
+    listed_users = {int(u) for u in allowed.get("users") or []}
+    listed_roles = {int(r) for r in allowed.get("roles") or []}
+    users = [u for u in users if "users" in parse or u in listed_users]
+    roles = [r for r in roles if "roles" in parse or r in listed_roles]
+    return sorted(set(users)), sorted(set(roles)), everyone and "everyone" in parse

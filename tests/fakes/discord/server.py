@@ -24,6 +24,7 @@ from .messages import MessageStore
 from .ratelimits import RateLimiter
 from .records import (
     DM,
+    PUBLIC_THREAD,
     CommandSync,
     FakeAttachment,
     FakeChannel,
@@ -452,17 +453,58 @@ class FakeDiscord:
         *,
         channel_id: int | None = None,
         bot_permissions: int = rules.DEFAULT_PERMISSIONS,
+        nsfw: bool = False,
     ) -> FakeChannel:
+        """A text channel; ``nsfw``: age-restricted (``set_nsfw`` changes it later). A live
+        session with GUILDS gets a CHANNEL_CREATE, as from Discord."""
         channel = FakeChannel(
             id=channel_id or self.snowflakes.next(),
             name=name,
             guild=guild,
             position=len(guild.channels),
             bot_permissions=bot_permissions,
+            nsfw=nsfw,
         )
         guild.channels.append(channel)
         self.channels[channel.id] = channel
+        self._dispatch_soon("CHANNEL_CREATE", channel.to_payload(), gateway.INTENT_GUILDS, guild)
         return channel
+
+    def add_thread(self, parent: FakeChannel, name: str = "thread") -> FakeChannel:
+        """A public thread of ``parent`` (its messages, permissions and age restriction follow
+        the parent's). Active threads are in GUILD_CREATE's ``threads``; a live session with
+        GUILDS gets a THREAD_CREATE."""
+        guild = parent.guild
+        if guild is None or parent.is_thread:
+            raise ValueError("a thread needs a guild channel that is not a thread")
+        thread = FakeChannel(
+            id=self.snowflakes.next(),
+            name=name,
+            guild=guild,
+            type=PUBLIC_THREAD,
+            bot_permissions=parent.bot_permissions,
+            parent=parent,
+            created_iso=self.clock.iso(),
+        )
+        guild.threads.append(thread)
+        self.channels[thread.id] = thread
+        self._dispatch_soon(
+            "THREAD_CREATE",
+            {**thread.to_payload(), "newly_created": True},
+            gateway.INTENT_GUILDS,
+            guild,
+        )
+        return thread
+
+    def set_nsfw(self, channel: FakeChannel, nsfw: bool = True) -> None:
+        """Mark a channel age-restricted or not, as an admin does in its settings; a live
+        session with GUILDS gets a CHANNEL_UPDATE (discord.py updates its cache)."""
+        if channel.is_thread or channel.guild is None:
+            raise ValueError("only a guild channel is age-restricted (a thread follows its parent)")
+        channel.nsfw = nsfw
+        self._dispatch_soon(
+            "CHANNEL_UPDATE", channel.to_payload(), gateway.INTENT_GUILDS, channel.guild
+        )
 
     def add_member(
         self,
