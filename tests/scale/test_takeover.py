@@ -43,6 +43,12 @@ async def reach(cluster: Cluster, state: str) -> None:
         cluster.videos.advance(100)
     rows = await cluster.wait_states([state])
     assert rows[0]["lease_owner"] is not None
+    if state == "submitting":
+        # SUBMITTING is committed just before the create leaves: stopped in between, the job
+        # never reached the server and is (rightly) failed and refunded, not resent.
+        async with asyncio.timeout(10):
+            while cluster.videos.stats.count("POST /v1/videos") < 1:  # noqa: ASYNC110 - the fake's count
+                await asyncio.sleep(0.02)
     if state == "delivering":
         await cluster.discord.wait_for(cluster.uploads, timeout=10)
 
