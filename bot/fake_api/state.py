@@ -48,6 +48,12 @@ PROMPT_KEYWORDS: Final[tuple[Keyword, ...]] = (
     Keyword("duration", "N", "generation takes N seconds of fake time (default: the setting)"),
     Keyword("fail", None, "the job fails half-way with error internal_error"),
     Keyword("refuse", None, "the job fails at once with error moderation_blocked"),
+    Keyword(
+        "refuse",
+        "CODE",
+        "the job fails at once, refused with that error code (sentinel_block, "
+        "SAFETY.INPUT.NSFW, 1026, ...), as other providers word their refusals",
+    ),
     Keyword("bytes", "N", "the served MP4 is padded to exactly N bytes (stays a valid MP4)"),
     Keyword("download-fail", None, "the job completes but downloading its content answers 500"),
     Keyword(
@@ -89,6 +95,7 @@ class Scenario:
     pad_bytes: int | None = None
     download_fail: bool = False
     safety_removed: bool = False
+    refuse_code: str | None = None
     lost: bool = False
 
     @classmethod
@@ -106,6 +113,9 @@ class Scenario:
                     continue
             elif name == "bytes" and value is not None and value.isdigit():
                 flags["pad_bytes"] = int(value)
+            elif name == "refuse" and value:
+                flags["refuse"] = True
+                flags["refuse_code"] = value[:64]
             elif value is None and name not in {"duration", "bytes"}:
                 flags[name.replace("-", "_")] = True
         return cls(**flags)
@@ -325,7 +335,9 @@ class Job:
         if self.scenario.lost and elapsed >= QUEUED_SHARE * span:
             return JobView(self, "lost", 0.0)
         if self.scenario.refuse:
-            return JobView(self, "failed", 0.0, self.created_at, REFUSAL)
+            code = self.scenario.refuse_code
+            refusal = REFUSAL if code is None else JobError(code, "The request was refused.")
+            return JobView(self, "failed", 0.0, self.created_at, refusal)
         if self.scenario.fail and elapsed >= FAIL_AT_SHARE * span:
             failed_at = self.created_at + round(FAIL_AT_SHARE * span)
             return JobView(self, "failed", 100 * FAIL_AT_SHARE, failed_at, FAILURE)

@@ -89,6 +89,7 @@ def test_keyword_table_documents_every_keyword():
         "[duration=N]",
         "[fail]",
         "[refuse]",
+        "[refuse=CODE]",
         "[bytes=N]",
         "[download-fail]",
         "[safety-removed]",

@@ -498,3 +498,32 @@ async def test_a_content_refusal_is_counted_and_refunded(stage: Stage) -> None:
     assert usage.cost == Decimal("0")
     assert usage.refunded_videos == 1
     assert usage.refused_input + usage.refused_output == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ("sentinel_block", FailureKind.REFUSED_INPUT),  # Sora: the prompt or image
+        ("moderation_blocked", FailureKind.REFUSED_OUTPUT),  # Sora: what it made
+        ("SAFETY.INPUT.NSFW", FailureKind.REFUSED_INPUT),  # Runway's failureCode
+        ("SAFETY.OUTPUT.VIOLENCE", FailureKind.REFUSED_OUTPUT),
+        ("1026", FailureKind.REFUSED_INPUT),  # MiniMax: a sensitive prompt
+    ],
+)
+async def test_each_providers_refusal_is_understood_never_retried_nor_sent_elsewhere(
+    stage: Stage, code: str, kind: FailureKind
+) -> None:
+    job, reply = await stage.ask(f"a storm at sea [refuse={code}]", "sora-2")
+    summary = await stage.finished(job)
+
+    assert summary.state is JobState.REFUSED
+    assert summary.failure_kind is kind
+    assert reply.failed[-1].refused
+    assert code not in (summary.last_error or "")  # a plain sentence, no provider internals
+    assert stage.openai.stats.count(OPENAI_CREATES) == 1
+    assert stage.router.stats.count(ROUTER_CREATES) == 0
+    usage = await stage.service.usage(since=0, user_id=7)
+    assert usage.cost == Decimal("0")  # refused by the provider: not billed
+    assert (usage.refused_input, usage.refused_output) == (
+        (1, 0) if kind is FailureKind.REFUSED_INPUT else (0, 1)
+    )
