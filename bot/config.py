@@ -227,6 +227,12 @@ class Settings(BaseSettings):
         description="Gigabytes the kept originals may take; beyond it the oldest go first.",
     )
 
+    card: Literal["v2", "classic"] = Field(
+        default="v2",
+        description="How a `/video` reply looks: `v2`, one Components V2 card (the video plays "
+        "inside it, the buttons below), or `classic`, an embed with the video attached. A "
+        "server's admins may choose otherwise with `/video-admin card`.",
+    )
     edit_interval: float = Field(
         default=3.0,
         ge=0.5,

@@ -206,6 +206,8 @@ class GuildPolicy:
     age_restricted_only: bool = False
     # Where one line per refusal and flagged result goes; None: nowhere.
     mod_log_channel: int | None = None
+    # The result card's style, "v2" (Components V2) or "classic" (embeds); None: the operator's.
+    card: str | None = None
 
     def evolve(self, **changes: Any) -> GuildPolicy:
         return replace(self, **changes)

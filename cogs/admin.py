@@ -116,6 +116,11 @@ class LogChannelOption(PlaceOption):
 LogChannel = app_commands.Transform[app_commands.AppCommandChannel, LogChannelOption]
 SpoilerMode = Literal["all", "flagged", "off"]
 ModerationMode = Literal["operator", "off", "strict"]
+CardStyle = Literal["v2", "classic", "operator"]
+CARD_STYLES = {
+    "v2": "Replies are one Components V2 card: the video plays inside it, the buttons below.",
+    "classic": "Replies are the classic embed card, with the video attached.",
+}
 
 
 def _guild_id(interaction: discord.Interaction[Any]) -> int:
@@ -414,6 +419,19 @@ class VideoAdmin(
                 " in that channel."
             )
         await interaction.followup.send(text, ephemeral=True)
+
+    @app_commands.command(name="card", description="How /video replies look in this server")
+    @app_commands.describe(
+        style="v2: one Components V2 card · classic: an embed · operator: the bot's default"
+    )
+    async def card(self, interaction: discord.Interaction[Any], style: CardStyle) -> None:
+        chosen = None if style == "operator" else style
+        await self._change(interaction, lambda p: p.evolve(card=chosen))
+        shown = chosen or self.bot.settings.card
+        text = CARD_STYLES[shown]
+        if chosen is None:
+            text = f"The bot's default applies: {text[0].lower()}{text[1:]}"
+        await self._reply(interaction, f"{text} This holds for videos asked for from now on.")
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -60,10 +60,17 @@ async def _details(bot: VideoBot, interaction: discord.Interaction[Any], job_id:
 async def _delete(bot: VideoBot, interaction: discord.Interaction[Any], job_id: str) -> None:
     outcome = await bot.service.delete(job_id, requester_of(interaction))
     message = interaction.message
-    embed = render.deleted_embed(message.embeds[0] if message and message.embeds else None)
-    await interaction.response.edit_message(
-        embed=embed, attachments=[], view=_view(["details"], job_id)
-    )
+    if message is not None and message.flags.components_v2:
+        from bot.discord_adapter import card_v2  # it imports this module
+
+        await interaction.response.edit_message(
+            view=card_v2.deleted(message, job_id), attachments=[]
+        )
+    else:
+        embed = render.deleted_embed(message.embeds[0] if message and message.embeds else None)
+        await interaction.response.edit_message(
+            embed=embed, attachments=[], view=_view(["details"], job_id)
+        )
     await interaction.followup.send(outcome, ephemeral=True)
 
 

@@ -118,7 +118,13 @@ class VideoBot(commands.AutoShardedBot):
             policies=self._policy,
             moderation_log=self.mod_log,
             jobs=self._job,
+            card=self.settings.card,
         )
+
+    async def card_style(self, guild_id: int | None) -> str:
+        """The result card's style in a server: its admins' choice, else the operator's."""
+        chosen = (await self._policy(guild_id)).card
+        return chosen if chosen in ("v2", "classic") else self.settings.card
 
     async def _policy(self, guild_id: int | None) -> GuildPolicy:
         return await self.service.policy(guild_id)
@@ -217,7 +223,11 @@ class VideoBot(commands.AutoShardedBot):
         if parent is not None and hasattr(parent, "is_nsfw"):
             nsfw = parent.is_nsfw  # a thread is as age-restricted as its channel
         age_restricted = bool(nsfw()) if callable(nsfw) else False
-        return Place(channel_ids, ChannelReply(self, channel_id, key.name), age_restricted)
+        return Place(
+            channel_ids,
+            ChannelReply(self, channel_id, key.name, card=self.card_style),
+            age_restricted,
+        )
 
     def _require_session(self) -> aiohttp.ClientSession:
         if self._session is None:

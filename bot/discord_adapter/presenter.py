@@ -8,13 +8,14 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import discord
 
 from bot.background import spawn
-from bot.discord_adapter import mod_log, render
+from bot.discord_adapter import card_v2, mod_log, render
 from bot.discord_adapter.buttons import controls, is_delivered_card, result_controls
 from bot.discord_adapter.mod_log import ModLog, PolicyReader
 from bot.discord_adapter.reply import ReplyAddress
@@ -80,6 +81,16 @@ def _filename(prompt: str, *, spoiler: bool = False) -> str:
     return f"{slug}.mp4"
 
 
+def _as_embed(make: Callable[..., discord.Embed], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    return {"embed": make(*args, **kwargs)}
+
+
+def _as_view(
+    make: Callable[..., discord.ui.LayoutView], *args: Any, **kwargs: Any
+) -> dict[str, Any]:
+    return {"view": make(*args, **kwargs)}
+
+
 async def _default_policy(guild_id: int | None) -> GuildPolicy:
     del guild_id
     return GuildPolicy()
@@ -112,8 +123,11 @@ class DiscordPresenter:
         policies: PolicyReader = _default_policy,
         moderation_log: ModLog | None = None,
         jobs: JobReader | None = None,
+        card: str = card_v2.CLASSIC,
     ) -> None:
         self._client = client
+        self._card = card  # the operator's card style; a server's own choice wins
+        self._style: str | None = None  # the style this reply took at its first edit
         self._policies = policies
         self._mod_log = moderation_log
         self._jobs = jobs
@@ -188,12 +202,19 @@ class DiscordPresenter:
                 if fitted is None:
                     break
                 upload = fitted
-            files, name = self._files(view, upload, thumbnail)
-            embed = render.delivered_embed(view, upload.size, plan, demo=self._demo, thumbnail=name)
             try:
-                await self._edit(
-                    embed=embed, attachments=files, view=_result(view, plan.link, "Open original")
-                )
+                if self._v2():
+                    await self._post_v2(view, upload, plan)
+                else:
+                    files, name = self._files(view, upload, thumbnail)
+                    embed = render.delivered_embed(
+                        view, upload.size, plan, demo=self._demo, thumbnail=name
+                    )
+                    await self._edit(
+                        embed=embed,
+                        attachments=files,
+                        view=_result(view, plan.link, "Open original"),
+                    )
             except discord.HTTPException as exc:
                 if exc.status != 413 and exc.code != ENTITY_TOO_LARGE:
                     raise
@@ -202,11 +223,60 @@ class DiscordPresenter:
                 continue
             return
         files, name = self._files(view, None, thumbnail)
+        if self._v2():
+            link = None if first.link is None else ("Open original", first.link)
+            card = card_v2.too_large(
+                view,
+                first,
+                demo=self._demo,
+                thumbnail=name,
+                billed=await self._billed(view),
+                link=link,
+            )
+            await self._edit(view=card, attachments=files)
+            return
         await self._edit(
             embed=render.too_large_embed(view, first, demo=self._demo, thumbnail=name),
             attachments=files,
             view=_result(view, first.link, "Open original"),
         )
+
+    async def _post_v2(self, view: JobView, upload: Delivery, plan: DeliveryPlan) -> None:
+        """The V2 result: the video alone is uploaded, and played in the card's gallery."""
+        hidden = view.spoiler is not None
+        video = discord.File(
+            upload.path, filename=_filename(view.request.prompt, spoiler=hidden), spoiler=hidden
+        )
+        link = None if plan.link is None else ("Open original", plan.link)
+        card = card_v2.delivered(
+            view,
+            upload.size,
+            plan,
+            video=video.filename,
+            demo=self._demo,
+            billed=await self._billed(view),
+            link=link,
+        )
+        await self._edit(view=card, attachments=[video])
+
+    async def _billed(self, view: JobView) -> Decimal | None:
+        """What the provider billed for the job, once it said (the V2 card shows it)."""
+        if self._jobs is None:
+            return None
+        try:
+            found = await self._jobs(view.ref)
+        except Exception:
+            log.info("job %s: the bill could not be read", view.ref, exc_info=True)
+            return None
+        return None if found is None or found.billed_cost is None else Decimal(found.billed_cost)
+
+    def _v2(self) -> bool:
+        """Whether this reply is a Components V2 card: the server's choice, else the
+        operator's, fixed at the reply's first edit (Discord's flag cannot be taken back)."""
+        if self._style is None:
+            chosen = None if self._policy is None else self._policy.card
+            self._style = chosen if chosen in card_v2.STYLES else self._card
+        return self._style == card_v2.V2
 
     @staticmethod
     def _files(
@@ -238,9 +308,8 @@ class DiscordPresenter:
         if not fitted.exists():  # a retried delivery reuses the file fitted before
 
             async def progress(percent: int) -> None:
-                embed = functools.partial(
-                    render.fitting_embed, percent=percent, limit=self._upload_limit
-                )
+                make = card_v2.fitting if self._v2() else render.fitting_embed
+                embed = functools.partial(make, percent=percent, limit=self._upload_limit)
                 try:
                     await self._edit_card(view, embed, view=None)
                 except discord.HTTPException:
@@ -261,6 +330,12 @@ class DiscordPresenter:
         if refused:
             # The refusal happened whether or not the card can still say so.
             self._note_refusal(view)
+        if self._v2():
+            billed = await self._billed(view)
+            await self._edit(
+                view=card_v2.failed(view, demo=self._demo, billed=billed), attachments=[]
+            )
+            return
         await self._edit(
             embed=render.failed_embed(view, demo=self._demo),
             attachments=[],
@@ -330,12 +405,20 @@ class DiscordPresenter:
 
     async def _show_now(self, view: JobView) -> None:
         self._last_signature = _signature(view)
+        if self._v2():
+            await self._edit_card(view, card_v2.progress)
+            return
         await self._edit_card(view, render.progress_embed, view=controls(view))
 
-    async def _edit_card(
-        self, job: JobView, embed: Callable[..., discord.Embed], **fields: Any
-    ) -> None:
-        """Edit the progress card; its thumbnail goes up once, later edits refer to it."""
+    async def _edit_card(self, job: JobView, embed: Callable[..., Any], **fields: Any) -> None:
+        """Edit the progress card; its thumbnail goes up once, later edits refer to it.
+
+        `embed` makes the classic card's embed, or the whole V2 card (a LayoutView)."""
+        if self._v2():
+            fields.pop("view", None)
+            card = functools.partial(_as_view, embed)
+        else:
+            card = functools.partial(_as_embed, embed)
         thumbnail = job.thumbnail
         if job.spoiler is not None:
             thumbnail = None  # a still of a video behind a spoiler is never shown openly
@@ -343,11 +426,11 @@ class DiscordPresenter:
             name = render.thumbnail_name(thumbnail)
             files = [discord.File(thumbnail, filename=name)]
             await self._edit(
-                embed=embed(job, demo=self._demo, thumbnail=name), attachments=files, **fields
+                **card(job, demo=self._demo, thumbnail=name), attachments=files, **fields
             )
             self._thumbnail = name
             return
-        await self._edit(embed=embed(job, demo=self._demo, thumbnail=self._thumbnail), **fields)
+        await self._edit(**card(job, demo=self._demo, thumbnail=self._thumbnail), **fields)
 
     async def _flush_later(self, wait: float) -> None:
         await asyncio.sleep(wait)
@@ -393,6 +476,9 @@ class DiscordPresenter:
             if self._gone:
                 raise ReplyGone(f"reply {self._message_id} is gone")
             self._last_edit = self._clock()
+            if isinstance(fields.get("view"), discord.ui.LayoutView):
+                # A V2 card names its requester: shown, never pinged.
+                fields.setdefault("allowed_mentions", discord.AllowedMentions.none())
             try:
                 return await self._send_edit(fields)
             finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,10 +188,18 @@ class ChannelReply:
     """Opens a job's reply as a new message in a channel, with the bot token (no interaction:
     a job asked for through the bot's own API). Refuses when the bot cannot post there."""
 
-    def __init__(self, client: discord.Client, channel_id: int, requested_by: str) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        channel_id: int,
+        requested_by: str,
+        *,
+        card: Callable[[int | None], Awaitable[str]] | None = None,
+    ) -> None:
         self._client = client
         self._channel_id = channel_id
         self._requested_by = requested_by
+        self._card = card  # the card style in a server; None: classic
 
     async def open(self, view: JobView) -> ReplyHandle:
         from bot.discord_adapter.render import progress_embed
@@ -200,8 +209,19 @@ class ChannelReply:
         limit = guild.filesize_limit if isinstance(guild, discord.Guild) else DEFAULT_UPLOAD_LIMIT
         messageable = self._client.get_partial_messageable(self._channel_id)
         shown = view.evolve(requested_by=self._requested_by)
+        guild_id = guild.id if isinstance(guild, discord.Guild) else None
+        style = "classic" if self._card is None else await self._card(guild_id)
+        first: dict[str, Any] = {"embed": progress_embed(shown, demo=False)}
+        if style == "v2":
+            from bot.discord_adapter import card_v2  # it imports the buttons
+
+            # Discord's V2 flag is set when a message is made, never later.
+            first = {
+                "view": card_v2.progress(shown, demo=False),
+                "allowed_mentions": discord.AllowedMentions.none(),
+            }
         try:
-            message = await messageable.send(embed=progress_embed(shown, demo=False))
+            message = await messageable.send(**first)
         except (discord.NotFound, discord.Forbidden):
             raise RequestRejected(
                 f"The bot cannot post in channel {self._channel_id} (unknown, or no permission)."

@@ -87,6 +87,8 @@ def bot_settings(videos: FakeVideosServer, data_dir: Path, **overrides: Any) -> 
         "request_timeout": 5,
         # A file the fake never hands over ([download-fail]) is given up on quickly.
         "content_wait": 2,
+        # The classic embed card, which most tests read; test_card_v2 asks for "v2".
+        "card": "classic",
     }
     values.update(overrides)
     return load_settings(**values)

@@ -43,6 +43,7 @@ class World:
                 "OPENAI_API_KEY": "",
                 "VIDEO_BOT_DATA_DIR": str(data_dir),
                 "VIDEO_BOT_EDIT_INTERVAL": "0.5",
+                "VIDEO_BOT_CARD": "classic",  # the embed card these tests read
                 "VIDEO_BOT_POLL_MIN_INTERVAL": "0.1",
                 "VIDEO_BOT_POLL_MAX_INTERVAL": "0.5",
                 "VIDEO_BOT_POLL_FIXED_INTERVAL": "0.3",

@@ -933,8 +933,11 @@ def execute_followup(
 ) -> FakeMessage:
     original = it.original
     if it.response_type == 5 and original is not None and original.loading and not original.deleted:
-        # The first followup after a defer edits the "thinking..." message; flags are ignored.
+        # The first followup after a defer edits the "thinking..." message; its flags are
+        # ignored, except IS_COMPONENTS_V2, which Discord takes here (never on the defer).
         edit = {k: v for k, v in payload.items() if k != "flags"}
+        if int(payload.get("flags") or 0) & rules.FLAG_IS_COMPONENTS_V2:
+            edit["flags"] = rules.FLAG_IS_COMPONENTS_V2
         fake.store.edit(
             original,
             edit,

@@ -68,7 +68,10 @@ class MessageStore:
         error_prefix: Sequence[str | int] = (),
     ) -> FakeMessage:
         errors = rules.FormErrors()
-        rules.check_message_body(payload, errors, error_prefix)
+        # A deferral's flags carry no IS_COMPONENTS_V2 (Discord drops it from the ack): the
+        # "thinking" message takes it with its first edit.
+        v2 = None if not loading else False
+        rules.check_message_body(payload, errors, error_prefix, v2=v2)
         errors.raise_if_any()
         check_uploads(files, limit)
 
@@ -76,7 +79,7 @@ class MessageStore:
         if not allow_ephemeral:
             flags &= ~rules.FLAG_EPHEMERAL
         if loading:
-            flags |= rules.FLAG_LOADING
+            flags = (flags & ~rules.FLAG_IS_COMPONENTS_V2) | rules.FLAG_LOADING
         fake = self._fake
         message = FakeMessage(
             id=fake.snowflakes.next(),
@@ -119,8 +122,15 @@ class MessageStore:
         route: str,
         error_prefix: Sequence[str | int] = (),
     ) -> None:
+        is_v2 = bool(message.flags & rules.FLAG_IS_COMPONENTS_V2)
+        wants_v2 = bool(int(payload.get("flags") or 0) & rules.FLAG_IS_COMPONENTS_V2)
+        if wants_v2 and not is_v2 and not message.loading:
+            # The flag is set when a message is sent (or by the first edit of a deferred
+            # reply, which Discord has not shown yet), never added to one already shown.
+            raise rules.components_v2_flag_added()
         errors = rules.FormErrors()
-        rules.check_message_body(payload, errors, error_prefix)
+        # Once set the flag stays, whatever an edit's flags say.
+        rules.check_message_body(payload, errors, error_prefix, v2=is_v2 or wants_v2)
         errors.raise_if_any()
         check_uploads(files, limit)
         attachments = self._attachments(message, payload.get("attachments"), files, error_prefix)

@@ -33,6 +33,9 @@ MAX_ROW_WIDTH = 5
 MAX_ROWS = 5
 MAX_FILES = 10
 MAX_V2_COMPONENTS = 40
+MAX_V2_TEXT = 4000  # characters of text across a V2 message's components
+MAX_GALLERY_ITEMS = 10
+MAX_SECTION_TEXTS = 3
 
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
@@ -276,9 +279,17 @@ def _check_types(payload: Mapping[str, Any], errors: FormErrors, path: list[str 
 
 
 def check_message_body(
-    payload: Mapping[str, Any], errors: FormErrors, prefix: Sequence[str | int] = ()
+    payload: Mapping[str, Any],
+    errors: FormErrors,
+    prefix: Sequence[str | int] = (),
+    *,
+    v2: bool | None = None,
 ) -> None:
-    """Field types, content, embed and component limits of a message create/edit body."""
+    """Field types, content, embed and component limits of a message create/edit body.
+
+    `v2`: whether the message is (or becomes) a Components V2 one; None: as the body's flags
+    say.
+    """
     path = list(prefix)
     _check_types(payload, errors, path)
     if errors:
@@ -291,12 +302,22 @@ def check_message_body(
     if isinstance(embeds, list):
         _check_embeds(embeds, errors, [*path, "embeds"])
 
+    if v2 is None:
+        v2 = bool((payload.get("flags") or 0) & FLAG_IS_COMPONENTS_V2)
     components = payload.get("components")
     if isinstance(components, list):
-        flags = payload.get("flags") or 0
-        _check_components(
-            components, errors, [*path, "components"], v2=bool(flags & FLAG_IS_COMPONENTS_V2)
-        )
+        _check_components(components, errors, [*path, "components"], v2=v2)
+        if v2:
+            check_v2_components(components, errors, [*path, "components"])
+    if v2:
+        # The flag disables the legacy fields: an empty one may still be sent.
+        for key in ("content", "embeds", "sticker_ids", "poll"):
+            if payload.get(key):
+                errors.add(
+                    [*path, key],
+                    "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
+                    f"The '{key}' field cannot be used when using MessageFlags.IS_COMPONENTS_V2",
+                )
 
     attachments = payload.get("attachments")
     if isinstance(attachments, list) and len(attachments) > MAX_FILES:
@@ -432,6 +453,122 @@ def _check_components(
                 "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
                 "The specified component exceeds the maximum width",
             )
+
+
+# Components V2: where each type may stand.
+ACTION_ROW, BUTTON, SECTION, TEXT_DISPLAY, THUMBNAIL = 1, 2, 9, 10, 11
+MEDIA_GALLERY, FILE, SEPARATOR, CONTAINER = 12, 13, 14, 17
+_V2_TOP = {ACTION_ROW, SECTION, TEXT_DISPLAY, MEDIA_GALLERY, FILE, SEPARATOR, CONTAINER}
+_V2_IN_CONTAINER = {ACTION_ROW, SECTION, TEXT_DISPLAY, MEDIA_GALLERY, FILE, SEPARATOR}
+_V2_ACCESSORIES = {BUTTON, THUMBNAIL}
+
+
+def _union_error(errors: FormErrors, path: list[str | int], allowed: set[int]) -> None:
+    choices = ", ".join(str(t) for t in sorted(allowed))
+    errors.add(
+        [*path, "type"], "UNION_TYPE_CHOICES", f'Value of field "type" must be one of ({choices}).'
+    )
+
+
+def _media_url(media: Any) -> str:
+    return str(media.get("url") or "") if isinstance(media, Mapping) else ""
+
+
+def check_v2_components(components: list[Any], errors: FormErrors, path: list[str | int]) -> None:
+    """A V2 message's layout: known types in their places, sections of 1-3 texts with an
+    accessory, galleries of 1-10 items with a URL each, and at most 4,000 characters of text."""
+    total = 0
+
+    def walk(items: list[Any], where: list[str | int], allowed: set[int]) -> None:
+        nonlocal total
+        for index, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                continue
+            here = [*where, index]
+            kind = item.get("type")
+            if kind not in allowed:
+                _union_error(errors, here, allowed)
+                continue
+            if kind == TEXT_DISPLAY:
+                content = _text(item.get("content"))
+                if not content:
+                    errors.add([*here, "content"], "BASE_TYPE_REQUIRED", "This field is required")
+                total += len(content)
+            elif kind == CONTAINER:
+                inner = item.get("components")
+                if not isinstance(inner, list) or not inner:
+                    errors.add(
+                        [*here, "components"], "BASE_TYPE_REQUIRED", "This field is required"
+                    )
+                else:
+                    walk(inner, [*here, "components"], _V2_IN_CONTAINER)
+            elif kind == SECTION:
+                inner = item.get("components")
+                if not isinstance(inner, list) or not 1 <= len(inner) <= MAX_SECTION_TEXTS:
+                    errors.add(
+                        [*here, "components"],
+                        "BASE_TYPE_BAD_LENGTH",
+                        f"Must be between 1 and {MAX_SECTION_TEXTS} in length.",
+                    )
+                else:
+                    walk(inner, [*here, "components"], {TEXT_DISPLAY})
+                accessory = item.get("accessory")
+                if not isinstance(accessory, Mapping):
+                    errors.add([*here, "accessory"], "BASE_TYPE_REQUIRED", "This field is required")
+                elif accessory.get("type") not in _V2_ACCESSORIES:
+                    _union_error(errors, [*here, "accessory"], _V2_ACCESSORIES)
+                elif accessory.get("type") == THUMBNAIL and not _media_url(accessory.get("media")):
+                    errors.add(
+                        [*here, "accessory", "media", "url"],
+                        "BASE_TYPE_REQUIRED",
+                        "This field is required",
+                    )
+            elif kind == MEDIA_GALLERY:
+                gallery = item.get("items")
+                if not isinstance(gallery, list) or not 1 <= len(gallery) <= MAX_GALLERY_ITEMS:
+                    errors.add(
+                        [*here, "items"],
+                        "BASE_TYPE_BAD_LENGTH",
+                        f"Must be between 1 and {MAX_GALLERY_ITEMS} in length.",
+                    )
+                    continue
+                for gindex, entry in enumerate(gallery):
+                    if not isinstance(entry, Mapping) or not _media_url(entry.get("media")):
+                        errors.add(
+                            [*here, "items", gindex, "media", "url"],
+                            "BASE_TYPE_REQUIRED",
+                            "This field is required",
+                        )
+            elif kind == FILE and not _media_url(item.get("file")).startswith("attachment://"):
+                errors.add(
+                    [*here, "file", "url"],
+                    "COMPONENT_FILE_URL_MUST_BE_ATTACHMENT",
+                    "A file component's url must be an attachment:// one",
+                )
+
+    walk(components, path, _V2_TOP)
+    if total > MAX_V2_TEXT:
+        errors.add(
+            path,
+            "MESSAGE_COMPONENTS_TEXT_TOO_LONG",
+            f"The text of a message's components may be at most {MAX_V2_TEXT} characters",
+        )
+
+
+def components_v2_flag_added() -> DiscordError:
+    """An edit that sets IS_COMPONENTS_V2 on a message already shown without it."""
+    return invalid_form_body(
+        {
+            "flags": {
+                "_errors": [
+                    {
+                        "code": "MESSAGE_CANNOT_ADD_COMPONENTS_V2_FLAG",
+                        "message": "IS_COMPONENTS_V2 can only be set when a message is sent",
+                    }
+                ]
+            }
+        }
+    )
 
 
 def _count_components(components: list[Any]) -> int:
