@@ -149,6 +149,8 @@ class TeamApi:
         self._open_channel = open_channel
         self._webhooks = webhooks
         self._clock = clock
+        # The rate limit's clock (monotonic); a test freezes it so the bucket never refills.
+        self.rate_clock: Callable[[], float] = time.monotonic
         self._buckets: dict[str, _Bucket] = {}
         service.on_finished(self._finished)
 
@@ -197,7 +199,7 @@ class TeamApi:
         return key
 
     def _take_token(self, key: ApiKey) -> None:
-        now = time.monotonic()
+        now = self.rate_clock()
         bucket = self._buckets.setdefault(key.id, _Bucket(RATE_BURST, now))
         bucket.tokens = min(RATE_BURST, bucket.tokens + (now - bucket.at) * RATE_PER_SECOND)
         bucket.at = now
