@@ -252,7 +252,14 @@ class Workflow:
         await asyncio.wait([task])
 
     async def close(self, grace: float) -> None:
-        """Give in-flight steps a moment, then stop every task; the states are stored."""
+        """Give in-flight steps a moment, then stop every task; the states are stored.
+
+        A job only being followed (between status reads) has nothing in flight worth waiting
+        for: it stops at once, and its next owner reads it again."""
+        for job_id in list(self._wakes):
+            task = self._tasks.get(job_id)
+            if task is not None:
+                task.cancel()
         tasks = set(self._tasks.values())
         if not tasks:
             return
