@@ -221,13 +221,23 @@ async def test_the_thumbnail_is_the_providers_and_shows_before_and_after_deliver
     assert thumbnail == still.url
     assert still.filename == "thumbnail.webp"
     assert still.data == asset("thumbnail")
-    # While the video was being fitted, the progress card already showed it, uploaded once.
-    fitting = [e for e in it.edits if "Fitting the video" in str(e.payload.get("embeds"))]
+    # While the video was being fitted, the progress card already showed it, uploaded once:
+    # by the first progress edit after the download (the last one "Downloading", or the first
+    # "Fitting", as the edits happen to be spaced), and referred to by every later one.
+    progress = [e for e in it.edits if not any(f.filename.endswith(".mp4") for f in e.files)]
+    uploads = [index for index, e in enumerate(progress) if e.files]
+    assert len(uploads) == 1
+    assert [f.filename for f in progress[uploads[0]].files] == ["thumbnail.webp"]
+    fitting = [
+        index
+        for index, e in enumerate(progress)
+        if "Fitting the video" in str(e.payload.get("embeds"))
+    ]
     assert fitting
-    assert [f.filename for f in fitting[0].files] == ["thumbnail.webp"]
-    for edit in fitting:
-        assert edit.payload["embeds"][0]["thumbnail"]["url"] == "attachment://thumbnail.webp"
-    assert all(not e.files for e in fitting[1:])
+    assert uploads[0] <= fitting[0]
+    for index in fitting:
+        card = progress[index].payload["embeds"][0]
+        assert card["thumbnail"]["url"] == "attachment://thumbnail.webp"
 
 
 async def test_a_provider_without_thumbnails_gets_a_frame_taken_with_ffmpeg(
