@@ -20,6 +20,7 @@ from tests.discord_adapter.harness import Harness, running_harness
 from tests.discord_adapter.test_guardrails import answered, button, refused_with, shows
 from tests.discord_adapter.test_video_command import embed, embed_text, finished
 from tests.fakes.discord import FakeInteraction
+from tests.fakes.discord.server import uploads_video
 
 WEBHOOK_MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
 
@@ -222,10 +223,11 @@ async def test_a_store_failure_after_the_upload_never_undoes_the_delivered_video
     tmp_path: Path,
 ) -> None:
     async with running_harness(tmp_path) as h:
-        h.discord.hold_responses("PATCH", WEBHOOK_MESSAGE, 1.0, with_files=True)
+        h.discord.hold_responses("PATCH", WEBHOOK_MESSAGE, 1.0, with_video=True)
         it = await h.video("delivered, then trouble [duration=1]")
         await h.discord.wait_for(
-            lambda: [r for r in h.discord.requests if r.files and r.status == 200], timeout=30
+            lambda: [r for r in h.discord.requests if uploads_video(r.files) and r.status == 200],
+            timeout=30,
         )
         # While the upload's answer is held back, recording DELIVERED fails.
         async with store_locked(tmp_path / "video-bot.sqlite3"):

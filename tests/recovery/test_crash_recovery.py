@@ -59,7 +59,7 @@ def arrange(world: World, state: str) -> str:
         world.videos.settings.faults = [Fault(endpoint="content", kind="slow", count=1, delay=120)]
         return "a storm over the sea [duration=1]"
     if state == "delivering":  # the upload is applied but its answer is held back
-        world.discord.hold_responses("PATCH", WEBHOOK_MESSAGE, 120, with_files=True)
+        world.discord.hold_responses("PATCH", WEBHOOK_MESSAGE, 120, with_video=True)
         return "a storm over the sea [duration=1]"
     raise AssertionError(state)
 

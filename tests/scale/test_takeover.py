@@ -31,7 +31,7 @@ def arrange(cluster: Cluster, state: str) -> str:
         ]
         return f"{PROMPT} [duration=1]"
     if state == "delivering":  # the upload is applied but its answer is held back
-        cluster.discord.hold_responses("PATCH", WEBHOOK_MESSAGE, 120, with_files=True)
+        cluster.discord.hold_responses("PATCH", WEBHOOK_MESSAGE, 120, with_video=True)
         return f"{PROMPT} [duration=1]"
     raise AssertionError(state)
 

@@ -128,6 +128,15 @@ class _BodyError(Exception):
     pass
 
 
+def uploads_video(files: Sequence[UploadedFile]) -> bool:
+    """Whether a request uploads a video (not only a thumbnail or an image)."""
+    return any(
+        (f.content_type or "").startswith("video/")
+        or f.filename.lower().endswith((".mp4", ".webm"))
+        for f in files
+    )
+
+
 @dataclass
 class _Fault:
     """One ``fail_requests`` rule; ``remaining`` -1 means until ``clear_faults()``."""
@@ -219,7 +228,8 @@ class FakeDiscord:
         self.spec_violations: list[str] = []
         self.response_violations: list[str] = []
         self.internal_errors: list[str] = []
-        self._holds: list[tuple[str, str, float, bool]] = []
+        # (method, route, seconds, which uploads: False any request, True with files, "video").
+        self._holds: list[tuple[str, str, float, bool | str]] = []
         # Set by release_holds/stop: answers held back go out at once (see hold_responses).
         self._holds_released = asyncio.Event()
         self._faults: list[_Fault] = []
@@ -1020,15 +1030,23 @@ class FakeDiscord:
         self.ratelimits.configure("channel", limit=per_channel, per=per_seconds, announce=announce)
 
     def hold_responses(
-        self, method: str, route: str, seconds: float, *, with_files: bool = False
+        self,
+        method: str,
+        route: str,
+        seconds: float,
+        *,
+        with_files: bool = False,
+        with_video: bool = False,
     ) -> None:
         """Apply matching requests at once but answer only after ``seconds`` (a slow link),
         or as soon as ``release_holds`` is called, whichever comes first.
 
-        The change is recorded before the answer leaves, as when a response is lost in
-        transit: a bot killed meanwhile cannot know its request took effect.
+        ``with_files``: only requests that upload a file; ``with_video``: only those that
+        upload a video (the delivery, not a progress card's thumbnail). The change is recorded
+        before the answer leaves, as when a response is lost in transit: a bot killed
+        meanwhile cannot know its request took effect.
         """
-        self._holds.append((method, route, seconds, with_files))
+        self._holds.append((method, route, seconds, "video" if with_video else with_files))
 
     def release_holds(self) -> None:
         """The link is fast again: answers held back now go out, later ones are not held."""
@@ -1310,9 +1328,13 @@ class FakeDiscord:
             )
         self.notify()
         released = self._holds_released
-        for method, route, seconds, with_files in list(self._holds):
+        for method, route, seconds, files in list(self._holds):
             matches = record.method == method and record.route == route
-            if matches and (record.files or not with_files):
+            if files == "video":
+                matches = matches and uploads_video(record.files)
+            elif files:
+                matches = matches and bool(record.files)
+            if matches:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(released.wait(), seconds)
         headers = {"Via": "1.1 google", **reply.headers}
