@@ -20,7 +20,7 @@ from bot.media.delivery import plan_delivery
 from bot.store import JobState
 from tests.discord_adapter.harness import Harness, running_harness
 from tests.discord_adapter.test_admin import manager
-from tests.discord_adapter.test_video_command import embed
+from tests.discord_adapter.test_video_command import embed, finished
 from tests.fakes.discord import FakeInteraction, FakeMessage, rules
 
 V2_FLAG = 1 << 15
@@ -425,9 +425,8 @@ async def test_the_fake_refuses_what_discord_refuses(harness: Harness) -> None:
 async def test_video_admin_card_switches_a_classic_server_to_v2(tmp_path: Path) -> None:
     async with running_harness(tmp_path) as h:  # the operator's default here: classic
         it = await h.video("a kite [duration=1]")
-        classic = await it.wait_for(
-            lambda i: (m := i.final_message) and m.embeds and m.attachments and m, timeout=30
-        )
+        # The final card (a progress card may carry its thumbnail as an attachment too).
+        classic = await it.wait_for(finished, timeout=30)
         assert embed(classic)["title"] == "Your video is ready"
         assert not classic.flags & V2_FLAG
 
