@@ -19,7 +19,6 @@ from PIL import Image
 
 from bot.config import ConfigError, load_settings
 from bot.domain import (
-    Delivery,
     JobState,
     JobSummary,
     JobView,
@@ -35,33 +34,12 @@ from bot.service import VideoService, build_service
 from bot.service.wiring import make_providers
 from bot.store import open_database
 from tests.fakes.moderation import FakeModeration
+from tests.service.test_providers import Reply
 
 CREATES = "POST /v1/videos"
 MEMBER = Requester(7, 70)
 KEY = "mod-key-0123456789"
 UNAVAILABLE = "The safety check is unavailable right now; try again later."
-
-
-class Reply:
-    """One job's reply, as a front end would be told."""
-
-    def __init__(self) -> None:
-        self.views: list[JobView] = []
-        self.delivered: list[JobView] = []
-        self.done = asyncio.Event()
-
-    async def show(self, view: JobView) -> None:
-        self.views.append(view)
-
-    async def deliver(self, view: JobView, delivery: Delivery) -> None:
-        self.delivered.append(view)
-        self.done.set()
-
-    async def fail(self, view: JobView) -> None:
-        self.done.set()
-
-    async def already_delivered(self) -> bool:
-        return False
 
 
 @dataclass
