@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 from babel import Locale
 from babel.dates import format_timedelta
@@ -65,7 +66,7 @@ CHOICES: dict[str, str] = {
     "tr": "Türkçe",
     "ja": "日本語",
     "ko": "한국어",
-    "zh-CN": "中文（简体）",
+    "zh-CN": "简体中文",
 }
 
 _reading: ContextVar[str] = ContextVar("video_bot_language", default=ENGLISH)
@@ -153,9 +154,11 @@ def money(amount: Decimal | float) -> str:
     return format_currency(amount, CURRENCY, locale=babel_locale(current()))
 
 
-def duration(seconds: float, *, format: str = "short") -> str:  # noqa: A002 (Babel's name)
+def duration(
+    seconds: float,
+    *,
+    format: Literal["narrow", "short", "medium", "long"] = "short",
+) -> str:
     """A length of time, rounded as people say it: "8 sec.", "3 Min.", "2分"."""
     delta = datetime.timedelta(seconds=seconds)
-    return format_timedelta(
-        delta, locale=babel_locale(current()), format=format, threshold=1.0
-    )
+    return format_timedelta(delta, locale=babel_locale(current()), format=format, threshold=1.0)

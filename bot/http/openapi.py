@@ -14,10 +14,13 @@ from importlib import metadata, resources
 from typing import Any
 
 from bot.catalogue import Catalogue
+from bot.domain import WEBHOOK_EVENT_TYPES
 
 TITLE = "video-bot"
 ID_PATTERN = "^video_[0-9a-f]{16}$"
 ID_EXAMPLE = "video_0123456789abcdef"
+ENDPOINT_ID_PATTERN = "^we_[0-9a-f]{24}$"
+ENDPOINT_ID_EXAMPLE = "we_0123456789abcdef01234567"
 SERVER = "/v1"
 
 _SCHEMAS = "#/components/schemas/"
@@ -27,7 +30,10 @@ _ERRORS: dict[str, tuple[str, str]] = {
     "400": ("BadRequest", "The request is invalid (a field, a combination, the state)."),
     "401": ("Unauthorized", "No key, or a key that is unknown or revoked."),
     "403": ("Forbidden", "The key may not post in the asked `discord_channel_id`."),
-    "404": ("NotFound", "No such video for this key, or its file is no longer kept."),
+    "404": (
+        "NotFound",
+        "No such video or webhook endpoint for this key, or the video's file is no longer kept.",
+    ),
     "409": ("Conflict", "A request with this Idempotency-Key is still being made."),
     "413": ("PayloadTooLarge", "The body or the reference image is too large."),
     "422": ("Unprocessable", "This Idempotency-Key was already used for another request."),
@@ -97,6 +103,7 @@ def _build(catalogue: Catalogue, server_url: str | None) -> dict[str, Any]:
     _response_schemas(schemas)
     components["responses"] = _error_responses()
     _operations(doc["paths"])
+    _webhook_endpoints(doc["paths"], schemas)
     doc["paths"]["/openapi.json"] = {
         "get": {
             "summary": "This document.",
@@ -264,3 +271,229 @@ def _operations(paths: dict[str, Any]) -> None:
     binary = {"schema": {"type": "string", "format": "binary"}}
     content.clear()
     content.update({"video/mp4": binary, "image/webp": binary, "image/jpeg": binary})
+
+
+def _webhook_endpoints(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """`/webhook_endpoints` (the SDK's `client.webhooks`) and `/webhook_event_types`, in the
+    shapes the SDK sends and reads."""
+    event_type = {"$ref": _SCHEMAS + "WebhookEventType"}
+    name = {"type": "string", "minLength": 1, "maxLength": 100}
+    url = {
+        "type": "string",
+        "pattern": "^https?://",
+        "maxLength": 2000,
+        "description": "Where events are POSTed. A host that is or resolves to a private, "
+        "loopback or link-local address is refused unless the operator allows it.",
+    }
+    event_types = {"type": "array", "minItems": 1, "items": event_type}
+    endpoint_id = {"type": "string", "pattern": ENDPOINT_ID_PATTERN}
+    timestamp = {"type": "integer", "description": "Unix seconds."}
+    endpoint: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "id": endpoint_id,
+            "object": {"type": "string", "enum": ["webhook_endpoint"]},
+            "created_at": timestamp,
+            "updated_at": timestamp,
+            "name": {"type": "string"},
+            "url": {"type": "string"},
+            "event_types": {"type": "array", "items": event_type},
+            "signing_secret_hint": {"type": "string"},
+        },
+        "required": [
+            "id",
+            "object",
+            "created_at",
+            "updated_at",
+            "name",
+            "url",
+            "event_types",
+            "signing_secret_hint",
+        ],
+    }
+    with_secret = copy.deepcopy(endpoint)
+    with_secret["properties"]["signing_secret"] = {
+        "type": "string",
+        "pattern": "^whsec_",
+        "description": "The signing secret: shown only here, when the endpoint is made or its "
+        "secret rotated.",
+    }
+    with_secret["required"].append("signing_secret")
+    nullable_id = {"anyOf": [endpoint_id, {"type": "null"}]}
+    schemas.update(
+        {
+            "WebhookEventType": {"type": "string", "enum": list(WEBHOOK_EVENT_TYPES)},
+            "WebhookEndpoint": endpoint,
+            "WebhookEndpointWithSecret": with_secret,
+            "WebhookEndpointList": {
+                "type": "object",
+                "properties": {
+                    "object": {"type": "string", "enum": ["list"]},
+                    "data": {"type": "array", "items": {"$ref": _SCHEMAS + "WebhookEndpoint"}},
+                    "first_id": nullable_id,
+                    "last_id": nullable_id,
+                    "has_more": {"type": "boolean"},
+                },
+                "required": ["object", "data", "first_id", "last_id", "has_more"],
+            },
+            "DeletedWebhookEndpoint": {
+                "type": "object",
+                "properties": {
+                    "id": endpoint_id,
+                    "object": {"type": "string", "enum": ["webhook_endpoint.deleted"]},
+                    "deleted": {"type": "boolean"},
+                },
+                "required": ["id", "object", "deleted"],
+            },
+            "WebhookEndpointTestResult": {
+                "type": "object",
+                "properties": {
+                    "object": {"type": "string", "enum": ["webhook_endpoint.test"]},
+                    "webhook_endpoint_id": endpoint_id,
+                    "event_type": event_type,
+                    "status_code": {
+                        "type": "integer",
+                        "description": "The HTTP status the endpoint answered.",
+                    },
+                    "success": {"type": "boolean", "enum": [True]},
+                },
+                "required": [
+                    "object",
+                    "webhook_endpoint_id",
+                    "event_type",
+                    "status_code",
+                    "success",
+                ],
+            },
+            "WebhookEventTypeList": {
+                "type": "object",
+                "properties": {
+                    "object": {"type": "string", "enum": ["list"]},
+                    "data": {"type": "array", "items": event_type},
+                },
+                "required": ["object", "data"],
+            },
+        }
+    )
+    errors = {
+        status: {"$ref": _RESPONSES + _ERRORS[status][0]}
+        for status in ("400", "401", "404", "413", "429")
+    }
+
+    def operation(
+        operation_id: str,
+        summary: str,
+        answer: str,
+        *,
+        body: dict[str, Any] | None = None,
+        body_required: bool = True,
+        parameters: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        described: dict[str, Any] = {
+            "tags": ["Webhooks"],
+            "summary": summary,
+            "operationId": operation_id,
+            "responses": {
+                "200": {
+                    "description": "Success",
+                    "content": {"application/json": {"schema": {"$ref": _SCHEMAS + answer}}},
+                },
+                **errors,
+            },
+        }
+        if parameters:
+            described["parameters"] = parameters
+        if body is not None:
+            described["requestBody"] = {
+                "required": body_required,
+                "content": {"application/json": {"schema": {"type": "object", **body}}},
+            }
+        return described
+
+    in_path = [
+        {
+            "name": "webhook_endpoint_id",
+            "in": "path",
+            "required": True,
+            "description": "The endpoint's id.",
+            "schema": {**endpoint_id, "example": ENDPOINT_ID_EXAMPLE},
+        }
+    ]
+    page = [
+        {
+            "name": "after",
+            "in": "query",
+            "required": False,
+            "description": "The id of the last endpoint of the previous page.",
+            "schema": endpoint_id,
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "description": "How many endpoints to answer (default 20).",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
+    ]
+    fields = {"name": name, "url": url, "event_types": event_types}
+    paths["/webhook_endpoints"] = {
+        "post": operation(
+            "CreateWebhookEndpoint",
+            "Make a webhook endpoint for the key; its signing secret is shown only now.",
+            "WebhookEndpointWithSecret",
+            body={"properties": fields, "required": list(fields)},
+        ),
+        "get": operation(
+            "ListWebhookEndpoints",
+            "The key's webhook endpoints, newest first.",
+            "WebhookEndpointList",
+            parameters=page,
+        ),
+    }
+    paths["/webhook_endpoints/{webhook_endpoint_id}"] = {
+        "get": operation(
+            "GetWebhookEndpoint",
+            "One of the key's webhook endpoints.",
+            "WebhookEndpoint",
+            parameters=in_path,
+        ),
+        "post": operation(
+            "UpdateWebhookEndpoint",
+            "Change an endpoint's name, URL or event types (the fields given).",
+            "WebhookEndpoint",
+            body={"properties": fields},
+            parameters=in_path,
+        ),
+        "delete": operation(
+            "DeleteWebhookEndpoint",
+            "Delete an endpoint: it is sent nothing more.",
+            "DeletedWebhookEndpoint",
+            parameters=in_path,
+        ),
+    }
+    paths["/webhook_endpoints/{webhook_endpoint_id}/rotate_secret"] = {
+        "post": operation(
+            "RotateWebhookEndpointSecret",
+            "A new signing secret; the old one stops signing now, or in 24 hours if asked.",
+            "WebhookEndpointWithSecret",
+            body={"properties": {"keep_old_secret_active_for_24_hours": {"type": "boolean"}}},
+            body_required=False,
+            parameters=in_path,
+        ),
+    }
+    paths["/webhook_endpoints/{webhook_endpoint_id}/test"] = {
+        "post": operation(
+            "TestWebhookEndpoint",
+            "Send a sample event to the endpoint once; its answer's status is returned.",
+            "WebhookEndpointTestResult",
+            body={"properties": {"event_type": event_type}, "required": ["event_type"]},
+            parameters=in_path,
+        ),
+    }
+    paths["/webhook_event_types"] = {
+        "get": operation(
+            "ListWebhookEventTypes",
+            "The events the bot sends to webhook endpoints.",
+            "WebhookEventTypeList",
+        ),
+    }

@@ -52,7 +52,8 @@ from bot.http.team_requests import (
     text_field,
     whole_number,
 )
-from bot.http.webhooks import WebhookSender, event_payload
+from bot.http.team_webhooks import WebhookRoutes
+from bot.http.webhooks import EventKind, WebhookSender, event_payload
 from bot.service import ReplyOpener, VideoService
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,10 @@ class TeamApi:
         app.router.add_delete("/v1/videos/{video_id}", self._guarded(self._delete))
         app.router.add_get("/v1/videos/{video_id}/content", self._guarded(self._content))
         app.router.add_post("/v1/videos/{video_id}/remix", self._guarded(self._remix))
+        if self._webhooks is not None:
+            routes = WebhookRoutes(self._keys.webhooks, self._webhooks)
+            for method, path, handler in routes.routes():
+                app.router.add_route(method, path, self._guarded(handler))
         app.router.add_get("/v1/openapi.json", self._openapi)
 
     async def _openapi(self, request: web.Request) -> web.StreamResponse:
@@ -420,19 +425,22 @@ class TeamApi:
     # -- webhooks -------------------------------------------------------------------------------
 
     async def _finished(self, record: JobSummary) -> None:
-        """A job of a key with a webhook ended: tell it (signed, retried in the background)."""
+        """A job of a key ended: tell each of the key's webhook endpoints that asked for this
+        event (signed with the endpoint's secret, retried in the background)."""
         if self._webhooks is None or record.api_key_id is None:
             return
         key = await self._keys.get(record.api_key_id)
-        if key is None or key.webhook_url is None or key.revoked_at is not None:
+        if key is None or key.revoked:
             return
-        completed = record.state in _COMPLETED
-        event = event_payload(
-            "video.completed" if completed else "video.failed",
-            public_id(record.id),
-            created_at=int(self._clock()),
-        )
-        self._webhooks.start(key.webhook_url, key.webhook_secret, event)
+        kind: EventKind = "video.completed" if record.state in _COMPLETED else "video.failed"
+        endpoints = self._keys.webhooks
+        listening = await endpoints.listening(key.id, kind)
+        if not listening:
+            return
+        event = event_payload(kind, public_id(record.id), created_at=int(self._clock()))
+        now = endpoints.now()
+        for endpoint in listening:
+            self._webhooks.start(endpoint.url, endpoint.signing_secrets(now), event)
 
 
 def _image_type(suffix: str) -> str:

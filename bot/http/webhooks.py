@@ -1,9 +1,11 @@
 """Outgoing webhooks: `video.completed` / `video.failed` events, signed by Standard Webhooks.
 
-An API key may name a URL that hears about its videos. Each event is POSTed as JSON in
-OpenAI's webhook event shape and signed with the `standardwebhooks` scheme (`webhook-id`,
-`webhook-timestamp`, `webhook-signature` headers; a `whsec_...` secret), so receivers can check
-it with the `standardwebhooks` package or the OpenAI SDK's `client.webhooks.unwrap`.
+An API key may have webhook endpoints, URLs that hear about its videos. Each event is POSTed
+as JSON in OpenAI's webhook event shape and signed with the `standardwebhooks` scheme
+(`webhook-id`, `webhook-timestamp`, `webhook-signature` headers; a `whsec_...` secret), so
+receivers can check it with the `standardwebhooks` package or the OpenAI SDK's
+`client.webhooks.unwrap`. An endpoint whose old secret is kept for a while after a rotation
+gets one signature by each secret in the header; a receiver accepts either.
 
 Delivery is at-least-once: a 2xx answer is delivered; anything else, a timeout or a network
 error is retried after the backoff delays, always with the same `webhook-id` (the event id, for
@@ -11,9 +13,9 @@ the receiver to deduplicate) and a fresh timestamp and signature. Redirects are 
 
 The URL is chosen by a team, not the operator, so it must not reach the bot's own network
 (SSRF): unless `allow_private`, a host that is or resolves to a loopback, private, link-local,
-multicast, reserved or unspecified address is refused. The request then goes to the address
-that was checked (the `Host` header and TLS name stay the URL's), so a second DNS answer cannot
-slip in another one.
+multicast, reserved or unspecified address is refused, when an endpoint is made or changed
+(`refusal`) and again on every try. The request then goes to the address that was checked (the
+`Host` header and TLS name stay the URL's), so a second DNS answer cannot slip in another one.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 class _RefusedError(Exception):
     """The URL may not be called; the message says why (without the URL's path or query)."""
+
+
+class DeliveryError(Exception):
+    """A test event got no answer: the message says why (without the URL's path or query)."""
 
 
 def event_payload(kind: EventKind, video_id: str, *, created_at: int) -> dict[str, Any]:
@@ -93,6 +99,25 @@ def _origin(url: URL) -> str:
     return f"{url.scheme}://{url.host_port_subcomponent}"
 
 
+def _parse(url: str) -> URL | None:
+    """The URL, when it is an http(s) URL naming a host."""
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return None
+    if parsed.scheme not in ("http", "https") or not parsed.raw_host:
+        return None
+    return parsed
+
+
+def _signers(secret: str | Sequence[str]) -> list[Webhook] | None:
+    """A signer per secret (the current one first), or None when one is malformed."""
+    try:
+        return [Webhook(s) for s in ((secret,) if isinstance(secret, str) else secret)]
+    except (ValueError, EmptyWebhookSecretError):
+        return None
+
+
 class WebhookSender:
     """Delivers signed webhook events with retries; never raises for the receiver's trouble."""
 
@@ -112,12 +137,19 @@ class WebhookSender:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._tasks: set[asyncio.Task[bool]] = set()
 
-    def start(self, url: str, secret: str, event: dict[str, Any]) -> asyncio.Task[bool]:
+    def start(
+        self, url: str, secret: str | Sequence[str], event: dict[str, Any]
+    ) -> asyncio.Task[bool]:
         """Run `send` in the background; the sender keeps the task until it ends."""
         task = spawn(self.send(url, secret, event), name=f"webhook {event.get('id')}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    async def idle(self) -> None:
+        """Wait until every delivery started so far (retries included) has ended."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
 
     async def close(self) -> None:
         """Cancel deliveries still pending and wait for them to end."""
@@ -128,20 +160,51 @@ class WebhookSender:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def send(self, url: str, secret: str, event: dict[str, Any]) -> bool:
-        """POST `event` to `url`, signed with `secret`; True once a try got a 2xx answer."""
+    async def refusal(self, url: str) -> str | None:
+        """Why events may not go to `url` (a sentence naming the host's address, never the
+        path or query), or None: the check an endpoint's URL passes when it is made or
+        changed. A host that cannot be resolved now is refused too."""
+        parsed = _parse(url)
+        if parsed is None:
+            return "The webhook URL must start with http:// or https:// and name a host."
+        try:
+            async with asyncio.timeout(self._timeout.total):
+                await self._addresses(parsed)
+        except _RefusedError as exc:
+            return f"Webhooks are not sent to this URL: {exc}."
+        except (OSError, TimeoutError):
+            return f"The webhook URL's host ({parsed.raw_host}) cannot be resolved."
+        return None
+
+    async def test(self, url: str, secret: str | Sequence[str], event: dict[str, Any]) -> int:
+        """POST `event` once (no retries) and return the status the receiver answered;
+        DeliveryError when it got no answer or may not be called."""
+        parsed = _parse(url)
+        if parsed is None:
+            raise DeliveryError("the URL is not an http:// or https:// URL")
+        signers = _signers(secret)
+        if signers is None:
+            raise DeliveryError("the signing secret is malformed")
+        body = json.dumps(event, separators=(",", ":"))
+        try:
+            outcome = await self._attempt(parsed, signers, str(event["id"]), body)
+        except _RefusedError as exc:
+            raise DeliveryError(str(exc)) from None
+        if isinstance(outcome, str):
+            raise DeliveryError(outcome)
+        return outcome
+
+    async def send(self, url: str, secret: str | Sequence[str], event: dict[str, Any]) -> bool:
+        """POST `event` to `url`, signed with `secret` (or each of several); True once a try
+        got a 2xx answer."""
         event_id = str(event["id"])
         what = f"webhook {event_id} ({event.get('type')})"
-        try:
-            parsed = URL(url)
-        except ValueError:
-            parsed = None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.raw_host:
+        parsed = _parse(url)
+        if parsed is None:
             log.warning("%s refused: not an http:// or https:// URL", what)
             return False
-        try:
-            signer = Webhook(secret)
-        except (ValueError, EmptyWebhookSecretError):  # bad base64 or empty; never shown
+        signers = _signers(secret)
+        if signers is None:  # bad base64 or empty; never shown
             log.warning("%s to %s not sent: the signing secret is malformed", what, _origin(parsed))
             return False
 
@@ -149,12 +212,13 @@ class WebhookSender:
         tries = len(self._backoff) + 1
         for attempt in range(1, tries + 1):
             try:
-                outcome = await self._attempt(parsed, signer, event_id, body)
+                answer = await self._attempt(parsed, signers, event_id, body)
             except _RefusedError as exc:
                 log.warning("%s to %s refused: %s", what, _origin(parsed), exc)
                 return False
-            if outcome is None:
+            if isinstance(answer, int) and 200 <= answer < 300:
                 return True
+            outcome = answer if isinstance(answer, str) else f"HTTP {answer}"
             if attempt == tries:
                 log.warning(
                     "%s to %s failed (try %d of %d: %s); giving up",
@@ -178,14 +242,18 @@ class WebhookSender:
             await asyncio.sleep(delay)
         return False  # pragma: no cover - the loop always returns
 
-    async def _attempt(self, url: URL, signer: Webhook, event_id: str, body: str) -> str | None:
-        """One try: None when delivered, else what went wrong; raises _RefusedError."""
+    async def _attempt(
+        self, url: URL, signers: Sequence[Webhook], event_id: str, body: str
+    ) -> int | str:
+        """One try: the status the receiver answered, else what went wrong; raises
+        _RefusedError."""
         try:
             addresses = await self._addresses(url)
         except OSError as exc:
             return f"cannot resolve the host ({type(exc).__name__})"
         timestamp = int(self._clock())
-        signature = signer.sign(event_id, datetime.fromtimestamp(timestamp, tz=UTC), body)
+        signed_at = datetime.fromtimestamp(timestamp, tz=UTC)
+        signature = " ".join(s.sign(event_id, signed_at, body) for s in signers)
         headers = {
             "Content-Type": "application/json",
             "Host": url.host_port_subcomponent or "",
@@ -212,9 +280,7 @@ class WebhookSender:
                     timeout=self._timeout,
                     **extra,
                 ) as response:
-                    if 200 <= response.status < 300:
-                        return None
-                    return f"HTTP {response.status}"
+                    return response.status
             except aiohttp.ClientConnectorError as exc:
                 # Nothing was sent: the next address may answer.
                 outcome = f"{type(exc).__name__}"

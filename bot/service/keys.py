@@ -1,8 +1,9 @@
-"""The team API's keys and Idempotency-Keys, as front ends use them.
+"""The team API's keys, their webhook endpoints and Idempotency-Keys, as front ends use them.
 
 Keys are issued by the operator (`video-bot api-key create`) and presented by scripts; the
 store keeps only their hashes. An Idempotency-Key is claimed before a create and answered
-with the same job when a script sends the same request again.
+with the same job when a script sends the same request again. A key's webhook endpoints are
+`webhooks` (bot/service/webhook_endpoints.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from decimal import Decimal
 
 from bot.config import Settings
 from bot.domain import ApiKey
+from bot.service.webhook_endpoints import WebhookEndpoints
 from bot.store import ApiKeyStore, Database, IdempotencyStore, open_database
 from bot.store.api_keys import check_key_request, parse_budget
 
@@ -21,11 +23,13 @@ __all__ = ["Keys", "check_key_request", "open_keys", "parse_budget"]
 
 
 class Keys:
-    """Issue, check and revoke keys; remember what each Idempotency-Key answered."""
+    """Issue, check and revoke keys; their webhook endpoints; remember what each
+    Idempotency-Key answered."""
 
     def __init__(self, database: Database, clock: Callable[[], float] = time.time) -> None:
         self._keys = ApiKeyStore(database, clock)
         self._idempotency = IdempotencyStore(database, clock)
+        self.webhooks = WebhookEndpoints(database, clock)
 
     async def authenticate(self, presented: str) -> ApiKey | None:
         """The live key presented (revoked or unknown: None); read fresh every time, so a
@@ -44,7 +48,8 @@ class Keys:
         webhook_url: str | None = None,
         daily_budget: Decimal | None = None,
     ) -> tuple[ApiKey, str]:
-        """A new key: its record and the key itself, which is never available again."""
+        """A new key: its record and the key itself, which is never available again. With
+        a `webhook_url`, its first webhook endpoint (every event; `webhooks.list`)."""
         return await self._keys.create(
             name=name,
             guild_id=guild_id,

@@ -6,7 +6,6 @@ its sha256. Every check reads the store, so a revocation holds at once in every 
 
 from __future__ import annotations
 
-import base64
 import builtins
 import hashlib
 import hmac
@@ -18,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -26,19 +24,18 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.domain import ApiKey
+from bot.domain import WEBHOOK_EVENT_TYPES, ApiKey
 from bot.store.database import Database
+from bot.store.fields import check_name, check_webhook_url
 from bot.store.schema import api_keys, idempotency_keys
+from bot.store.webhook_endpoints import insert_endpoint
 
 KEY_PREFIX = "vbk_"
 _KEY_SHAPE = re.compile(r"vbk_[A-Za-z0-9_-]{43}")
 _ID_PREFIX = "key_"
-WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 # `last_used_at` is written at most this often per key (seconds): reads stay reads.
 LAST_USED_RESOLUTION = 60.0
 _MAX_ID = 2**63 - 1  # a BigInteger column
-_MAX_URL = 2000
-_MAX_NAME = 100
 _MAX_IDEM_KEY = 255
 # An Idempotency-Key claim still without its job after this many seconds was left by a request
 # that died (its process killed between claim and attach, or a failure that skipped the
@@ -67,8 +64,6 @@ def key_from_row(row: Any) -> ApiKey:
         name=str(data["name"]),
         guild_id=int(data["guild_id"]),
         channels=tuple(int(c) for c in json.loads(data["channels"] or "[]")),
-        webhook_url=data["webhook_url"],
-        webhook_secret=str(data["webhook_secret"]),
         daily_budget=None if budget is None else Decimal(budget),
         member_id=int(data["member_id"]),
         created_at=float(data["created_at"]),
@@ -81,34 +76,6 @@ def _check_id(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_ID:
         raise ValueError(f"{what} must be a positive integer (a Discord id), got {value!r}")
     return value
-
-
-def _check_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise ValueError("the name must be text")  # noqa: TRY004 - one error type for callers
-    name = name.strip()
-    if not 1 <= len(name) <= _MAX_NAME:
-        raise ValueError(f"the name must be 1 to {_MAX_NAME} characters")
-    if any(not ch.isprintable() for ch in name):
-        raise ValueError("the name must not contain control characters")
-    return name
-
-
-def _check_webhook_url(url: object) -> str | None:
-    if url is None:
-        return None
-    if not isinstance(url, str) or not url or len(url) > _MAX_URL:
-        raise ValueError(f"the webhook URL must be an http(s) URL of at most {_MAX_URL} characters")
-    if any(ch.isspace() or not ch.isprintable() for ch in url):
-        raise ValueError("the webhook URL must not contain spaces or control characters")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        raise ValueError("the webhook URL is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise ValueError("the webhook URL must start with http:// or https:// and name a host")
-    return url
 
 
 def _check_budget(budget: object) -> Decimal | None:
@@ -143,12 +110,13 @@ def check_key_request(
 ) -> tuple[str, int, tuple[int, ...], str | None, Decimal | None]:
     """`create`'s arguments checked and normalised (name trimmed, channels deduplicated);
     ValueError with one line saying what is wrong. Callers may check before opening a store."""
-    name = _check_name(name)
+    name = check_name(name)
     guild_id = _check_id(guild_id, "the guild id")
     if isinstance(channels, str | bytes):
         raise ValueError("channels must be a sequence of channel ids")  # noqa: TRY004 - one error type for callers
     wanted = tuple(dict.fromkeys(_check_id(c, "a channel id") for c in channels))
-    return name, guild_id, wanted, _check_webhook_url(webhook_url), _check_budget(daily_budget)
+    url = None if webhook_url is None else check_webhook_url(webhook_url)
+    return name, guild_id, wanted, url, _check_budget(daily_budget)
 
 
 class ApiKeyStore:
@@ -168,7 +136,8 @@ class ApiKeyStore:
         webhook_url: str | None = None,
         daily_budget: Decimal | None = None,
     ) -> tuple[ApiKey, str]:
-        """A new key: its record and the key itself, which is never available again."""
+        """A new key: its record and the key itself, which is never available again. With a
+        `webhook_url`, the key's first webhook endpoint (every event) is made with it."""
         name, guild_id, wanted, webhook_url, budget = check_key_request(
             name=name,
             guild_id=guild_id,
@@ -186,9 +155,6 @@ class ApiKeyStore:
                 name=name,
                 guild_id=guild_id,
                 channels=wanted,
-                webhook_url=webhook_url,
-                webhook_secret=WEBHOOK_SECRET_PREFIX
-                + base64.b64encode(secrets.token_bytes(24)).decode("ascii"),
                 daily_budget=budget,
                 member_id=-int(public, 16),
                 created_at=self._clock(),
@@ -201,8 +167,6 @@ class ApiKeyStore:
                 "key_hash": hash_key(secret_key),
                 "guild_id": record.guild_id,
                 "channels": json.dumps(list(record.channels)),
-                "webhook_url": record.webhook_url,
-                "webhook_secret": record.webhook_secret,
                 "daily_budget": None if budget is None else str(budget),
                 "member_id": record.member_id,
                 "created_at": record.created_at,
@@ -212,6 +176,15 @@ class ApiKeyStore:
             try:
                 async with self._database.write() as conn:
                     await conn.execute(api_keys.insert().values(**values))
+                    if webhook_url is not None:
+                        await insert_endpoint(
+                            conn,
+                            key_id=record.id,
+                            name="key webhook",
+                            url=webhook_url,
+                            event_types=WEBHOOK_EVENT_TYPES,
+                            now=record.created_at,
+                        )
             except IntegrityError:
                 if attempt == 2:
                     raise

@@ -518,8 +518,12 @@ async def _api_key_command(settings: Settings, args: argparse.Namespace) -> int:
                 daily_budget=None if args.daily_budget is None else parse_budget(args.daily_budget),
             )
             default_redactor.register(plaintext)
-            default_redactor.register(key.webhook_secret)
-            _print_created(key, plaintext, as_json=args.json)
+            # With --webhook-url, the key's one endpoint so far: its secret is shown now, once.
+            hooks = await store.webhooks.list(key.id)
+            webhook_secret = hooks[0].secret if hooks else None
+            if webhook_secret is not None:
+                default_redactor.register(webhook_secret)
+            _print_created(key, plaintext, webhook_secret, as_json=args.json)
             return 0
         if command == "list":
             _print_keys(await store.list(), as_json=args.json)
@@ -547,17 +551,21 @@ def _when(unix: float | None) -> str:
     return datetime.datetime.fromtimestamp(unix, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _print_created(key: ApiKey, plaintext: str, *, as_json: bool) -> None:
+def _print_created(
+    key: ApiKey, plaintext: str, webhook_secret: str | None, *, as_json: bool
+) -> None:
     if as_json:
-        print(json.dumps({"key": plaintext, "webhook_secret": key.webhook_secret, "id": key.id}))
+        print(json.dumps({"key": plaintext, "webhook_secret": webhook_secret, "id": key.id}))
         return
     channels = ", ".join(str(c) for c in key.channels) or "none"
     print(f"Created API key {key.id} ({key.name}) for guild {key.guild_id}, channels: {channels}.")
     print(f"API key:                {plaintext}")
-    print(f"Webhook signing secret: {key.webhook_secret}")
+    if webhook_secret is not None:
+        print(f"Webhook signing secret: {webhook_secret}")
+    what = "both" if webhook_secret is not None else "it"
     print(
-        "Keep both somewhere safe now: they are shown only this once and cannot be shown again"
-        " (revoke the key and create a new one if they are lost)."
+        f"Keep {what} somewhere safe now: shown only this once, never again (revoke the key and"
+        " create a new one if it is lost; a webhook secret can be rotated with the key)."
     )
 
 

@@ -89,7 +89,7 @@ def test_the_channel_rule_binds_managers_too() -> None:
 
 def test_an_api_keys_member_holds_no_roles() -> None:
     """A key is not a member: a server that limits videos to roles refuses its keys too."""
-    key = ApiKey("key_1", "ci", GUILD, (CHANNEL,), None, "whsec_x", None, -5, 0.0, None, None)
+    key = ApiKey("key_1", "ci", GUILD, (CHANNEL,), None, -5, 0.0, None, None)
     by_key = Requester(-5, GUILD, channel_ids=frozenset({CHANNEL}), key=key)
     assert guild_refusal(GuildPolicy(), by_key) is None
     assert refusal_of(guild_refusal(GuildPolicy(roles=frozenset({ROLE})), by_key)) is Refusal.ROLE
@@ -130,7 +130,7 @@ def test_the_earlier_rules_are_told_first() -> None:
 
 def test_an_api_keys_channels_count_as_not_age_restricted() -> None:
     """Unless its front end knows better, a key's place is not age-restricted: refused."""
-    key = ApiKey("key_1", "ci", GUILD, (CHANNEL,), None, "whsec_x", None, -5, 0.0, None, None)
+    key = ApiKey("key_1", "ci", GUILD, (CHANNEL,), None, -5, 0.0, None, None)
     by_key = Requester(-5, GUILD, channel_ids=frozenset({CHANNEL}), key=key)
     policy = GuildPolicy(age_restricted_only=True)
     assert refusal_of(guild_refusal(policy, by_key)) is Refusal.AGE_RESTRICTED

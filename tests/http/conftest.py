@@ -42,6 +42,11 @@ class Team:
         values.update(changes)
         return await self.h.bot.service.keys.create(**values)
 
+    async def webhook_secret(self, key: ApiKey) -> str:
+        """The secret of the endpoint a key was made with (`webhook_url=`)."""
+        (endpoint,) = await self.h.bot.service.keys.webhooks.list(key.id)
+        return endpoint.secret
+
 
 @pytest.fixture
 async def team(tmp_path: Path, unused_tcp_port: int) -> AsyncIterator[Team]:

@@ -160,7 +160,7 @@ async def test_a_signed_webhook_tells_the_key_when_the_video_is_done(team: Team)
         video = await client.videos.create(prompt="with a hook [duration=1]")
         await receiver.wait_for(1)
         body, headers = receiver.received[0]
-        event = Webhook(key.webhook_secret).verify(body, headers)
+        event = Webhook(await team.webhook_secret(key)).verify(body, headers)
         assert event["type"] == "video.completed"
         assert event["data"]["id"] == video.id
         await client.close()

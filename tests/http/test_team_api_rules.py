@@ -70,9 +70,8 @@ async def test_a_remix_made_with_a_key_tells_that_keys_webhook(team: Team) -> No
         )
         remix = await client.videos.remix(source.id, prompt="in a storm [duration=1]")
         await receiver.wait_for(2)
-        events = [
-            Webhook(key.webhook_secret).verify(body, headers) for body, headers in receiver.received
-        ]
+        signer = Webhook(await team.webhook_secret(key))
+        events = [signer.verify(body, headers) for body, headers in receiver.received]
         assert sorted(e["data"]["id"] for e in events) == sorted([source.id, remix.id])
         await client.close()
 

@@ -27,6 +27,7 @@ from schemathesis.specs.openapi.checks import (
 from bot.http import team_api
 from bot.http.openapi import build_openapi
 from tests.discord_adapter.harness import running_harness
+from tests.http.conftest import webhook_receiver
 
 EXAMPLES = 20
 CHECKS = [
@@ -38,11 +39,13 @@ CHECKS = [
 ]
 
 
-def on_own_video(case: schemathesis.Case, video_id: str) -> schemathesis.Case:
-    """The case about the key's finished video, in the key's default channel: the way to
-    the answers that are not errors."""
+def on_own_video(case: schemathesis.Case, video_id: str, endpoint_id: str) -> schemathesis.Case:
+    """The case about the key's finished video (or its webhook endpoint), in the key's default
+    channel: the way to the answers that are not errors."""
     if "video_id" in (case.path_parameters or {}):
         case.path_parameters["video_id"] = video_id
+    if "webhook_endpoint_id" in (case.path_parameters or {}):
+        case.path_parameters["webhook_endpoint_id"] = endpoint_id
     if isinstance(case.body, dict):
         if "video" in case.body:
             case.body["video"] = {"id": video_id}
@@ -50,7 +53,23 @@ def on_own_video(case: schemathesis.Case, video_id: str) -> schemathesis.Case:
     return case
 
 
-def fuzz(doc: dict[str, Any], base_url: str, secret: str, video_id: str) -> list[str]:
+def at_receiver(case: schemathesis.Case, hook_url: str) -> schemathesis.Case:
+    """A webhook endpoint's URL is the local receiver's: a drawn host name would be looked up
+    in DNS (checked where it leads), and a test event sent there."""
+    if isinstance(case.body, dict) and "url" in case.body:
+        case.body["url"] = hook_url
+    return case
+
+
+def fuzz(
+    doc: dict[str, Any],
+    base_url: str,
+    secret: str,
+    video_id: str,
+    *,
+    endpoint_id: str,
+    hook_url: str,
+) -> list[str]:
     """Draw cases for every operation and call the live bot; the failures, described."""
     schema = schemathesis.openapi.from_dict(doc)
     failures: list[str] = []
@@ -62,7 +81,9 @@ def fuzz(doc: dict[str, Any], base_url: str, secret: str, video_id: str) -> list
     operations.sort(key=lambda op: op.method.upper() == "DELETE")
     for operation in operations:
         strategy = operation.as_strategy()
-        strategy = st.one_of(strategy, strategy.map(lambda case: on_own_video(case, video_id)))
+        strategy = st.one_of(
+            strategy, strategy.map(lambda case: on_own_video(case, video_id, endpoint_id))
+        ).map(lambda case: at_receiver(case, hook_url))
 
         @given(case=strategy)
         @settings(
@@ -102,7 +123,12 @@ async def test_the_api_answers_as_its_openapi_document_says(
     # The fuzzing outruns a key's rate limit; a 429 is documented but would test nothing else.
     monkeypatch.setattr(team_api, "RATE_BURST", 100_000)
     base = f"http://127.0.0.1:{unused_tcp_port}"
-    async with running_harness(tmp_path, web_port=unused_tcp_port, max_queued_per_user=1000) as h:
+    async with (
+        running_harness(
+            tmp_path, web_port=unused_tcp_port, max_queued_per_user=1000, webhook_allow_private=True
+        ) as h,
+        webhook_receiver() as receiver,
+    ):
         _, secret = await h.bot.service.keys.create(
             name="fuzz", guild_id=h.guild.id, channels=[h.channel.id]
         )
@@ -135,8 +161,23 @@ async def test_the_api_answers_as_its_openapi_document_says(
                 f"{base}/v1/videos", json={"prompt": "x"}, headers=long_key
             ) as response:
                 assert response.status == 400
+            # A webhook endpoint, for the operations on one.
+            hook = {"name": "fuzz", "url": receiver.url, "event_types": ["video.completed"]}
+            async with http.post(
+                f"{base}/v1/webhook_endpoints", json=hook, headers=auth
+            ) as response:
+                assert response.status == 200
+                endpoint_id = (await response.json())["id"]
         assert doc == build_openapi(h.bot.service.catalogue)
         assert doc["info"]["title"] == "video-bot"
         schemathesis.openapi.from_dict(doc).validate()  # a valid OpenAPI 3.1 document
-        failures = await asyncio.to_thread(fuzz, doc, f"{base}/v1", secret, video_id)
+        failures = await asyncio.to_thread(
+            fuzz,
+            doc,
+            f"{base}/v1",
+            secret,
+            video_id,
+            endpoint_id=endpoint_id,
+            hook_url=receiver.url,
+        )
         assert not failures, "\n\n".join(failures)

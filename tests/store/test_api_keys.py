@@ -22,6 +22,7 @@ from bot.store import (
     JobRecord,
     JobState,
     JobStore,
+    WebhookEndpointStore,
     open_database,
 )
 from bot.store.api_keys import STALE_CLAIM_AFTER
@@ -69,8 +70,6 @@ async def test_create_returns_the_key_once_and_authenticates_it(database: Databa
     assert key.member_id < 0
     assert key.channels == (7, 8)
     assert key.daily_budget == Decimal("5.50")
-    assert key.webhook_secret.startswith("whsec_")
-    assert len(base64.b64decode(key.webhook_secret.removeprefix("whsec_"))) == 24
     assert key.created_at == clock.now
     assert key.last_used_at is None
 
@@ -79,16 +78,22 @@ async def test_create_returns_the_key_once_and_authenticates_it(database: Databa
     assert found.id == key.id
     assert found.channels == (7, 8)
     assert found.daily_budget == Decimal("5.50")
-    assert found.webhook_url == "https://hooks.example.com/v"
-    assert found.webhook_secret == key.webhook_secret
     assert found.last_used_at == clock.now
     assert await store.get(key.id) == replace(key, last_used_at=clock.now)
+    # The webhook URL became the key's first endpoint, made with it, for every event.
+    (hook,) = await WebhookEndpointStore(database).of_key(key.id)
+    assert hook.url == "https://hooks.example.com/v"
+    assert hook.event_types == ("video.completed", "video.failed")
+    assert hook.created_at == key.created_at
+    assert hook.secret.startswith("whsec_")
+    assert len(base64.b64decode(hook.secret.removeprefix("whsec_"))) == 24
 
 
 async def test_repr_shows_no_secret(database: Database) -> None:
     key, plaintext = await make(ApiKeyStore(database), webhook_url="https://h.example/t?tok=abc")
-    shown = repr(key) + str(key)
-    assert key.webhook_secret not in shown
+    (hook,) = await WebhookEndpointStore(database).of_key(key.id)
+    shown = repr(key) + str(key) + repr(hook) + str(hook)
+    assert hook.secret not in shown
     assert plaintext not in shown
     assert "tok=abc" not in shown
     assert key.id in shown
@@ -100,7 +105,6 @@ async def test_two_keys_differ(database: Database) -> None:
     assert key_one != key_two
     assert one.id != two.id
     assert one.member_id != two.member_id
-    assert one.webhook_secret != two.webhook_secret
     assert (await store.authenticate(key_one)).id == one.id  # type: ignore[union-attr]
     assert (await store.authenticate(key_two)).id == two.id  # type: ignore[union-attr]
 
@@ -198,7 +202,8 @@ def every_byte_of(folder: Path, prefix: str) -> bytes:
 async def test_only_the_hash_is_stored(tmp_path: Path) -> None:
     path = tmp_path / "hash.db"
     database = await open_database(url(path))
-    key, plaintext = await make(ApiKeyStore(database))
+    key, plaintext = await make(ApiKeyStore(database), webhook_url="https://h.example/v")
+    (hook,) = await WebhookEndpointStore(database).of_key(key.id)
     await database.close()
     with sqlite3.connect(path) as conn:
         (stored,) = conn.execute("SELECT key_hash FROM api_keys").fetchone()
@@ -206,7 +211,7 @@ async def test_only_the_hash_is_stored(tmp_path: Path) -> None:
     raw = every_byte_of(tmp_path, "hash.db")
     assert plaintext.encode() not in raw
     assert plaintext.removeprefix("vbk_").encode() not in raw
-    assert key.webhook_secret.encode() in raw  # the signing secret must be kept to sign
+    assert hook.secret.encode() in raw  # the signing secret must be kept to sign
 
 
 @pytest.mark.parametrize(

@@ -94,7 +94,10 @@ async def test_create_list_revoke(tmp_path: Path) -> None:
 
 
 async def test_create_without_json_says_to_keep_the_secrets(tmp_path: Path) -> None:
-    created = await api_key(tmp_path, "create", "--name", "n", "--guild", "1", "--channel", "2")
+    hook = ("--webhook-url", "https://hooks.example.com/v")
+    created = await api_key(
+        tmp_path, "create", "--name", "n", "--guild", "1", "--channel", "2", *hook
+    )
     assert created.code == 0, created.stderr
     lines = created.stdout.splitlines()
     key_line = next(line for line in lines if line.startswith("API key:"))
@@ -103,6 +106,11 @@ async def test_create_without_json_says_to_keep_the_secrets(tmp_path: Path) -> N
     assert any(line.split()[-1].startswith("whsec_") for line in lines)
     assert "shown only this once" in created.stdout
     assert await authenticate(tmp_path, plaintext) is not None
+    # Without a webhook there is no webhook secret to keep.
+    bare = await api_key(tmp_path, "create", "--name", "m", "--guild", "1", "--channel", "2")
+    assert bare.code == 0, bare.stderr
+    assert "whsec_" not in bare.stdout
+    assert "shown only this once" in bare.stdout
 
 
 async def test_revoking_an_unknown_key_fails_clearly(tmp_path: Path) -> None:
