@@ -134,6 +134,7 @@ class Redactor:
             extra=[
                 *url_credentials(settings.database_url, password_only=True),
                 _secret_value(settings.openai_webhook_secret),
+                _secret_value(settings.prompt_key),
                 *provider_secrets,
             ],
         )
