@@ -36,6 +36,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "/channels/{channel_id}/messages": ("post",),
     "/channels/{channel_id}/messages/{message_id}": ("get", "patch", "delete"),
     "/guilds/{guild_id}": ("get",),
+    "/users/@me/channels": ("post",),
 }
 
 

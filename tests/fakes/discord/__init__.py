@@ -103,6 +103,25 @@ Channels, threads, spoilers and mentions
     ``mention_everyone`` are the mentions in its content that notify under its
     ``allowed_mentions`` (absent: all of them); ``message.pings`` says whether any did.
 
+User installs (an app added to a user's own account)
+    ``fake.add_guild(name, with_bot=False)``: a server that never installed the app (in
+    ``fake.external_guilds``; no gateway session hears of it). ``fake.add_private_channel(
+    user, *others, name="")``: a DM between members (one other) or a group DM (several, or
+    a name), the bot no recipient. Their channel routes, and ``GET /guilds/{id}`` of such a
+    server, answer 403 / 50001. There a command runs only through the user's own install:
+    ``send_interaction(..., user_install=True)`` (also ``send_autocomplete``; a click or a
+    modal submit inherits it from the message's interaction), which needs the synced command
+    to declare ``integration_types`` 1 and the context (0 server, 1 the bot's DM, 2 a group
+    DM or a DM between members), else ValueError. The payload carries ``context``,
+    ``authorizing_integration_owners`` (``{"1": user id}``, plus ``"0": guild id`` in a
+    server that has the bot; ``{"0": "0"}`` for a server's install in the bot's DM) and,
+    where the app is no member, ``app_permissions`` = ``rules.EXTERNAL_APP_PERMISSIONS``.
+    There an interaction takes at most 5 follow-ups (400 / 40094 after;
+    ``it.followup_posts``). ``POST /users/@me/channels`` opens the bot's DM with a user
+    (400 / 50033 for an unknown one); ``fake.close_dms(user)`` makes messages to it answer
+    403 / 50007 "Cannot send messages to this user". Sync payloads' ``integration_types`` /
+    ``contexts`` are checked (non-empty, distinct, known values: 50035).
+
 Rules enforced (details in ``rules.py`` / ``interactions.py``)
     3 s to the first callback (404 10062), one callback (400 40060), callback types per
     interaction type (a modal submit may update a message, 6 / 7, only when a component

@@ -17,6 +17,9 @@ Rules (all timed with the fake clock):
   every call is 401 / 50027 "Invalid Webhook Token" (counted per token); before the
   interaction was acknowledged: 404 / 10015 "Unknown Webhook".
 * Uploads above the interaction's ``attachment_size_limit``: 413 / 40005.
+* Where the app is no member (a user's own install used in a server without the bot, a group
+  DM or a DM between members), at most ``MAX_EXTERNAL_FOLLOWUPS`` (5) follow-ups per
+  interaction, then 400 / 40094.
 * After a defer (5), the first followup replaces the "thinking..." message (Discord does this
   for backwards compatibility) and its flags are ignored.
 * Gone things (``FakeDiscord.delete_message`` / ``delete_channel`` / ``remove_bot``): a message
@@ -98,13 +101,22 @@ def _context(
     channel: FakeChannel | None,
     member: FakeMember | None,
     user: FakeUser | None,
+    user_install: bool = False,
 ) -> tuple[FakeGuild | None, FakeChannel, FakeMember | None, FakeUser]:
     if guild is None and channel is not None:
         guild = channel.guild
     if guild is None and member is not None:
         guild = member.guild
-    if guild is not None and guild.bot_removed:
-        raise ValueError(f"the bot was removed from guild {guild.name!r}: nobody can invoke it")
+    if guild is not None and not guild.has_bot and not user_install:
+        if guild.bot_removed:
+            raise ValueError(
+                f"the bot was removed from guild {guild.name!r}: nobody can invoke it"
+                " (but through their own install: user_install=True)"
+            )
+        raise ValueError(
+            f"guild {guild.name!r} never installed the app: a member uses it there through"
+            " their own install (user_install=True)"
+        )
     if channel is not None and channel.deleted:
         raise ValueError(f"channel {channel.name!r} was deleted")
     if guild is not None:
@@ -130,7 +142,25 @@ def _context(
         raise ValueError("a DM interaction needs user=")
     if channel is None:
         channel = fake.dm_channel(user)
+    if channel.private_recipients is not None:
+        if all(u.id != user.id for u in channel.private_recipients):
+            raise ValueError("the user is not in that group DM")
+        if not user_install:
+            raise ValueError(
+                "the app is no member of a group DM or a DM between members: a user uses it"
+                " there through their own install (user_install=True)"
+            )
+    elif channel.recipient is not None and channel.recipient.id != user.id:
+        raise ValueError("that DM is another user's")
     return None, channel, None, user
+
+
+def context_type(guild: FakeGuild | None, channel: FakeChannel) -> int:
+    """The interaction context: 0 a server, 1 the bot's DM, 2 a group DM or a DM between
+    members."""
+    if guild is not None:
+        return 0
+    return 1 if channel.private_recipients is None else 2
 
 
 def _base_payload(
@@ -145,7 +175,21 @@ def _base_payload(
     user: FakeUser,
     attachment_size_limit: int,
     locale: str,
+    user_install: bool = False,
 ) -> dict[str, Any]:
+    """The parts every interaction carries. ``authorizing_integration_owners``: ``"0"`` the
+    server's install (the guild id; ``"0"`` in the bot's DM), ``"1"`` the user's own (their
+    id); where the app is no member, ``app_permissions`` is what an external app's answers
+    may carry."""
+    member_app = channel.bot_present
+    app_permissions = channel.bot_permissions if member_app else rules.EXTERNAL_APP_PERMISSIONS
+    owners: dict[str, str] = {}
+    if guild is not None and guild.has_bot:
+        owners["0"] = str(guild.id)
+    elif guild is None and member_app and not user_install:
+        owners["0"] = "0"  # a guild-installed app in its bot's DM (Discord's convention)
+    if user_install:
+        owners["1"] = str(user.id)
     payload: dict[str, Any] = {
         "id": str(interaction_id),
         "application_id": str(fake.app_id),
@@ -156,7 +200,9 @@ def _base_payload(
         "entitlements": [],
         "entitlement_sku_ids": [],
         "attachment_size_limit": attachment_size_limit,
-        "app_permissions": str(channel.bot_permissions),
+        "app_permissions": str(app_permissions),
+        "authorizing_integration_owners": owners,
+        "context": context_type(guild, channel),
     }
     channel_payload = channel.to_payload()
     if guild is not None:
@@ -168,19 +214,10 @@ def _base_payload(
                 "guild": {"id": str(guild.id), "locale": guild.locale, "features": []},
                 "guild_locale": guild.locale,
                 "member": member.to_payload(with_permissions=True),
-                "authorizing_integration_owners": {"0": str(guild.id)},
-                "context": 0,
             }
         )
     else:
-        payload.update(
-            {
-                "user": user.to_payload(),
-                # a guild-installed app in its bot's DM: owner "0" (Discord's convention)
-                "authorizing_integration_owners": {"0": "0"},
-                "context": 1,
-            }
-        )
+        payload["user"] = user.to_payload()
     payload["channel"] = channel_payload
     payload["channel_id"] = str(channel.id)
     return payload
@@ -203,11 +240,18 @@ def build_command_interaction(
     resolved: Mapping[str, Any] | None,
     require_registered: bool = False,
     itype: int = APPLICATION_COMMAND,
+    user_install: bool = False,
 ) -> FakeInteraction:
     guild, channel, member, user = _context(
-        fake, guild=guild, channel=channel, member=member, user=user
+        fake, guild=guild, channel=channel, member=member, user=user, user_install=user_install
     )
-    command = fake.registered_command(name, command_type=command_type, guild=guild)
+    command = fake.registered_command(
+        name,
+        command_type=command_type,
+        guild=guild,
+        context=context_type(guild, channel),
+        user_install=user_install,
+    )
     if command is None and require_registered:
         kinds = {COMMAND_CHAT_INPUT: "slash", COMMAND_USER: "user", COMMAND_MESSAGE: "message"}
         raise ValueError(
@@ -235,6 +279,7 @@ def build_command_interaction(
         user=user,
         attachment_size_limit=limit,
         locale=locale,
+        user_install=user_install,
     )
     data: dict[str, Any] = {
         "id": str(command["id"]) if command is not None else str(fake.snowflakes.next()),
@@ -281,7 +326,11 @@ def build_component_interaction(
     values: Sequence[str] | None,
     attachment_size_limit: int | None,
     locale: str,
+    user_install: bool | None = None,
 ) -> FakeInteraction:
+    """A click on ``message``; ``user_install`` None: authorized as the interaction that made
+    the message was (a message the bot posted itself: by the user's install where the app
+    is no member)."""
     if message.deleted:
         raise ValueError("that message was deleted")
     component = rules.find_component(message.components, custom_id)
@@ -290,8 +339,16 @@ def build_component_interaction(
     if component.get("disabled"):
         raise ValueError(f"component {custom_id!r} is disabled: a user cannot click it")
     channel = message.channel
+    if user_install is None:
+        made_by = message.interaction
+        user_install = made_by.user_install if made_by is not None else not channel.bot_present
     guild, channel, member, user = _context(
-        fake, guild=channel.guild, channel=channel, member=member, user=user
+        fake,
+        guild=channel.guild,
+        channel=channel,
+        member=member,
+        user=user,
+        user_install=user_install,
     )
     interaction_id = fake.snowflakes.next()
     token = new_token(interaction_id)
@@ -307,6 +364,7 @@ def build_component_interaction(
         user=user,
         attachment_size_limit=limit,
         locale=locale,
+        user_install=user_install,
     )
     data: dict[str, Any] = {"custom_id": custom_id, "component_type": component.get("type")}
     if values is not None:
@@ -362,7 +420,12 @@ def build_modal_submit(
     components = modal_submission(modal, values)
 
     guild, channel, member, user = _context(
-        fake, guild=parent.guild, channel=parent.channel, member=parent.member, user=parent.user
+        fake,
+        guild=parent.guild,
+        channel=parent.channel,
+        member=parent.member,
+        user=parent.user,
+        user_install=parent.user_install,
     )
     interaction_id = fake.snowflakes.at(fake.clock.wall() - at_age)
     token = new_token(interaction_id)
@@ -377,6 +440,7 @@ def build_modal_submit(
         user=user,
         attachment_size_limit=parent.attachment_size_limit,
         locale=str(parent.payload.get("locale", "en-US")),
+        user_install=parent.user_install,
     )
     payload["data"] = {"custom_id": modal["custom_id"], "components": components}
     message = parent.message if parent.type == MESSAGE_COMPONENT else None
@@ -931,6 +995,8 @@ def execute_followup(
     *,
     route: str,
 ) -> FakeMessage:
+    if not it.app_member and it.followup_posts >= rules.MAX_EXTERNAL_FOLLOWUPS:
+        raise rules.too_many_followups()
     original = it.original
     if it.response_type == 5 and original is not None and original.loading and not original.deleted:
         # The first followup after a defer edits the "thinking..." message; its flags are
@@ -948,6 +1014,7 @@ def execute_followup(
             route=route,
         )
         it.followups.append(original)
+        it.followup_posts += 1
         return original
     message_type = MESSAGE_CHAT_INPUT_COMMAND if it.type == APPLICATION_COMMAND else MESSAGE_DEFAULT
     message = fake.store.create(
@@ -962,4 +1029,5 @@ def execute_followup(
         webhook_id=fake.app_id,
     )
     it.followups.append(message)
+    it.followup_posts += 1
     return message

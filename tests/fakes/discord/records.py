@@ -26,6 +26,8 @@ class FakeUser:
     name: str
     bot: bool = False
     global_name: str | None = None
+    # FakeDiscord.close_dms: the bot's messages to this user fail (403 / 50007)
+    dms_closed: bool = False
 
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -85,6 +87,14 @@ class FakeGuild:
     roles: list[FakeRole] = field(default_factory=list)
     members: list[FakeMember] = field(default_factory=list)
     bot_removed: bool = False  # FakeDiscord.remove_bot: the bot was kicked
+    # False: a server that never installed the app (add_guild(with_bot=False)); members use it
+    # there only through their own install
+    bot_member: bool = True
+
+    @property
+    def has_bot(self) -> bool:
+        """Whether the bot is a member now (installed, and not removed)."""
+        return self.bot_member and not self.bot_removed
 
     @property
     def everyone_role(self) -> FakeRole:
@@ -183,6 +193,7 @@ class FakeMember:
 
 GUILD_TEXT = 0
 DM = 1
+GROUP_DM = 3
 PUBLIC_THREAD = 11
 
 
@@ -202,6 +213,17 @@ class FakeChannel:
     nsfw: bool = False
     parent: FakeChannel | None = None  # a thread's channel (FakeDiscord.add_thread)
     created_iso: str = ""  # a thread's creation time, for its metadata
+    # A DM between members or a group DM (FakeDiscord.add_private_channel): its users, the
+    # bot not among them; None for guild channels and the bot's own DMs
+    private_recipients: list[FakeUser] | None = None
+
+    @property
+    def bot_present(self) -> bool:
+        """Whether the bot can see the channel at all: a channel of a server it is in, or its
+        own DM (not a group DM or a DM between members)."""
+        if self.guild is not None:
+            return self.guild.has_bot
+        return self.private_recipients is None
 
     @property
     def is_thread(self) -> bool:
@@ -212,6 +234,8 @@ class FakeChannel:
         return self.guild.upload_limit if self.guild is not None else rules.DEFAULT_UPLOAD_LIMIT
 
     def to_payload(self, *, in_guild_create: bool = False) -> dict[str, Any]:
+        if self.private_recipients is not None:
+            return self._private_payload()
         if self.type == DM:
             assert self.recipient is not None
             return {
@@ -238,6 +262,28 @@ class FakeChannel:
         }
         if not in_guild_create and self.guild is not None:
             payload["guild_id"] = str(self.guild.id)
+        return payload
+
+    def _private_payload(self) -> dict[str, Any]:
+        """A DM between members (type 1) or a group DM (type 3), as an interaction there
+        carries it."""
+        assert self.private_recipients is not None
+        payload: dict[str, Any] = {
+            "id": str(self.id),
+            "type": self.type,
+            "last_message_id": None,
+            "flags": 0,
+            "recipients": [user.to_payload() for user in self.private_recipients],
+        }
+        if self.type == GROUP_DM:
+            payload.update(
+                {
+                    "name": self.name,
+                    "icon": None,
+                    "owner_id": str(self.private_recipients[0].id),
+                    "managed": False,
+                }
+            )
         return payload
 
     def _thread_payload(self) -> dict[str, Any]:
@@ -547,6 +593,9 @@ class FakeInteraction:
         self.acked_at: float | None = None  # seconds after creation of the accepted callback
         self.original: FakeMessage | None = None
         self.followups: list[FakeMessage] = []
+        # follow-up requests accepted (POST /webhooks/{app}/{token}); where the app is no
+        # member, Discord accepts MAX_EXTERNAL_FOLLOWUPS (400 / 40094 after)
+        self.followup_posts = 0
         self.webhook_requests: list[RecordedRequest] = []
         self.ephemeral = False
         self.count_50027 = 0
@@ -580,9 +629,21 @@ class FakeInteraction:
 
     @property
     def authorizing_integration_owners(self) -> dict[str, str]:
-        if self.guild is not None:
-            return {"0": str(self.guild.id)}
-        return {"0": "0"}  # a guild-installed app used in its bot's DM
+        """``{"0": guild id}`` for a server's install (``"0"`` in the bot's DM), ``{"1": user
+        id}`` for the user's own install; both when both authorized it."""
+        owners = self.payload.get("authorizing_integration_owners")
+        return dict(owners) if isinstance(owners, dict) else {}
+
+    @property
+    def user_install(self) -> bool:
+        """Authorized by the user's own install of the app."""
+        return "1" in self.authorizing_integration_owners
+
+    @property
+    def app_member(self) -> bool:
+        """Whether the app is a member where the interaction happened (a server that has the
+        bot, or the bot's DM): elsewhere it has at most MAX_EXTERNAL_FOLLOWUPS follow-ups."""
+        return self.channel.bot_present
 
     @property
     def acknowledged(self) -> bool:

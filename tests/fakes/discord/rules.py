@@ -16,6 +16,9 @@ from typing import Any
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # 10 MiB per file since 2025-01-16
 ACK_DEADLINE = 3.0  # seconds from the interaction's creation to its first callback
 TOKEN_LIFETIME = 15 * 60.0  # seconds the interaction token stays valid
+# Follow-up messages of one interaction where the app is not a member (a user install used in
+# a server without the bot, a group DM or a DM between members)
+MAX_EXTERNAL_FOLLOWUPS = 5
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
@@ -63,6 +66,14 @@ DEFAULT_PERMISSIONS = (
     | (1 << 6)  # add reactions
     | (1 << 18)  # use external emojis
     | (1 << 38)  # send messages in threads
+)
+# What an interaction's ``app_permissions`` says where the app is no member (a user install in a
+# server without the bot, a group DM, a DM between members): what its answers may carry.
+EXTERNAL_APP_PERMISSIONS = (
+    PERM_EMBED_LINKS
+    | PERM_ATTACH_FILES
+    | (1 << 17)  # mention everyone
+    | (1 << 18)  # use external emojis
 )
 
 
@@ -164,6 +175,20 @@ def bad_request(message: str = "400: Bad Request") -> DiscordError:
     return DiscordError(400, 0, message)
 
 
+def cannot_message_user() -> DiscordError:
+    return DiscordError(403, 50007, "Cannot send messages to this user")
+
+
+def invalid_recipients() -> DiscordError:
+    return DiscordError(400, 50033, "Invalid Recipient(s)")
+
+
+def too_many_followups() -> DiscordError:
+    return DiscordError(
+        400, 40094, "This interaction has hit the maximum number of follow up messages"
+    )
+
+
 # Messages of the codes above, so an injected fault (``FakeDiscord.fail_requests``) with a
 # known code reads like Discord's own answer.
 _CODE_MESSAGES = {
@@ -182,6 +207,9 @@ _CODE_MESSAGES = {
         invalid_webhook_token(),
         already_acknowledged(),
         entity_too_large(),
+        cannot_message_user(),
+        invalid_recipients(),
+        too_many_followups(),
     )
 }
 # Cloudflare's statuses that http.HTTPStatus does not know.

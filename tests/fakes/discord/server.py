@@ -24,6 +24,7 @@ from .messages import MessageStore
 from .ratelimits import RateLimiter
 from .records import (
     DM,
+    GROUP_DM,
     PUBLIC_THREAD,
     CommandSync,
     FakeAttachment,
@@ -103,6 +104,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", _CHANNEL_MESSAGE, "_patch_message", True, _CHANNEL),
     Route("DELETE", _CHANNEL_MESSAGE, "_delete_message", True, _CHANNEL),
     Route("GET", "/guilds/{guild_id}", "_get_guild", auth=True),
+    Route("POST", "/users/@me/channels", "_create_dm", auth=True),
 )
 
 
@@ -210,6 +212,8 @@ class FakeDiscord:
         }
         self.guilds: dict[int, FakeGuild] = {}
         self.removed_guilds: dict[int, FakeGuild] = {}  # remove_bot: guilds the bot left
+        # add_guild(with_bot=False): servers that never installed the app
+        self.external_guilds: dict[int, FakeGuild] = {}
         self.channels: dict[int, FakeChannel] = {}
         self.cdn: dict[int, FakeAttachment] = {}
         self.cdn_signer = UrlSigner(self.clock)
@@ -415,21 +419,35 @@ class FakeDiscord:
         locale: str = "en-US",
         everyone_permissions: int = rules.DEFAULT_PERMISSIONS,
         on_shard: tuple[int, int] | None = None,
+        with_bot: bool = True,
     ) -> FakeGuild:
         """A guild the bot is in (configure guilds before the bot connects).
 
         ``on_shard=(shard_id, num_shards)``: a fresh id that lands on that shard when the bot
         connects ``num_shards`` shards (``gateway.shard_of`` tells where an id lands).
+
+        ``with_bot=False``: a server that never installed the app (``guild.bot_member`` is
+        False, it is in ``fake.external_guilds``): no gateway session hears of it, its channel
+        and guild routes answer 403 / 50001, and its members use the app there only through
+        their own install (``send_interaction(..., user_install=True)``).
         """
         if on_shard is not None and guild_id is None:
             guild_id = self.snowflakes.on_shard(*on_shard)
         guild_id = guild_id or self.snowflakes.next()
         guild = FakeGuild(
-            id=guild_id, name=name, upload_limit=upload_limit, owner_id=self.owner.id, locale=locale
+            id=guild_id,
+            name=name,
+            upload_limit=upload_limit,
+            owner_id=self.owner.id,
+            locale=locale,
+            bot_member=with_bot,
         )
         guild.roles.append(
             FakeRole(id=guild_id, name="@everyone", permissions=everyone_permissions)
         )
+        if not with_bot:
+            self.external_guilds[guild_id] = guild
+            return guild
         self.guilds[guild_id] = guild
         guild.members.append(
             FakeMember(
@@ -552,6 +570,27 @@ class FakeDiscord:
         )
         self.channels[channel.id] = channel
         return channel
+
+    def add_private_channel(self, user: FakeUser, *others: FakeUser, name: str = "") -> FakeChannel:
+        """A DM between ``user`` and one other user (type 1), or a group DM (type 3) with
+        several: the bot is no recipient, so its channel routes answer 403 / 50001 and the
+        app is used there only through a user's own install (context 2)."""
+        if not others:
+            raise ValueError("a private channel needs another user besides user")
+        channel = FakeChannel(
+            id=self.snowflakes.next(),
+            name=name or None,
+            guild=None,
+            type=GROUP_DM if len(others) > 1 or name else DM,
+            private_recipients=[user, *others],
+        )
+        self.channels[channel.id] = channel
+        return channel
+
+    def close_dms(self, user: FakeUser, closed: bool = True) -> None:
+        """The user closes their DMs to the bot: a message to their DM channel answers 403 /
+        50007 "Cannot send messages to this user" (opening the channel still works)."""
+        user.dms_closed = closed
 
     def make_attachment(
         self,
@@ -741,9 +780,18 @@ class FakeDiscord:
         command_type: int = 1,
         target_id: int | None = None,
         resolved: Mapping[str, Any] | None = None,
+        user_install: bool = False,
     ) -> FakeInteraction:
         """Dispatch an APPLICATION_COMMAND ``INTERACTION_CREATE`` to the connected bot (the
-        session of the guild's shard; shard 0's for a DM)."""
+        session of the guild's shard; shard 0's for a DM).
+
+        ``user_install``: the user runs the command through their own install of the app
+        (``authorizing_integration_owners`` ``{"1": user id}``, plus ``"0"`` in a server that
+        has the bot): the only way in a server that never installed it (``add_guild(
+        with_bot=False)``), a group DM or a DM between members (``add_private_channel``),
+        where ``context`` is 2 and ``app_permissions`` an external app's. The command must
+        declare that installation type and context (``integration_types`` / ``contexts``).
+        """
         self._live_session()
         interaction = interactions.build_command_interaction(
             self,
@@ -759,6 +807,7 @@ class FakeDiscord:
             command_type=command_type,
             target_id=target_id,
             resolved=resolved,
+            user_install=user_install,
         )
         await self._dispatch_interaction(interaction)
         return interaction
@@ -773,9 +822,11 @@ class FakeDiscord:
         member: FakeMember | None = None,
         user: FakeUser | None = None,
         locale: str = "en-US",
+        user_install: bool = False,
     ) -> FakeInteraction:
         """Dispatch an APPLICATION_COMMAND_AUTOCOMPLETE (4) interaction: the member is typing
-        in the option marked ``"focused": True`` of the synced command ``name``.
+        in the option marked ``"focused": True`` of the synced command ``name`` (through
+        their own install with ``user_install``, as for ``send_interaction``).
 
         ``options`` are those filled in so far (required ones may be missing), the focused
         one's ``value`` the text typed (a string, whatever the option's type: else
@@ -802,6 +853,7 @@ class FakeDiscord:
             resolved=None,
             require_registered=True,
             itype=interactions.AUTOCOMPLETE,
+            user_install=user_install,
         )
         await self._dispatch_interaction(interaction)
         return interaction
@@ -816,8 +868,12 @@ class FakeDiscord:
         values: Sequence[str] | None = None,
         attachment_size_limit: int | None = None,
         locale: str = "en-US",
+        user_install: bool | None = None,
     ) -> FakeInteraction:
-        """Dispatch a MESSAGE_COMPONENT interaction: ``member`` clicked ``custom_id``."""
+        """Dispatch a MESSAGE_COMPONENT interaction: ``member`` (or ``user`` outside a
+        server) clicked ``custom_id``; ``user_install`` None: authorized as the interaction
+        that made the message was (a message the bot posted: by the user's own install
+        where the app is no member)."""
         self._live_session()
         interaction = interactions.build_component_interaction(
             self,
@@ -828,6 +884,7 @@ class FakeDiscord:
             values=values,
             attachment_size_limit=attachment_size_limit,
             locale=locale,
+            user_install=user_install,
         )
         await self._dispatch_interaction(interaction)
         return interaction
@@ -953,19 +1010,37 @@ class FakeDiscord:
         raise RuntimeError(f"no session on the fake gateway is the shard of {where}")
 
     def registered_command(
-        self, name: str, *, command_type: int = 1, guild: FakeGuild | None = None
+        self,
+        name: str,
+        *,
+        command_type: int = 1,
+        guild: FakeGuild | None = None,
+        context: int | None = None,
+        user_install: bool = False,
     ) -> dict[str, Any] | None:
-        scopes: list[int | None] = [guild.id] if guild is not None else []
+        """The synced command a client offers here, or None; ValueError where a client would
+        not offer it: a context (0 server, 1 the bot's DM, 2 a group DM or a DM between
+        members) it does not list, or an installation type (0 a server's, 1 the user's own)
+        not among its ``integration_types``."""
+        scopes: list[int | None] = [guild.id] if guild is not None and guild.has_bot else []
         scopes.append(None)
+        if context is None:
+            context = 0 if guild is not None else 1
+        install = 1 if user_install else 0
         for scope in scopes:
             for command in self.registered.get(scope, []):
                 if command["name"] == name and command.get("type", 1) == command_type:
-                    context = 0 if guild is not None else 1
                     contexts = command.get("contexts")
                     if contexts is not None and context not in contexts:
                         raise ValueError(f"/{name} is not available in this context ({context})")
                     if guild is None and command.get("dm_permission") is False:
                         raise ValueError(f"/{name} is not available in DMs (dm_permission false)")
+                    installs = command.get("integration_types") or [0]
+                    if install not in installs:
+                        raise ValueError(
+                            f"/{name} is not installable that way ({install}; it declares"
+                            f" integration_types {installs})"
+                        )
                     return command
         return None
 
@@ -1195,6 +1270,8 @@ class FakeDiscord:
         awaited dispatch of the fake (``send_interaction``, ``request_reconnect``) first waits
         for these tasks, so frames go out in the order the test made the changes.
         """
+        if guild is not None and not guild.bot_member:
+            return  # a server that never installed the app: no session hears of it
         guild_id = None if guild is None else guild.id
         session = next(
             (s for s in reversed(self.gateway_sessions) if s.ready and s.covers(guild_id)), None
@@ -1562,7 +1639,8 @@ class FakeDiscord:
                 "eligible_oauth2_scopes": [],
                 "tags": [],
                 "hook": True,
-                "integration_types_config": {"0": {}},
+                # installable to servers and to users' own accounts (the portal's setting)
+                "integration_types_config": {"0": {}, "1": {}},
             },
         )
 
@@ -1673,7 +1751,7 @@ class FakeDiscord:
             self, ctx.params["webhook_id"], ctx.params["webhook_token"]
         )
         it.webhook_requests.append(ctx.record)
-        if it.guild is not None and it.guild.bot_removed:
+        if it.guild is not None and it.guild.bot_removed and not it.user_install:
             raise rules.unknown_webhook()  # the fake's choice, see remove_bot
         return it
 
@@ -1716,6 +1794,19 @@ class FakeDiscord:
         message.deleted = True
         return Reply(204)
 
+    # -- REST handlers: users -------------------------------------------------------------------
+
+    async def _create_dm(self, ctx: Context) -> Reply:
+        """``POST /users/@me/channels {"recipient_id"}``: the bot's DM channel with a user
+        (the same channel every time). Opening it works even when the user's DMs are closed;
+        sending there does not (403 / 50007)."""
+        body = rules.check_body_is_object(ctx.body)
+        raw = str(body.get("recipient_id"))  # a digit string, or a number (discord.py)
+        user = self.users.get(int(raw)) if raw.isdigit() else None
+        if user is None or user.bot:
+            raise rules.invalid_recipients()
+        return Reply(200, self.dm_channel(user).to_payload())
+
     # -- REST handlers: channels and guilds -----------------------------------------------------
 
     def _channel(self, ctx: Context, needed: int = rules.PERM_VIEW_CHANNEL) -> FakeChannel:
@@ -1723,6 +1814,9 @@ class FakeDiscord:
         channel = self.channels.get(int(raw)) if raw.isdigit() else None
         if channel is None or channel.deleted:
             raise rules.unknown_channel()
+        if not channel.bot_present:
+            # a server without the bot, a group DM, a DM between members: invisible to it
+            raise rules.missing_access()
         if channel.guild is not None:
             if channel.guild.bot_removed:
                 raise rules.missing_access()
@@ -1748,6 +1842,8 @@ class FakeDiscord:
         if ctx.files:
             needed |= rules.PERM_ATTACH_FILES
         channel = self._channel(ctx, needed)
+        if channel.recipient is not None and channel.recipient.dms_closed:
+            raise rules.cannot_message_user()
         payload = rules.check_body_is_object(ctx.body)
         message = self.store.create(
             channel=channel,
@@ -1793,7 +1889,9 @@ class FakeDiscord:
         raw = ctx.params["guild_id"]
         guild = self.guilds.get(int(raw)) if raw.isdigit() else None
         if guild is None:
-            if raw.isdigit() and int(raw) in self.removed_guilds:
+            if raw.isdigit() and (
+                int(raw) in self.removed_guilds or int(raw) in self.external_guilds
+            ):
                 raise rules.missing_access()
             raise rules.unknown_guild()
         with_counts = ctx.query.get("with_counts", ["false"])[-1].lower() in ("1", "true")
@@ -1804,6 +1902,62 @@ _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
 CONTEXT_MENU_TYPES = (2, 3)  # USER, MESSAGE
 MAX_CONTEXT_MENUS = 5  # per type and scope (global, or one guild)
 MAX_CHAT_INPUT = 100
+# Discord's locales, from the vendored spec (AvailableLocalesEnum).
+DISCORD_LOCALES = frozenset(
+    choice["const"]
+    for choice in spec.spec()["components"]["schemas"]["AvailableLocalesEnum"]["oneOf"]
+)
+
+
+def _check_locale_keys(node: Any, errors: rules.FormErrors, where: list[Any]) -> None:
+    """Every `*_localizations` key is one of Discord's locales (the spec's schema lets any
+    key through; Discord refuses e.g. "ja-JP" or "zh_CN"), wherever it sits: command, option
+    or choice."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            _check_locale_keys(item, errors, [*where, index])
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if key.endswith("_localizations") and isinstance(value, dict):
+            for locale in value:
+                if locale not in DISCORD_LOCALES:
+                    errors.add(
+                        [*where, key, locale],
+                        "BASE_TYPE_CHOICES",
+                        f"Value must be one of {sorted(DISCORD_LOCALES)}.",
+                    )
+        elif isinstance(value, list | dict):
+            _check_locale_keys(value, errors, [*where, key])
+
+
+# A command's installation types (0 a server's install, 1 a user's own) and contexts (0 a
+# server, 1 the bot's DM, 2 a group DM or a DM between members); the fake app is installable
+# both ways (its integration_types_config).
+INSTALL_TYPES = (0, 1)
+CONTEXTS = (0, 1, 2)
+
+
+def _check_install_places(command: dict[str, Any], errors: rules.FormErrors, index: int) -> None:
+    """``integration_types`` and ``contexts``: absent or null (Discord's defaults), else a
+    non-empty list of distinct known values (Discord answers 50035 otherwise)."""
+    for key, known in (("integration_types", INSTALL_TYPES), ("contexts", CONTEXTS)):
+        value = command.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not value:
+            errors.add([index, key], "BASE_TYPE_BAD_LENGTH", "Must be 1 or more in length.")
+            continue
+        for position, item in enumerate(value):
+            if isinstance(item, bool) or item not in known:
+                errors.add(
+                    [index, key, position],
+                    "BASE_TYPE_CHOICES",
+                    f"Value must be one of {set(known)}.",
+                )
+        if len({repr(item) for item in value}) != len(value):
+            errors.add([index, key], "BASE_TYPE_DUPLICATES", "Values must be unique.")
 
 
 def check_commands(commands: list[Any]) -> None:
@@ -1820,6 +1974,7 @@ def check_commands(commands: list[Any]) -> None:
     errors = rules.FormErrors()
     seen: set[tuple[int, str]] = set()
     counts: Counter[int] = Counter()
+    _check_locale_keys(commands, errors, [])
     for index, command in enumerate(commands):
         if not isinstance(command, dict) or not isinstance(command.get("name"), str):
             errors.add([index, "name"], "BASE_TYPE_REQUIRED", "This field is required")
@@ -1855,6 +2010,7 @@ def check_commands(commands: list[Any]) -> None:
                 f"Application command names must be unique: {name}",
             )
         seen.add((ctype, name))
+        _check_install_places(command, errors, index)
         if ctype == 1:
             description = command.get("description")
             if not isinstance(description, str) or not 1 <= len(description) <= 100:

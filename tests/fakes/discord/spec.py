@@ -9,6 +9,8 @@ reported:
   ``with_components=0``), which Discord accepts;
 * ``attachments[n].id`` sent as an integer (discord.py's upload placeholders and existing
   attachment ids), which Discord's docs allow ("snowflake or number").
+* ``recipient_id`` sent as an integer (discord.py opening a DM, ``POST /users/@me/channels``),
+  which Discord accepts as it does every snowflake.
 
 And one in the spec's description of Discord's answers (checked for the fake's own
 responses): the field errors of a 50035 carry string codes (``"BASE_TYPE_MAX_LENGTH"``), where
@@ -120,7 +122,8 @@ def _format(error: ValidationError) -> list[str]:
 
 
 def _without_false_positives(body: Any) -> Any:
-    """Copy of ``body`` with integer ``attachments[n].id`` turned into digit strings."""
+    """Copy of ``body`` with integer ``attachments[n].id`` and ``recipient_id`` turned into
+    digit strings."""
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
@@ -136,6 +139,8 @@ def _without_false_positives(body: Any) -> Any:
                         else item
                         for item in raw
                     ]
+                if key == "recipient_id" and isinstance(raw, int) and not isinstance(raw, bool):
+                    value = str(raw)
                 out[key] = walk(value)
             return out
         if isinstance(node, list):
