@@ -18,6 +18,9 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot import i18n
+from bot.i18n import _, ngettext
+
 _T = TypeVar("_T")
 
 SecondsFormat = Literal["string", "int", "float"]
@@ -207,10 +210,30 @@ class ModelSpec(BaseModel):
         days = self.retires_within(today)
         if days is None or self.retires_on is None:
             return None
-        then = "retired" if days == 0 else "retires"
-        when = "" if days == 0 else f" (in {days} day{'s' if days != 1 else ''})"
-        successor = f"; its successor is {self.successor}" if self.successor else ""
-        return f"{self.display_name} {then} on {self.retires_on.isoformat()}{when}{successor}"
+        words = {"model": self.display_name, "date": self.retires_on.isoformat()}
+        if days == 0 and self.successor:
+            # TRANSLATORS: {model} and {successor} are model names, {date} a date (2026-10-22).
+            return _(
+                "{model} retired on {date}; its successor is {successor}",
+                successor=self.successor,
+                **words,
+            )
+        if days == 0:
+            return _("{model} retired on {date}", **words)
+        if self.successor:
+            return ngettext(
+                "{model} retires on {date} (in {n} day); its successor is {successor}",
+                "{model} retires on {date} (in {n} days); its successor is {successor}",
+                days,
+                successor=self.successor,
+                **words,
+            )
+        return ngettext(
+            "{model} retires on {date} (in {n} day)",
+            "{model} retires on {date} (in {n} days)",
+            days,
+            **words,
+        )
 
     def price_per_second_for(self, size: str) -> Decimal:
         return self.price_per_second_by_size.get(size, self.price_per_second)
@@ -306,7 +329,14 @@ class Catalogue(BaseModel):
         for spec in self.models:
             if spec.name == name:
                 return spec
-        raise RequestRejected(f"Unknown model {name!r}. Available: {_listed(self.names())}.")
+        # TRANSLATORS: {name} is the model asked for, quoted; {models} lists model names.
+        raise RequestRejected(
+            _(
+                "Unknown model {name}. Available: {models}.",
+                name=repr(name),
+                models=_listed(self.names()),
+            )
+        )
 
     def all_sizes(self) -> list[str]:
         return _unique(size for m in self.models for size in m.sizes)
@@ -328,31 +358,62 @@ class Catalogue(BaseModel):
         """
         spec = self.get(model) if model else self.default
         if today is not None and spec.is_retired(today):
-            successor = f" Use {spec.successor} instead." if spec.successor else ""
-            raise RequestRejected(
-                f"{spec.display_name} was retired by its provider on {spec.retires_on}.{successor}"
-            )
+            words = {"model": spec.display_name, "date": str(spec.retires_on)}
+            if spec.successor:
+                # TRANSLATORS: {model} and {successor} are model names, {date} a date.
+                raise RequestRejected(
+                    _(
+                        "{model} was retired by its provider on {date}. Use {successor} instead.",
+                        successor=spec.successor,
+                        **words,
+                    )
+                )
+            raise RequestRejected(_("{model} was retired by its provider on {date}.", **words))
         chosen_size = size or spec.size_default
         chosen_seconds = seconds if seconds is not None else spec.seconds_default
         if chosen_size not in spec.sizes:
+            # TRANSLATORS: {size} is a size (1280x720); {sizes} lists the model's sizes.
+            refusal = _(
+                "{model} cannot make {size} videos. Sizes for {model}: {sizes}.",
+                model=spec.display_name,
+                size=chosen_size,
+                sizes=", ".join(spec.sizes),
+            )
             raise RequestRejected(
-                f"{spec.display_name} cannot make {chosen_size} videos. "
-                f"Sizes for {spec.display_name}: {', '.join(spec.sizes)}."
-                + _who_else(self, lambda m: chosen_size in m.sizes, chosen_size)
+                _also(refusal, self, lambda m: chosen_size in m.sizes, chosen_size)
             )
         if chosen_seconds not in spec.seconds:
+            # TRANSLATORS: {durations} lists the model's lengths ("4 s, 8 s, 12 s").
+            refusal = _(
+                "{model} cannot make {seconds}-second videos. Durations for {model}: {durations}.",
+                model=spec.display_name,
+                seconds=i18n.number(chosen_seconds),
+                durations=", ".join(_seconds(s) for s in spec.seconds),
+            )
             raise RequestRejected(
-                f"{spec.display_name} cannot make {chosen_seconds}-second videos. "
-                f"Durations for {spec.display_name}: "
-                f"{', '.join(f'{s} s' for s in spec.seconds)}."
-                + _who_else(self, lambda m: chosen_seconds in m.seconds, f"{chosen_seconds} s")
+                _also(
+                    refusal,
+                    self,
+                    lambda m: chosen_seconds in m.seconds,
+                    _seconds(chosen_seconds),
+                )
             )
         return spec, chosen_size, chosen_seconds
 
 
-def _who_else(catalogue: Catalogue, fits: Callable[[ModelSpec], bool], what: str) -> str:
+def _seconds(seconds: int) -> str:
+    # TRANSLATORS: a length of video, "8 s".
+    return _("{seconds} s", seconds=i18n.number(seconds))
+
+
+def _also(refusal: str, catalogue: Catalogue, fits: Callable[[ModelSpec], bool], what: str) -> str:
+    """The refusal, then the models that would make `what` where there are any."""
     others = [m.display_name for m in catalogue.models if fits(m)]
-    return f" {what} is available with: {_listed(others)}." if others else ""
+    if not others:
+        return refusal
+    # TRANSLATORS: {what} is a size or a length ("1792x1024", "12 s"); {models} lists models.
+    also = _("{what} is available with: {models}.", what=what, models=_listed(others))
+    return f"{refusal} {also}"
 
 
 # A refusal names at most this many models: a catalogue of hundreds would flood the message.
@@ -363,7 +424,11 @@ def _listed(names: list[str]) -> str:
     """The names joined, or the first ten and "… and N more"."""
     if len(names) <= _LISTED:
         return ", ".join(names)
-    return f"{', '.join(names[:_LISTED])} … and {len(names) - _LISTED} more"
+    more = len(names) - _LISTED
+    # TRANSLATORS: {names} is a list of the first ten model names.
+    return ngettext(
+        "{names} … and {n} more", "{names} … and {n} more", more, names=", ".join(names[:_LISTED])
+    )
 
 
 def _unique(items: Iterable[_T]) -> list[_T]:

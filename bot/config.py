@@ -33,8 +33,18 @@ _CREDENTIALS_IN_URL = "must not contain credentials; put the key in OPENAI_API_K
 _CREDENTIALS_IN_MODERATION_URL = (
     "must not contain credentials; put the key in VIDEO_BOT_MODERATION_KEY"
 )
+_CREDENTIALS_IN_PROMPT_URL = "must not contain credentials; put the key in VIDEO_BOT_PROMPT_KEY"
+# Videos per member per day when user installs are on and no per-member limit is set.
+USER_INSTALL_DAILY_COUNT = 10
 _SECRET_FIELDS = frozenset(
-    {"openai_api_key", "openai_webhook_secret", "discord_token", "database_url", "moderation_key"}
+    {
+        "openai_api_key",
+        "openai_webhook_secret",
+        "discord_token",
+        "database_url",
+        "moderation_key",
+        "prompt_key",
+    }
 )
 # A moderation category as OpenAI names them: `violence`, `self-harm/intent`, `hate/threatening`.
 _CATEGORY = re.compile(r"[a-z][a-z-]*(/[a-z][a-z-]*)?")
@@ -334,6 +344,16 @@ class Settings(BaseSettings):
     daily_budget: Decimal | None = Field(
         default=None, ge=0, description="Dollars per day across every server; unset: no limit."
     )
+    # Members adding the bot to their own account (docs/usage.md#install-it-to-your-account).
+    user_installs: bool = Field(
+        default=False,
+        description="Let members add the bot to their own account and use `/video` and "
+        "`/videos` in DMs, group DMs and servers that never installed it. Off by default: such "
+        "use spends the operator's money outside any server's budget. The allow-list and the "
+        "per-member limits apply everywhere; with neither `VIDEO_BOT_USER_DAILY_COUNT` nor "
+        f"`VIDEO_BOT_USER_DAILY_BUDGET` set, a member gets {USER_INSTALL_DAILY_COUNT} videos a "
+        "day.",
+    )
     # The prompt check before spending (docs/guardrails.md#moderation).
     moderation_url: str | None = Field(
         default=None,
@@ -366,6 +386,33 @@ class Settings(BaseSettings):
         description="When the moderation server cannot answer: `closed` refuses the request "
         '("try again later"), `open` lets it through unchecked (a warning is logged once per '
         "outage).",
+    )
+    # Improving a prompt before spending (docs/usage.md#improving-a-prompt).
+    prompt_url: str | None = Field(
+        default=None,
+        description="An OpenAI-compatible server whose `POST {url}/chat/completions` rewrites a "
+        "member's prompt into a richer one before anything is spent (`/video improve:true`), "
+        "e.g. `https://api.openai.com/v1`, a LiteLLM proxy's or Ollama's `/v1`. Unset: `/video` "
+        "has no `improve` option.",
+    )
+    prompt_model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The chat model that rewrites prompts, e.g. `gpt-4o-mini`; needed with "
+        "`VIDEO_BOT_PROMPT_URL`.",
+    )
+    prompt_key: SecretStr | None = Field(
+        default=None,
+        description="Sent to the chat server as `Authorization: Bearer …`; unset for servers "
+        "without authentication (`OPENAI_API_KEY` is never sent there).",
+    )
+    prompt_daily: int = Field(
+        default=20,
+        ge=1,
+        le=10_000,
+        description="Prompt improvements per member per day (UTC), across every server; one the "
+        "chat server could not make is not counted.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="The least severe log lines written."
@@ -442,11 +489,21 @@ class Settings(BaseSettings):
         """Jobs are shared with other processes through the database (PostgreSQL)."""
         return not self.effective_database_url.startswith("sqlite")
 
+    @property
+    def member_daily_count(self) -> int | None:
+        """Videos per member per day: the setting, or with user installs on and no per-member
+        limit set, USER_INSTALL_DAILY_COUNT (a personal install must not spend without
+        bound)."""
+        unset = self.user_daily_count is None and self.user_daily_budget is None
+        if self.user_installs and unset:
+            return USER_INSTALL_DAILY_COUNT
+        return self.user_daily_count
+
     def operator_limits(self) -> OperatorLimits:
         guilds = frozenset(int(p) for p in self.allowed_guilds.replace(" ", "").split(",") if p)
         return OperatorLimits(
             allowed_guilds=guilds,
-            user_daily_count=self.user_daily_count,
+            user_daily_count=self.member_daily_count,
             user_daily_budget=self.user_daily_budget,
             guild_daily_budget=self.guild_daily_budget,
             daily_budget=self.daily_budget,
@@ -479,6 +536,24 @@ class Settings(BaseSettings):
         if url_credentials(value) or "@" in value.split("/", 3)[2]:
             raise ValueError(_CREDENTIALS_IN_MODERATION_URL)
         return value.rstrip("/")
+
+    @field_validator("prompt_url")
+    @classmethod
+    def _prompt_url_is_http(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError(
+                "must be an http:// or https:// address, e.g. https://api.openai.com/v1"
+            )
+        if url_credentials(value) or "@" in value.split("/", 3)[2]:
+            raise ValueError(_CREDENTIALS_IN_PROMPT_URL)
+        return value.rstrip("/")
+
+    @property
+    def improves_prompts(self) -> bool:
+        """Members may have their prompt rewritten before spending (`/video improve`)."""
+        return self.prompt_url is not None and self.prompt_model is not None
 
     @field_validator("database_url")
     @classmethod
@@ -609,7 +684,11 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         name = _variable_name(first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
-        if message in (_CREDENTIALS_IN_URL, _CREDENTIALS_IN_MODERATION_URL):
+        if message in (
+            _CREDENTIALS_IN_URL,
+            _CREDENTIALS_IN_MODERATION_URL,
+            _CREDENTIALS_IN_PROMPT_URL,
+        ):
             raise ConfigError(f"{name} {message}") from None
         shown = first.get("input")
         secret = _field_name(first["loc"]) in _SECRET_FIELDS
@@ -627,5 +706,7 @@ def load_settings(**overrides: object) -> Settings:
                 f"VIDEO_BOT_SHARD_IDS: shard {max(ids)} does not exist with "
                 f"VIDEO_BOT_SHARD_COUNT={settings.shard_count} (shards count from 0)"
             )
+    if settings.prompt_url is not None and settings.prompt_model is None:
+        raise ConfigError("VIDEO_BOT_PROMPT_URL needs VIDEO_BOT_PROMPT_MODEL (the chat model)")
     settings.providers()
     return settings

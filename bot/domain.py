@@ -8,7 +8,9 @@ sit on top of this in one direction: store → guardrails → jobs → service �
 from __future__ import annotations
 
 import datetime
+import functools
 import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -17,8 +19,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
+from bot import i18n
 from bot.catalogue import Catalogue, ModelSpec, RequestRejected
-from bot.videos import CreateRequest, FailureKind, ReferenceImage
+from bot.i18n import N_, _
+from bot.videos import FAILURE_TEMPLATES, CreateRequest, FailureKind, ReferenceImage
 
 MAX_PROMPT = 32000
 
@@ -48,15 +52,13 @@ class ApiKey:
     name: str
     guild_id: int
     channels: tuple[int, ...]
-    webhook_url: str | None
-    webhook_secret: str
     daily_budget: Decimal | None
     member_id: int
     created_at: float
     last_used_at: float | None
     revoked_at: float | None
 
-    def __repr__(self) -> str:  # the webhook secret (and URL, which may hold a token) never
+    def __repr__(self) -> str:
         return (
             f"ApiKey(id={self.id!r}, name={self.name!r}, guild_id={self.guild_id},"
             f" revoked={self.revoked_at is not None})"
@@ -65,6 +67,44 @@ class ApiKey:
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+# The events a key's webhook endpoints may ask for: how each of its jobs ended.
+WEBHOOK_EVENT_TYPES: tuple[str, ...] = ("video.completed", "video.failed")
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """A URL of a key's that hears about the key's videos (the SDK's `client.webhooks`): the
+    events it asked for, and the `whsec_...` secret they are signed with. The secret is kept
+    to sign, and shown to the key only when the endpoint is made or its secret rotated."""
+
+    id: str
+    key_id: str
+    name: str
+    url: str
+    event_types: tuple[str, ...]
+    secret: str
+    created_at: float
+    updated_at: float
+    # A rotation that kept the old secret for a day: until then, events are signed by both.
+    previous_secret: str | None = None
+    previous_secret_until: float | None = None
+
+    def __repr__(self) -> str:  # the secrets (and the URL, which may hold a token) never
+        return f"WebhookEndpoint(id={self.id!r}, key_id={self.key_id!r}, name={self.name!r})"
+
+    def signing_secrets(self, now: float) -> tuple[str, ...]:
+        """The secrets an event sent at `now` is signed with: the current one first."""
+        until = self.previous_secret_until
+        if self.previous_secret and until is not None and now < until:
+            return (self.secret, self.previous_secret)
+        return (self.secret,)
+
+    @property
+    def secret_hint(self) -> str:
+        """The secret's last characters, for a script to tell which one it holds."""
+        return f"whsec_****{self.secret[-4:]}"
 
 
 @dataclass(frozen=True)
@@ -174,9 +214,15 @@ def validate_request(
     With `today`, a model past its retirement is refused, naming its successor."""
     text = prompt.strip()
     if not text:
-        raise RequestRejected("The prompt is empty. Describe the video you want.")
+        raise RequestRejected(_("The prompt is empty. Describe the video you want."))
     if len(text) > MAX_PROMPT:
-        raise RequestRejected(f"The prompt is too long ({len(text)} characters; {MAX_PROMPT} max).")
+        raise RequestRejected(
+            _(
+                "The prompt is too long ({length} characters; {limit} max).",
+                length=i18n.number(len(text)),
+                limit=i18n.number(MAX_PROMPT),
+            )
+        )
     spec, chosen_size, chosen_seconds = catalogue.resolve(model, size, seconds, today=today)
     return VideoRequest(text, spec, chosen_size, chosen_seconds, requester)
 
@@ -208,6 +254,9 @@ class GuildPolicy:
     mod_log_channel: int | None = None
     # The result card's style, "v2" (Components V2) or "classic" (embeds); None: the operator's.
     card: str | None = None
+    # The language of the server's public cards and mod-log lines, a Discord locale ("de",
+    # "ja", …); None: the server's own Discord language. Private answers follow each member.
+    language: str | None = None
 
     def evolve(self, **changes: Any) -> GuildPolicy:
         return replace(self, **changes)
@@ -296,9 +345,15 @@ def check_guild_policy(policy: GuildPolicy, request: VideoRequest) -> None:
     """Raise RequestRejected when the guild's admins do not allow this model or duration."""
     if policy.models and request.model not in policy.models:
         allowed = ", ".join(sorted(policy.models))
-        raise RequestRejected(f"This server allows only these models: {allowed}.")
+        # TRANSLATORS: {models} is a list of model names.
+        raise RequestRejected(_("This server allows only these models: {models}.", models=allowed))
     if policy.max_seconds is not None and request.seconds > policy.max_seconds:
-        raise RequestRejected(f"This server allows videos of up to {policy.max_seconds} s.")
+        raise RequestRejected(
+            _(
+                "This server allows videos of up to {seconds} s.",
+                seconds=i18n.number(policy.max_seconds),
+            )
+        )
 
 
 class Limit(StrEnum):
@@ -310,6 +365,7 @@ class Limit(StrEnum):
     GUILD_BUDGET = "guild_budget"
     DAILY_BUDGET = "daily_budget"  # the operator's, across every server
     KEY_BUDGET = "key_budget"  # an API key's own daily budget
+    REWRITES = "rewrites"  # a member's prompt improvements of the day (nothing is spent)
 
 
 class LimitReached(RequestRejected):
@@ -337,12 +393,14 @@ class Refusal(StrEnum):
 
 
 _REFUSALS = {
-    Refusal.OTHER_SERVER: "This bot is not available in this server.",
-    Refusal.NOT_IN_SERVER: "This bot works only in the servers its operator allows.",
-    Refusal.TURNED_OFF: "The video bot is turned off in this server.",
-    Refusal.CHANNEL: "Videos cannot be made in this channel.",
-    Refusal.ROLE: "Videos in this server are for members with certain roles only.",
-    Refusal.AGE_RESTRICTED: "In this server, videos can be made in age-restricted channels only.",
+    Refusal.OTHER_SERVER: N_("This bot is not available in this server."),
+    Refusal.NOT_IN_SERVER: N_("This bot works only in the servers its operator allows."),
+    Refusal.TURNED_OFF: N_("The video bot is turned off in this server."),
+    Refusal.CHANNEL: N_("Videos cannot be made in this channel."),
+    Refusal.ROLE: N_("Videos in this server are for members with certain roles only."),
+    Refusal.AGE_RESTRICTED: N_(
+        "In this server, videos can be made in age-restricted channels only."
+    ),
 }
 
 
@@ -361,7 +419,7 @@ class NotAllowed(RequestRejected):
         roles: frozenset[int] = frozenset(),
         can_enable: bool = False,
     ) -> None:
-        super().__init__(_REFUSALS[refusal])
+        super().__init__(_(_REFUSALS[refusal]))
         self.refusal = refusal
         self.channels = channels
         self.roles = roles
@@ -371,20 +429,29 @@ class NotAllowed(RequestRejected):
 # What a moderation category is called in a refusal, where its own name does not read as words
 # ("sexual", "illicit"); a subcategory ("self-harm/intent", "violence/graphic") goes by its
 # category's name, except where that would hide what it is.
+# The other categories of OpenAI's moderation model are listed with their own name, so that
+# they are translated too; a category no list knows is shown as the server named it.
 _PLAIN_CATEGORIES = {
-    "sexual": "sexual content",
-    "sexual/minors": "sexual content involving minors",
-    "illicit": "illicit activity",
+    # TRANSLATORS: moderation categories, shown as "This prompt was flagged for: violence."
+    "sexual": N_("sexual content"),
+    "sexual/minors": N_("sexual content involving minors"),
+    "illicit": N_("illicit activity"),
+    "harassment": N_("harassment"),
+    "hate": N_("hate"),
+    "self-harm": N_("self-harm"),
+    "violence": N_("violence"),
 }
 
 
 def plain_category(category: str) -> str:
-    """A moderation category in plain words: "self-harm/intent" is "self-harm"."""
+    """A moderation category in plain words, in the reader's language: "self-harm/intent" is
+    "self-harm"."""
     known = _PLAIN_CATEGORIES.get(category)
     if known is not None:
-        return known
+        return _(known)
     main = category.partition("/")[0]
-    return _PLAIN_CATEGORIES.get(main, main).replace("_", " ")
+    known = _PLAIN_CATEGORIES.get(main)
+    return _(known) if known is not None else main.replace("_", " ")
 
 
 class PromptFlagged(RequestRejected):
@@ -397,7 +464,10 @@ class PromptFlagged(RequestRejected):
 
     def __init__(self, categories: tuple[str, ...]) -> None:
         plain = tuple(dict.fromkeys(plain_category(c) for c in categories))
-        super().__init__(f"This prompt was flagged for: {', '.join(plain)}.")
+        # TRANSLATORS: {categories} is a list of moderation categories ("violence, hate").
+        super().__init__(
+            _("This prompt was flagged for: {categories}.", categories=", ".join(plain))
+        )
         self.categories = categories
         self.plain = plain
 
@@ -407,7 +477,35 @@ class ModerationUnavailable(RequestRejected):
     (`VIDEO_BOT_MODERATION_FAIL=closed`); nothing was reserved or sent."""
 
     def __init__(self) -> None:
-        super().__init__("The safety check is unavailable right now; try again later.")
+        super().__init__(_("The safety check is unavailable right now; try again later."))
+
+
+# -- improving a prompt before spending -----------------------------------------------------------
+
+
+class PromptHelperUnavailable(Exception):  # noqa: N818 - a verdict on the helper, not a crash
+    """The chat server that improves prompts gave no usable rewrite (down, an error, a timeout,
+    an empty answer); the member's own prompt stays usable. `str()` is for the log."""
+
+
+@dataclass(frozen=True)
+class PromptOffer:
+    """A prompt checked like a request (nothing reserved or sent) and its rewrite, for the
+    member to choose from: the rewrite, their own, or nothing.
+
+    `rewrite` is None when there is none to offer; `problem` says why: PromptHelperUnavailable,
+    LimitReached (the member's rewrites of the day are used up) or the RequestRejected the
+    rewrite met (the moderation check flagged it). The estimate is the same for either prompt.
+    """
+
+    original: str
+    rewrite: str | None
+    model: str
+    size: str
+    seconds: int
+    estimated_cost: Decimal
+    max_length: int  # the longest prompt the member may send (an edited rewrite included)
+    problem: Exception | None = None
 
 
 # -- jobs ---------------------------------------------------------------------------------------
@@ -691,6 +789,63 @@ class JobView:
 
     def evolve(self, **changes: Any) -> JobView:
         return replace(self, **changes)
+
+
+# How a job's end is stored (`last_error`) and shown: why, and the job's id for the operator.
+# The text is stored in English (the team API and the terminal read it as it is); a card shows
+# it in its reader's language through `failure_text`.
+_WITH_REF = re.compile(r"(?P<message>.*) \(ref (?P<ref>[0-9A-Za-z_-]+)\)", re.DOTALL)
+
+
+def with_ref(message: str, ref: str) -> str:
+    """A job's end as stored: "The video took too long; … (ref 0badc0de0badc0de)"."""
+    return f"{message} (ref {ref})"
+
+
+def failure_text(stored: str) -> str:
+    """A job's stored (English) end, in the current reader's language: a fixed message by its
+    catalogue entry, a message with a detail in it (a provider's words, a number) by the
+    template it was written from (bot.videos.FAILURE_TEMPLATES), the provider's own words left
+    as they are. Anything the catalogues do not know is shown as stored."""
+    if i18n.current() == i18n.ENGLISH:
+        return stored
+    found = _WITH_REF.fullmatch(stored)
+    if found is None:
+        return _translated_failure(stored)
+    # TRANSLATORS: why a job ended without a video, and its id ("ref") for the operator.
+    return _(
+        "{message} (ref {ref})",
+        message=_translated_failure(found["message"]),
+        ref=found["ref"],
+    )
+
+
+def _translated_failure(message: str) -> str:
+    exact = i18n.translation_of(message, i18n.current())
+    if exact is not None:
+        return exact
+    for template, pattern in _failure_patterns():
+        matched = pattern.fullmatch(message)
+        if matched is not None:
+            params = matched.groupdict()
+            if "seconds" in params and params["seconds"].isdigit():
+                params["seconds"] = i18n.number(int(params["seconds"]))
+            return _(template, **params)
+    return message
+
+
+@functools.cache
+def _failure_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Each template as a pattern that reads its placeholders back out of a stored text."""
+    patterns = []
+    for template in FAILURE_TEMPLATES:
+        parts = re.split(r"\{([a-z_]+)\}", template)
+        regex = "".join(
+            re.escape(part) if index % 2 == 0 else f"(?P<{part}>.*?)"
+            for index, part in enumerate(parts)
+        )
+        patterns.append((template, re.compile(regex, re.DOTALL)))
+    return tuple(patterns)
 
 
 def shown_position(position: int) -> int:

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
+from bot import i18n
 from bot.catalogue import Catalogue
 from bot.discord_adapter.access import ADMIN_COMMAND, ADMIN_ONLY, AccessDenied
 from bot.discord_adapter.admin_render import (
@@ -22,9 +24,10 @@ from bot.discord_adapter.admin_render import (
     settings_embed,
     usage_embed,
 )
-from bot.discord_adapter.interactions import manages_guild, requester_of
+from bot.discord_adapter.interactions import card_locale, manages_guild, requester_of
 from bot.discord_adapter.reply import MESSAGE_LIMIT
 from bot.domain import GuildPolicy
+from bot.i18n import N_, _
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
@@ -47,15 +50,21 @@ def parse_models(text: str, catalogue: Catalogue) -> frozenset[str]:
     given = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [name for name in given if name.lower() not in by_lower]
     if unknown:
-        start = f"Unknown model(s): {join_within(unknown, 500)}. Choose from: "
-        end = "; or `all`."
-        valid = join_within(catalogue.names(), MESSAGE_LIMIT - len(start) - len(end))
-        raise SettingRejected(f"{start}{valid}{end}")
+        listed = join_within(unknown, 500)
+        # TRANSLATORS: {unknown} and {models} are lists of model names; `all` is typed as is.
+        message = N_("Unknown model(s): {unknown}. Choose from: {models}; or `all`.")
+        raise SettingRejected(_within(message, catalogue.names(), unknown=listed))
     if not given:
-        start, end = "Name at least one model (", "), or `all`."
-        valid = join_within(catalogue.names(), MESSAGE_LIMIT - len(start) - len(end))
-        raise SettingRejected(f"{start}{valid}{end}")
+        # TRANSLATORS: {models} is a list of model names; `all` is typed as is.
+        message = N_("Name at least one model ({models}), or `all`.")
+        raise SettingRejected(_within(message, catalogue.names()))
     return frozenset(by_lower[name.lower()] for name in given)
+
+
+def _within(message: str, models: list[str], **params: str) -> str:
+    """`message` with as many of `models` as fit in one Discord message, in `{models}`."""
+    room = MESSAGE_LIMIT - len(_(message, models="", **params))
+    return _(message, models=join_within(models, room), **params)
 
 
 def parse_max_seconds(seconds: int, catalogue: Catalogue) -> int | None:
@@ -65,8 +74,11 @@ def parse_max_seconds(seconds: int, catalogue: Catalogue) -> int | None:
     shortest = min(catalogue.all_seconds())
     if seconds < shortest:
         raise SettingRejected(
-            f"The shortest video any model makes is {shortest} s: use at least that, "
-            "or 0 to remove the limit."
+            _(
+                "The shortest video any model makes is {seconds} s: use at least that, "
+                "or 0 to remove the limit.",
+                seconds=i18n.number(shortest),
+            )
         )
     return seconds
 
@@ -77,7 +89,12 @@ def parse_budget(value: float) -> Decimal | None:
         return None
     amount = Decimal(str(value)).quantize(_CENT, rounding=ROUND_HALF_UP)
     if amount == 0:
-        raise SettingRejected("Budgets are in cents: use at least 0.01, or 0 to remove it.")
+        raise SettingRejected(
+            _(
+                "Budgets are in cents: use at least {cent}, or 0 to remove it.",
+                cent=i18n.number(_CENT),
+            )
+        )
     return amount
 
 
@@ -118,8 +135,18 @@ SpoilerMode = Literal["all", "flagged", "off"]
 ModerationMode = Literal["operator", "off", "strict"]
 CardStyle = Literal["v2", "classic", "operator"]
 CARD_STYLES = {
-    "v2": "Replies are one Components V2 card: the video plays inside it, the buttons below.",
-    "classic": "Replies are the classic embed card, with the video attached.",
+    "v2": N_("Replies are one Components V2 card: the video plays inside it, the buttons below."),
+    "classic": N_("Replies are the classic embed card, with the video attached."),
+}
+# The same, when the server takes the operator's default.
+DEFAULT_CARD_STYLES = {
+    "v2": N_(
+        "The bot's default applies: replies are one Components V2 card: the video plays inside"
+        " it, the buttons below."
+    ),
+    "classic": N_(
+        "The bot's default applies: replies are the classic embed card, with the video attached."
+    ),
 }
 
 
@@ -136,17 +163,18 @@ def _listing(kind: str, ids: frozenset[int]) -> str:
 class VideoAdmin(
     app_commands.Group,
     name=ADMIN_COMMAND,
-    description="Server settings for the video bot (needs Manage Server)",
+    description=locale_str("Server settings for the video bot (needs Manage Server)"),
     guild_only=True,
     default_permissions=discord.Permissions(manage_guild=True),
 ):
     """The command group; every reply is private to the admin who asked."""
 
     channel = app_commands.Group(
-        name="channel", description="Channels where /video works (none listed: every channel)"
+        name="channel",
+        description=locale_str("Channels where /video works (none listed: every channel)"),
     )
     role = app_commands.Group(
-        name="role", description="Roles that may use /video (none listed: everyone)"
+        name="role", description=locale_str("Roles that may use /video (none listed: everyone)")
     )
 
     def __init__(self, bot: VideoBot) -> None:
@@ -157,7 +185,7 @@ class VideoAdmin(
         # default_permissions only hides the commands, and server admins can override it.
         _guild_id(interaction)
         if not manages_guild(interaction.permissions):
-            raise AccessDenied(ADMIN_ONLY)
+            raise AccessDenied(_(ADMIN_ONLY))
         return True
 
     async def _change(
@@ -184,97 +212,119 @@ class VideoAdmin(
 
     # -- on / off -------------------------------------------------------------------------------
 
-    @app_commands.command(name="enable", description="Let members use /video in this server")
+    @app_commands.command(
+        name="enable", description=locale_str("Let members use /video in this server")
+    )
     async def enable(self, interaction: discord.Interaction[Any]) -> None:
-        before, _ = await self._change(interaction, lambda p: p.evolve(enabled=True))
+        before, _after = await self._change(interaction, lambda p: p.evolve(enabled=True))
         if before.enabled:
-            await self._reply(interaction, "The video bot is already on in this server.")
+            await self._reply(interaction, _("The video bot is already on in this server."))
         else:
-            await self._reply(interaction, "The video bot is on: members can make videos again.")
+            await self._reply(interaction, _("The video bot is on: members can make videos again."))
 
-    @app_commands.command(name="disable", description="Refuse /video in this server")
+    @app_commands.command(name="disable", description=locale_str("Refuse /video in this server"))
     async def disable(self, interaction: discord.Interaction[Any]) -> None:
         await self._change(interaction, lambda p: p.evolve(enabled=False))
         await self._reply(
             interaction,
-            "The video bot is off: /video is refused in this server until someone runs "
-            "/video-admin enable. Videos already in progress still finish.",
+            _(
+                "The video bot is off: /video is refused in this server until someone runs "
+                "/video-admin enable. Videos already in progress still finish."
+            ),
         )
 
     # -- channels -------------------------------------------------------------------------------
 
-    @channel.command(name="add", description="Allow /video in a channel (a category: its channels)")
-    @app_commands.describe(channel="A channel, or a category for every channel in it")
+    @channel.command(
+        name="add", description=locale_str("Allow /video in a channel (a category: its channels)")
+    )
+    @app_commands.describe(channel=locale_str("A channel, or a category for every channel in it"))
     async def channel_add(self, interaction: discord.Interaction[Any], channel: Place) -> None:
         before, after = await self._change(
             interaction, lambda p: p.evolve(channels=p.channels | {channel.id})
         )
-        first = " Other channels are no longer allowed." if not before.channels else ""
-        await self._reply(
-            interaction, f"/video works only in: {_listing('#', after.channels)}.{first}"
-        )
+        # TRANSLATORS: {channels} is a list of channel mentions.
+        text = _("/video works only in: {channels}.", channels=_listing("#", after.channels))
+        if not before.channels:
+            text = f"{text} {_('Other channels are no longer allowed.')}"
+        await self._reply(interaction, text)
 
-    @channel.command(name="remove", description="Stop allowing /video in a channel")
-    @app_commands.describe(channel="A channel or category on the list")
+    @channel.command(name="remove", description=locale_str("Stop allowing /video in a channel"))
+    @app_commands.describe(channel=locale_str("A channel or category on the list"))
     async def channel_remove(self, interaction: discord.Interaction[Any], channel: Place) -> None:
         before, after = await self._change(
             interaction, lambda p: p.evolve(channels=p.channels - {channel.id})
         )
         if channel.id not in before.channels:
-            await self._reply(interaction, f"<#{channel.id}> was not on the list.")
+            mention = f"<#{channel.id}>"
+            # TRANSLATORS: {channel} is a channel mention.
+            await self._reply(interaction, _("{channel} was not on the list.", channel=mention))
         elif not after.channels:
-            await self._reply(interaction, "The list is empty: /video works in every channel.")
+            await self._reply(interaction, _("The list is empty: /video works in every channel."))
         else:
             await self._reply(
-                interaction, f"/video works only in: {_listing('#', after.channels)}."
+                interaction,
+                _("/video works only in: {channels}.", channels=_listing("#", after.channels)),
             )
 
-    @channel.command(name="clear", description="Allow /video in every channel")
+    @channel.command(name="clear", description=locale_str("Allow /video in every channel"))
     async def channel_clear(self, interaction: discord.Interaction[Any]) -> None:
         await self._change(interaction, lambda p: p.evolve(channels=frozenset()))
-        await self._reply(interaction, "/video works in every channel again.")
+        await self._reply(interaction, _("/video works in every channel again."))
 
     # -- roles ----------------------------------------------------------------------------------
 
-    @role.command(name="add", description="Let members with this role use /video")
-    @app_commands.describe(role="Members with any listed role may use /video")
+    @role.command(name="add", description=locale_str("Let members with this role use /video"))
+    @app_commands.describe(role=locale_str("Members with any listed role may use /video"))
     async def role_add(self, interaction: discord.Interaction[Any], role: discord.Role) -> None:
         if role.id == interaction.guild_id:  # @everyone shares the guild's id
             await self._reply(
-                interaction, "@everyone is every member: use /video-admin role clear instead."
+                interaction, _("@everyone is every member: use /video-admin role clear instead.")
             )
             return
-        _, after = await self._change(interaction, lambda p: p.evolve(roles=p.roles | {role.id}))
+        _before, after = await self._change(
+            interaction, lambda p: p.evolve(roles=p.roles | {role.id})
+        )
         await self._reply(
             interaction,
-            f"/video is for members with any of: {_listing('@&', after.roles)}"
-            " (and members with Manage Server).",
+            # TRANSLATORS: {roles} is a list of role mentions.
+            _(
+                "/video is for members with any of: {roles} (and members with Manage Server).",
+                roles=_listing("@&", after.roles),
+            ),
         )
 
-    @role.command(name="remove", description="Take a role off the list")
-    @app_commands.describe(role="A role on the list")
+    @role.command(name="remove", description=locale_str("Take a role off the list"))
+    @app_commands.describe(role=locale_str("A role on the list"))
     async def role_remove(self, interaction: discord.Interaction[Any], role: discord.Role) -> None:
         before, after = await self._change(
             interaction, lambda p: p.evolve(roles=p.roles - {role.id})
         )
         if role.id not in before.roles:
-            await self._reply(interaction, f"<@&{role.id}> was not on the list.")
+            mention = f"<@&{role.id}>"
+            # TRANSLATORS: {role} is a role mention.
+            await self._reply(interaction, _("{role} was not on the list.", role=mention))
         elif not after.roles:
-            await self._reply(interaction, "The list is empty: every member can use /video.")
+            await self._reply(interaction, _("The list is empty: every member can use /video."))
         else:
             await self._reply(
-                interaction, f"/video is for members with any of: {_listing('@&', after.roles)}."
+                interaction,
+                _(
+                    "/video is for members with any of: {roles}.",
+                    roles=_listing("@&", after.roles),
+                ),
             )
 
-    @role.command(name="clear", description="Let every member use /video")
+    @role.command(name="clear", description=locale_str("Let every member use /video"))
     async def role_clear(self, interaction: discord.Interaction[Any]) -> None:
         await self._change(interaction, lambda p: p.evolve(roles=frozenset()))
-        await self._reply(interaction, "Every member can use /video again.")
+        await self._reply(interaction, _("Every member can use /video again."))
 
     # -- what may be made -----------------------------------------------------------------------
 
-    @app_commands.command(name="models", description="Which models members may choose")
-    @app_commands.describe(models='Model names separated by commas, or "all"')
+    @app_commands.command(name="models", description=locale_str("Which models members may choose"))
+    # TRANSLATORS: "all" is typed as is.
+    @app_commands.describe(models=locale_str('Model names separated by commas, or "all"'))
     async def models(
         self, interaction: discord.Interaction[Any], models: app_commands.Range[str, 1, 1000]
     ) -> None:
@@ -285,16 +335,16 @@ class VideoAdmin(
             return
         await self._change(interaction, lambda p: p.evolve(models=chosen))
         if not chosen:
-            await self._reply(interaction, "Members may choose every model.")
+            await self._reply(interaction, _("Members may choose every model."))
         else:
             names = [m for m in self.bot.catalogue.names() if m in chosen]
-            start = "Members may choose: "
-            await self._reply(
-                interaction, f"{start}{join_within(names, MESSAGE_LIMIT - len(start) - 1)}."
-            )
+            # TRANSLATORS: {models} is a list of model names.
+            await self._reply(interaction, _within(N_("Members may choose: {models}."), names))
 
-    @app_commands.command(name="max-seconds", description="The longest video members may ask for")
-    @app_commands.describe(seconds="Seconds; 0 removes the limit")
+    @app_commands.command(
+        name="max-seconds", description=locale_str("The longest video members may ask for")
+    )
+    @app_commands.describe(seconds=locale_str("Seconds; 0 removes the limit"))
     async def max_seconds(
         self, interaction: discord.Interaction[Any], seconds: app_commands.Range[int, 0, 600]
     ) -> None:
@@ -305,12 +355,16 @@ class VideoAdmin(
             return
         await self._change(interaction, lambda p: p.evolve(max_seconds=limit))
         if limit is None:
-            await self._reply(interaction, "Videos may be as long as the models allow.")
+            await self._reply(interaction, _("Videos may be as long as the models allow."))
         else:
-            await self._reply(interaction, f"Videos may be at most {limit} s long.")
+            await self._reply(
+                interaction,
+                _("Videos may be at most {seconds} s long.", seconds=i18n.number(limit)),
+            )
 
     @app_commands.command(
-        name="limits", description="Daily limits (UTC days); 0 removes the server's own limit"
+        name="limits",
+        description=locale_str("Daily limits (UTC days); 0 removes the server's own limit"),
     )
     @app_commands.rename(
         user_daily_count="user-daily-count",
@@ -318,9 +372,11 @@ class VideoAdmin(
         guild_daily_budget="guild-daily-budget",
     )
     @app_commands.describe(
-        user_daily_count="Videos per member per day; 0: no server limit",
-        user_daily_budget="Estimated USD per member per day; 0: no server limit",
-        guild_daily_budget="Estimated USD for the whole server per day; 0: no server limit",
+        user_daily_count=locale_str("Videos per member per day; 0: no server limit"),
+        user_daily_budget=locale_str("Estimated USD per member per day; 0: no server limit"),
+        guild_daily_budget=locale_str(
+            "Estimated USD for the whole server per day; 0: no server limit"
+        ),
     )
     async def limits(
         self,
@@ -341,55 +397,70 @@ class VideoAdmin(
             await self._reply(interaction, str(exc))
             return
         if not changes:
-            await self._show(interaction, "Give at least one limit to change. Current settings:")
+            await self._show(interaction, _("Give at least one limit to change. Current settings:"))
             return
         await self._change(interaction, lambda p: p.evolve(**changes))
-        await self._show(interaction, "Saved. The tighter of server and operator limit applies:")
+        await self._show(interaction, _("Saved. The tighter of server and operator limit applies:"))
 
     # -- community: the prompt check, spoilers, age-restricted channels, the mod log -----------
 
-    @app_commands.command(name="moderation", description="How prompts are checked before spending")
+    @app_commands.command(
+        name="moderation", description=locale_str("How prompts are checked before spending")
+    )
     @app_commands.describe(
-        mode="operator: the operator's check (default) · off: none here · strict: refuse more"
+        # TRANSLATORS: "operator", "off" and "strict" are the choices, typed as is.
+        mode=locale_str(
+            "operator: the operator's check (default) · off: none here · strict: refuse more"
+        )
     )
     async def moderation(self, interaction: discord.Interaction[Any], mode: ModerationMode) -> None:
         await self._change(interaction, lambda p: p.evolve(moderation=mode))
-        text = MODERATION_MODES[mode]
+        text = _(MODERATION_MODES[mode])
         if self.bot.settings.moderation_url is None and mode != "off":
-            text += " The bot's operator has set up no prompt check yet: until then, none is made."
+            unset = _(
+                "The bot's operator has set up no prompt check yet: until then, none is made."
+            )
+            text = f"{text} {unset}"
         await self._reply(interaction, text)
 
-    @app_commands.command(name="spoilers", description="Which videos are posted behind a spoiler")
+    @app_commands.command(
+        name="spoilers", description=locale_str("Which videos are posted behind a spoiler")
+    )
     @app_commands.describe(
-        mode="all: every video · flagged: the flagged ones (default) · off: none"
+        # TRANSLATORS: "all", "flagged" and "off" are the choices, typed as is.
+        mode=locale_str("all: every video · flagged: the flagged ones (default) · off: none")
     )
     async def spoilers(self, interaction: discord.Interaction[Any], mode: SpoilerMode) -> None:
         await self._change(interaction, lambda p: p.evolve(spoilers=mode))
-        await self._reply(
-            interaction, f"{SPOILER_MODES[mode]} This holds for videos being made now."
-        )
+        now = _("This holds for videos being made now.")
+        await self._reply(interaction, f"{_(SPOILER_MODES[mode])} {now}")
 
     @app_commands.command(
-        name="age-restricted", description="Allow /video only in age-restricted channels"
+        name="age-restricted",
+        description=locale_str("Allow /video only in age-restricted channels"),
     )
-    @app_commands.describe(only="True: only age-restricted channels and their threads")
+    @app_commands.describe(only=locale_str("True: only age-restricted channels and their threads"))
     async def age_restricted(self, interaction: discord.Interaction[Any], only: bool) -> None:
         await self._change(interaction, lambda p: p.evolve(age_restricted_only=only))
         if not only:
             await self._reply(
-                interaction, "/video works in age-restricted channels and in the others alike."
+                interaction, _("/video works in age-restricted channels and in the others alike.")
             )
             return
-        text = (
+        text = _(
             "/video works only in age-restricted channels (and their threads) now. "
             "A channel's settings mark it age-restricted."
         )
         if not requester_of(interaction).age_restricted:
-            text += " This channel is not one: /video is refused here."
+            text = f"{text} {_('This channel is not one: /video is refused here.')}"
         await self._reply(interaction, text)
 
-    @app_commands.command(name="mod-log", description="Where refusals and flagged videos are noted")
-    @app_commands.describe(channel="A channel for moderators; leave it out to turn the log off")
+    @app_commands.command(
+        name="mod-log", description=locale_str("Where refusals and flagged videos are noted")
+    )
+    @app_commands.describe(
+        channel=locale_str("A channel for moderators; leave it out to turn the log off")
+    )
     async def mod_log(
         self, interaction: discord.Interaction[Any], channel: LogChannel | None = None
     ) -> None:
@@ -397,55 +468,100 @@ class VideoAdmin(
         if chosen is None:
             await self._change(interaction, lambda p: p.evolve(mod_log_channel=None))
             await self._reply(
-                interaction, "The mod log is off: refusals and flagged videos are not noted."
+                interaction, _("The mod log is off: refusals and flagged videos are not noted.")
             )
             return
         # A first line tells at once whether the bot can post there.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self._change(interaction, lambda p: p.evolve(mod_log_channel=chosen))
-        posted = await self.bot.mod_log.send(
-            chosen,
-            f"This channel is the video bot's mod log now (set by <@{interaction.user.id}>): "
-            "one line per refused request and flagged video — who, where and why, never the "
-            "prompt nor the video.",
-        )
-        text = (
-            f"Refusals and flagged videos are noted in <#{chosen}>: who, where and why, "
-            "never the prompt nor the video."
+        _before, after = await self._change(interaction, lambda p: p.evolve(mod_log_channel=chosen))
+        # The log's moderators read the server's language, not the admin's.
+        admin, channel_mention = f"<@{interaction.user.id}>", f"<#{chosen}>"
+        with i18n.reading(after.language or card_locale(interaction)):
+            # TRANSLATORS: {admin} is a member mention.
+            first = _(
+                "This channel is the video bot's mod log now (set by {admin}): one line per"
+                " refused request and flagged video — who, where and why, never the prompt nor"
+                " the video.",
+                admin=admin,
+            )
+        posted = await self.bot.mod_log.send(chosen, first)
+        # TRANSLATORS: {channel} is a channel mention.
+        text = _(
+            "Refusals and flagged videos are noted in {channel}: who, where and why, never the"
+            " prompt nor the video.",
+            channel=channel_mention,
         )
         if not posted:
-            text += (
-                " The bot could not post there yet: give it View Channel and Send Messages"
+            cannot = _(
+                "The bot could not post there yet: give it View Channel and Send Messages"
                 " in that channel."
             )
+            text = f"{text} {cannot}"
         await interaction.followup.send(text, ephemeral=True)
 
-    @app_commands.command(name="card", description="How /video replies look in this server")
+    @app_commands.command(
+        name="card", description=locale_str("How /video replies look in this server")
+    )
     @app_commands.describe(
-        style="v2: one Components V2 card · classic: an embed · operator: the bot's default"
+        # TRANSLATORS: "v2", "classic" and "operator" are the choices, typed as is.
+        style=locale_str(
+            "v2: one Components V2 card · classic: an embed · operator: the bot's default"
+        )
     )
     async def card(self, interaction: discord.Interaction[Any], style: CardStyle) -> None:
         chosen = None if style == "operator" else style
         await self._change(interaction, lambda p: p.evolve(card=chosen))
         shown = chosen or self.bot.settings.card
-        text = CARD_STYLES[shown]
+        text = _(CARD_STYLES[shown] if chosen is not None else DEFAULT_CARD_STYLES[shown])
+        from_now = _("This holds for videos asked for from now on.")
+        await self._reply(interaction, f"{text} {from_now}")
+
+    @app_commands.command(
+        name="language", description=locale_str("The language of this server's public cards")
+    )
+    @app_commands.describe(
+        locale=locale_str("auto: the server's own Discord language, or one the bot speaks")
+    )
+    @app_commands.choices(
+        locale=[
+            app_commands.Choice(name=locale_str("auto: the server's language"), value="auto"),
+            *(app_commands.Choice(name=name, value=code) for code, name in i18n.CHOICES.items()),
+        ]
+    )
+    async def language(self, interaction: discord.Interaction[Any], locale: str) -> None:
+        chosen = None if locale == "auto" else locale
+        await self._change(interaction, lambda p: p.evolve(language=chosen))
+        # The answer is the admin's own; its last words say what the cards will read like.
         if chosen is None:
-            text = f"The bot's default applies: {text[0].lower()}{text[1:]}"
-        await self._reply(interaction, f"{text} This holds for videos asked for from now on.")
+            text = _(
+                "Public cards now follow the server's own Discord language; private answers"
+                " follow each member's."
+            )
+        else:
+            text = _(
+                "Public cards are now in {language}; private answers still follow each"
+                " member's language.",
+                language=i18n.CHOICES[chosen],
+            )
+        await self._reply(interaction, text)
 
     # -- reading --------------------------------------------------------------------------------
 
-    @app_commands.command(name="show", description="This server's settings and the limits in force")
+    @app_commands.command(
+        name="show", description=locale_str("This server's settings and the limits in force")
+    )
     async def show(self, interaction: discord.Interaction[Any]) -> None:
         await self._show(interaction)
 
-    @app_commands.command(name="usage", description="Videos, seconds and estimated cost per member")
-    @app_commands.describe(period="Whole UTC days, up to now (default: today)")
+    @app_commands.command(
+        name="usage", description=locale_str("Videos, seconds and estimated cost per member")
+    )
+    @app_commands.describe(period=locale_str("Whole UTC days, up to now (default: today)"))
     @app_commands.choices(
         period=[
-            app_commands.Choice(name="today", value="today"),
-            app_commands.Choice(name="7 days", value="7d"),
-            app_commands.Choice(name="30 days", value="30d"),
+            app_commands.Choice(name=locale_str("today"), value="today"),
+            app_commands.Choice(name=locale_str("7 days"), value="7d"),
+            app_commands.Choice(name=locale_str("30 days"), value="30d"),
         ]
     )
     async def usage(self, interaction: discord.Interaction[Any], period: str = "today") -> None:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.app_commands import locale_str
 from discord.ext import commands
 
-from bot.catalogue import Catalogue, RequestRejected
-from bot.discord_adapter.interactions import requester_of
-from bot.discord_adapter.reply import InteractionReply, refusal_text
+from bot.catalogue import Catalogue
+from bot.discord_adapter.improve import offer_improvement
+from bot.discord_adapter.submit import submit_video
 from bot.discord_adapter.suggestions import (
     Offer,
     model_choice,
@@ -23,7 +24,8 @@ from bot.discord_adapter.suggestions import (
     seconds_choices,
     size_choices,
 )
-from bot.domain import Upload
+from bot.discord_adapter.user_installs import declare_places
+from bot.i18n import N_
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
@@ -45,6 +47,7 @@ class VideoOptions:
     size: str | None
     seconds: int | None
     reference: discord.Attachment | None
+    improve: bool = False  # a richer prompt offered first (bot/discord_adapter/improve.py)
 
 
 Handler = Callable[[discord.Interaction[Any], VideoOptions], Awaitable[None]]
@@ -53,17 +56,18 @@ OfferSource = Callable[[discord.Interaction[Any]], Awaitable[Offer]]
 
 
 def build_video_command(
-    catalogue: Catalogue, handler: Handler, offer: OfferSource
+    catalogue: Catalogue, handler: Handler, offer: OfferSource, *, improvable: bool = False
 ) -> app_commands.Command[Any, ..., None]:
     """The `/video` command, with choices taken from the operator's catalogue.
 
     An option with more values than Discord's 25 choices becomes an autocomplete instead,
     answered from `offer`. Either way the options are declared from the catalogue alone, so the
-    definitions (and the command sync's hash) change only when the catalogue does.
+    definitions (and the command sync's hash) change only when the catalogue does (or whether
+    prompts can be improved: `improvable` adds the `improve` option).
     """
     default = catalogue.default
 
-    async def video(  # noqa: PLR0917 - discord.py maps options to parameters
+    async def plain(  # noqa: PLR0917 - discord.py maps options to parameters
         interaction: discord.Interaction[Any],
         prompt: app_commands.Range[str, 1, PROMPT_LIMIT],
         model: str | None = None,
@@ -72,6 +76,22 @@ def build_video_command(
         reference: discord.Attachment | None = None,
     ) -> None:
         await handler(interaction, VideoOptions(prompt, model, size, seconds, reference))
+
+    async def improvable_video(  # noqa: PLR0917 - discord.py maps options to parameters
+        interaction: discord.Interaction[Any],
+        prompt: app_commands.Range[str, 1, PROMPT_LIMIT],
+        model: str | None = None,
+        size: str | None = None,
+        seconds: int | None = None,
+        reference: discord.Attachment | None = None,
+        improve: bool = False,
+    ) -> None:
+        options = VideoOptions(prompt, model, size, seconds, reference, improve)
+        await handler(interaction, options)
+
+    # The option exists only where a chat model is set: discord.py reads options from the
+    # callback's parameters, so the callback is chosen here, once, as the cog loads.
+    video: Callable[..., Coroutine[Any, Any, None]] = improvable_video if improvable else plain
 
     async def suggest_models(
         interaction: discord.Interaction[Any], current: str
@@ -112,14 +132,36 @@ def build_video_command(
     if suggest:
         video = app_commands.autocomplete(**suggest)(video)
     video = app_commands.describe(
-        prompt="What should happen in the video",
-        model=f"Which model (default {default.display_name})",
-        size=f"Width x height (default {default.size_default})",
-        seconds=f"Length in seconds (default {default.seconds_default})",
-        reference="An image to use as the first frame (JPEG, PNG or WebP)",
+        prompt=locale_str("What should happen in the video"),
+        # TRANSLATORS: an option of /video; {model} is the default model's name.
+        model=filled(N_("Which model (default {model})"), model=default.display_name),
+        # TRANSLATORS: an option of /video; {size} is the default size, e.g. 1280x720.
+        size=filled(N_("Width x height (default {size})"), size=default.size_default),
+        seconds=filled(
+            # TRANSLATORS: an option of /video; {seconds} is the default length, e.g. 8.
+            N_("Length in seconds (default {seconds})"),
+            seconds=default.seconds_default,
+        ),
+        reference=locale_str("An image to use as the first frame (JPEG, PNG or WebP)"),
     )(video)
+    if improvable:
+        video = app_commands.describe(
+            improve=locale_str("Show an improved prompt and its cost first; nothing is spent yet")
+        )(video)
     video = app_commands.guild_only()(video)
-    return app_commands.command(name="video", description="Turn a prompt into a short video")(video)
+    return app_commands.command(
+        name="video", description=locale_str("Turn a prompt into a short video")
+    )(video)
+
+
+def filled(template: str, /, **params: object) -> locale_str:
+    """A description holding a value of the catalogue ("Which model (default sora-2)").
+
+    Discord is sent the English text filled in; the tree's translator finds the message id in
+    `extras["template"]` and fills its translation from `extras["params"]`.
+    """
+    english = template.format(**params)
+    return locale_str(english, template=template, params=params)
 
 
 def model_name(catalogue: Catalogue, typed: str | None) -> str | None:
@@ -139,9 +181,13 @@ class VideoCog(commands.Cog):
 
     def __init__(self, bot: VideoBot) -> None:
         self.bot = bot
-        self.command = build_video_command(bot.catalogue, self.video, self.offer)
+        improvable = bot.service.improves_prompts
+        self.command = build_video_command(
+            bot.catalogue, self.video, self.offer, improvable=improvable
+        )
 
     async def cog_load(self) -> None:
+        declare_places(self.command, user_installs=self.bot.settings.user_installs)
         self.bot.tree.add_command(self.command)
 
     async def cog_unload(self) -> None:
@@ -155,31 +201,28 @@ class VideoCog(commands.Cog):
 
     async def video(self, interaction: discord.Interaction[Any], options: VideoOptions) -> None:
         """Options in, one call to the service, the reply out."""
-        reply = InteractionReply(interaction, ACK_BUDGET)
-        reply.arm()
-        attachment = options.reference
-        upload = (
-            None
-            if attachment is None
-            else Upload(
-                attachment.content_type, attachment.size, attachment.filename, attachment.read
-            )
-        )
-        try:
-            await self.bot.service.submit(
-                requester_of(interaction),
+        model = model_name(self.bot.catalogue, options.model)
+        if options.improve:
+            await offer_improvement(
+                self.bot,
+                interaction,
                 options.prompt,
-                reply=reply,
-                model=model_name(self.bot.catalogue, options.model),
+                model=model,
                 size=options.size,
                 seconds=options.seconds,
-                reference=upload,
+                reference=options.reference,
             )
-        except RequestRejected as exc:
-            self.bot.mod_log.refused(interaction, exc)
-            await reply.refuse(refusal_text(exc))
-        finally:
-            reply.close()
+            return
+        await submit_video(
+            self.bot,
+            interaction,
+            options.prompt,
+            model=model,
+            size=options.size,
+            seconds=options.seconds,
+            reference=options.reference,
+            budget=ACK_BUDGET,
+        )
 
 
 async def setup(bot: VideoBot) -> None:

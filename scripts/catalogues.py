@@ -2,6 +2,7 @@
 
     python -m scripts.catalogues           # after changing any message in the code
     python -m scripts.catalogues --check   # what the tests ask: nothing stale, nothing missing
+    python -m scripts.catalogues --only ja # one language (a translator's loop)
 
 Messages are what the code passes to `_()`, `N_()`, `ngettext()` and discord.py's
 `locale_str()` under `bot/` and `cogs/`. A new message appears in every `bot.po` with an empty
@@ -115,9 +116,9 @@ def _messages_of(catalog: Catalog) -> list[tuple[object, object]]:
     return sorted(((m.id, m.string) for m in catalog if m.id), key=repr)
 
 
-def write_all() -> None:
+def write_all(only: tuple[str, ...] = SHIPPED) -> None:
     source = template()
-    for code in SHIPPED:
+    for code in only:
         catalog = updated(code, source)
         path = po_path(code)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,13 +129,16 @@ def write_all() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report stale catalogues")
+    parser.add_argument(
+        "--only", choices=SHIPPED, action="append", help="update and compile this language only"
+    )
     args = parser.parse_args(argv)
     if args.check:
         stale = stale_files()
         for path in stale:
             print(f"stale: {path.relative_to(ROOT)}")  # noqa: T201
         return 1 if stale else 0
-    write_all()
+    write_all(tuple(args.only or SHIPPED))
     return 0
 
 

@@ -4,6 +4,7 @@ step with what translators edit."""
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 from functools import cache
@@ -49,6 +50,28 @@ def messages(code: str) -> list[Message]:
 def test_the_code_marks_the_bots_words_for_translation() -> None:
     # Far more than this; a broken extractor (or code that stopped using _()) finds a handful.
     assert len([m for m in template() if m.id]) > 300
+
+
+MARKERS = {"_": 1, "N_": 1, "ngettext": 2, "locale_str": 1}
+
+
+def test_every_marked_message_is_a_plain_string_the_extractor_can_read() -> None:
+    """`_(f"…{x}")` or `_("a" + b)` escapes the catalogues: it would always read English.
+    (`_(LABEL)` is fine: a constant marked with `N_()` where it is defined.)"""
+    found = []
+    for source in catalogues.SOURCES:
+        for path in sorted((catalogues.ROOT / source).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+                    continue
+                wanted = MARKERS.get(node.func.id)
+                if wanted is None:
+                    continue
+                if any(
+                    isinstance(a, ast.JoinedStr | ast.BinOp | ast.Call) for a in node.args[:wanted]
+                ):
+                    found.append(f"{path.relative_to(catalogues.ROOT)}:{node.lineno}")
+    assert not found, f"not a plain string: {found}"
 
 
 def test_the_catalogues_and_their_compiled_files_are_in_step_with_the_code() -> None:

@@ -19,8 +19,10 @@ import discord
 from bot.catalogue import Catalogue, RequestRejected
 from bot.discord_adapter.follow_ups import PROMPT_LIMIT, choice, text
 from bot.discord_adapter.interactions import requester_of, send_private, send_unkept_modal
+from bot.discord_adapter.render import seconds_text
 from bot.discord_adapter.reply import InteractionReply, refusal_text
 from bot.domain import Upload
+from bot.i18n import N_, _
 from bot.media.images import MAX_REFERENCE_BYTES
 
 if TYPE_CHECKING:
@@ -29,7 +31,10 @@ if TYPE_CHECKING:
 ACK_BUDGET = 1.0
 MODAL = re.compile(r"^video:animate:(?P<channel>[0-9]{1,20}):(?P<message>[0-9]{1,20})$")
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
-AGAIN = "Use *Apps → Animate this image* on the message again."
+# TRANSLATORS: "Apps" and "Animate this image" are what Discord's message menu shows.
+AGAIN = N_("Use *Apps → Animate this image* on the message again.")
+# TRANSLATORS: "Apps" and "Animate this image" are what Discord's message menu shows.
+EXPIRED = N_("The image's link has expired. Use *Apps → Animate this image* on the message again.")
 DOWNLOAD_TIMEOUT = 30.0
 _CHUNK = 256 * 1024
 
@@ -102,19 +107,21 @@ async def open_animate_modal(
     image = find_image(message)
     if image is None:
         await send_private(
-            interaction, "This message has no image to animate (PNG, JPEG or WebP attachments)."
+            interaction, _("This message has no image to animate (PNG, JPEG or WebP attachments).")
         )
         return
     bot.pending_images.put(interaction.user.id, message.id, image)
     modal = discord.ui.Modal(
-        title="Animate this image",
+        # TRANSLATORS: the title of a form; the same words as the message menu's entry.
+        title=_("Animate this image"),
         custom_id=f"video:animate:{message.channel.id}:{message.id}",
         timeout=None,
     )
     modal.add_item(
         discord.ui.Label(
-            text="Prompt",
-            description="What should happen in the video",
+            # TRANSLATORS: a form's field: the text that describes the video.
+            text=_("Prompt"),
+            description=_("What should happen in the video"),
             component=discord.ui.TextInput(
                 custom_id="prompt", style=discord.TextStyle.paragraph, max_length=PROMPT_LIMIT
             ),
@@ -134,7 +141,8 @@ def _choices(catalogue: Catalogue) -> list[tuple[str, str, list[discord.SelectOp
     default = catalogue.default
     return [
         (
-            "Model",
+            # TRANSLATORS: a form's field: the video model.
+            _("Model"),
             "model",
             [
                 discord.SelectOption(
@@ -144,7 +152,8 @@ def _choices(catalogue: Catalogue) -> list[tuple[str, str, list[discord.SelectOp
             ],
         ),
         (
-            "Size",
+            # TRANSLATORS: a form's field: the video's width x height.
+            _("Size"),
             "size",
             [
                 discord.SelectOption(label=s, value=s, default=s == default.size_default)
@@ -152,11 +161,12 @@ def _choices(catalogue: Catalogue) -> list[tuple[str, str, list[discord.SelectOp
             ],
         ),
         (
-            "Seconds",
+            # TRANSLATORS: a form's field: the video's length.
+            _("Seconds"),
             "seconds",
             [
                 discord.SelectOption(
-                    label=f"{s} s", value=str(s), default=s == default.seconds_default
+                    label=seconds_text(s), value=str(s), default=s == default.seconds_default
                 )
                 for s in catalogue.all_seconds()
             ],
@@ -212,7 +222,7 @@ async def _image_of(bot: VideoBot, channel_id: int, message_id: int) -> Image:
         message = None
     image = find_image(message) if message is not None else None
     if image is None:
-        raise RequestRejected(AGAIN)
+        raise RequestRejected(_(AGAIN))
     return image
 
 
@@ -224,11 +234,11 @@ async def download(url: str) -> bytes:
         session.get(url, allow_redirects=False) as resp,
     ):
         if resp.status != 200:
-            raise RequestRejected(f"The image's link has expired. {AGAIN}")
+            raise RequestRejected(_(EXPIRED))
         # Read to the end, chunk by chunk: one read() returns only what has arrived so far.
         data = bytearray()
         async for chunk in resp.content.iter_chunked(_CHUNK):
             data += chunk
             if len(data) > MAX_REFERENCE_BYTES:
-                raise RequestRejected("The image is too large (20 MiB at most).")
+                raise RequestRejected(_("The image is too large (20 MiB at most)."))
     return bytes(data)

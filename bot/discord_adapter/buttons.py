@@ -15,12 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot import i18n
 from bot.catalogue import RequestRejected
 from bot.discord_adapter import render
 from bot.discord_adapter.follow_ups import open_follow_up_modal, start_follow_up
-from bot.discord_adapter.interactions import requester_of, send_private
+from bot.discord_adapter.interactions import (
+    card_locale,
+    read_in_members_language,
+    requester_of,
+    send_private,
+)
 from bot.discord_adapter.reply import refusal_text
 from bot.domain import JobView, Phase, SourceGone
+from bot.i18n import N_, _
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
@@ -30,7 +37,7 @@ Handler = Callable[["VideoBot", discord.Interaction[Any], str], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Action:
-    label: str
+    label: str  # a message (N_), translated when a button is drawn
     handler: Handler
     style: discord.ButtonStyle = discord.ButtonStyle.secondary
 
@@ -60,28 +67,40 @@ async def _details(bot: VideoBot, interaction: discord.Interaction[Any], job_id:
 async def _delete(bot: VideoBot, interaction: discord.Interaction[Any], job_id: str) -> None:
     outcome = await bot.service.delete(job_id, requester_of(interaction))
     message = interaction.message
-    if message is not None and message.flags.components_v2:
-        from bot.discord_adapter import card_v2  # it imports this module
+    # The card is the server's: redrawn in its language, whoever pressed Delete.
+    chosen = (await bot.service.policy(interaction.guild_id)).language
+    with i18n.reading(chosen or card_locale(interaction)):
+        if message is not None and message.flags.components_v2:
+            from bot.discord_adapter import card_v2  # it imports this module
 
-        await interaction.response.edit_message(
-            view=card_v2.deleted(message, job_id), attachments=[]
-        )
-    else:
-        embed = render.deleted_embed(message.embeds[0] if message and message.embeds else None)
-        await interaction.response.edit_message(
-            embed=embed, attachments=[], view=_view(["details"], job_id)
-        )
+            await interaction.response.edit_message(
+                view=card_v2.deleted(message, job_id), attachments=[]
+            )
+        else:
+            current = message.embeds[0] if message and message.embeds else None
+            await interaction.response.edit_message(
+                embed=render.deleted_embed(current),
+                attachments=[],
+                view=_view(["details"], job_id),
+            )
     await interaction.followup.send(outcome, ephemeral=True)
 
 
 ACTIONS: dict[str, Action] = {
-    "cancel": Action("Cancel", _cancel),
-    "stop": Action("Stop following", _cancel),
-    "retry": Action("Retry", _retry),
-    "remix": Action("Remix", _remix),
-    "extend": Action("Extend", _extend),
-    "details": Action("Details", _details),
-    "delete": Action("Delete", _delete, discord.ButtonStyle.danger),
+    # TRANSLATORS: a button's label: cancels a job still waiting for its turn.
+    "cancel": Action(N_("Cancel"), _cancel),
+    # TRANSLATORS: a button's label: the bot stops following a job the video service runs.
+    "stop": Action(N_("Stop following"), _cancel),
+    # TRANSLATORS: a button's label: makes the video again from the same prompt.
+    "retry": Action(N_("Retry"), _retry),
+    # TRANSLATORS: a button's label: makes a changed version of this video.
+    "remix": Action(N_("Remix"), _remix),
+    # TRANSLATORS: a button's label: makes this video longer.
+    "extend": Action(N_("Extend"), _extend),
+    # TRANSLATORS: a button's label: shows a job's details privately.
+    "details": Action(N_("Details"), _details),
+    # TRANSLATORS: a button's label: deletes the video.
+    "delete": Action(N_("Delete"), _delete, discord.ButtonStyle.danger),
 }
 _WHILE_RUNNING = {
     Phase.WAITING: "cancel",
@@ -102,7 +121,7 @@ class JobButton(
         entry = ACTIONS[action]
         super().__init__(
             discord.ui.Button(
-                label=entry.label, style=entry.style, custom_id=f"video:{action}:{job_id}"
+                label=_(entry.label), style=entry.style, custom_id=f"video:{action}:{job_id}"
             )
         )
         self.action = action
@@ -117,6 +136,10 @@ class JobButton(
         /,
     ) -> JobButton:
         return cls(match["action"], match["job"])
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        read_in_members_language(interaction)  # every answer of the callback below
+        return True
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         bot: VideoBot = interaction.client

@@ -23,7 +23,8 @@ from discord import ui
 
 from bot.discord_adapter import render
 from bot.discord_adapter.buttons import JobButton, delivered_actions
-from bot.domain import JobKind, JobState, JobView, Phase, shown_position
+from bot.domain import JobKind, JobView, Phase, failure_text
+from bot.i18n import _
 from bot.media.delivery import DeliveryPlan
 
 V2: Final = "v2"
@@ -40,18 +41,20 @@ FAILED = discord.Colour.red()
 WARNING = discord.Colour.orange()  # refused, flagged, too large, deleted
 
 
-def _facts(view: JobView, billed: Decimal | None, fallback_verb: str) -> str:
+def _facts(view: JobView, billed: Decimal | None, fallback_message: str) -> str:
     request = view.request
-    seconds = f"+{request.seconds} s" if request.kind is JobKind.EXTEND else f"{request.seconds} s"
+    seconds = render.seconds_text(request.seconds, added=request.kind is JobKind.EXTEND)
     lines = [
         f"**{request.spec.display_name}** · {request.size} · {seconds} · "
         f"{render.cost_text(request.estimated_cost, billed)}"
     ]
     if view.requested_by is not None:
-        lines.append(f"Requested by API key *{render.quoted_prompt(view.requested_by, 100)}*")
+        lines.append(render.requested_by(view.requested_by))
     else:
-        lines.append(f"Asked by <@{request.requester.user_id}>")
-    fallback = render.made_by(view, fallback_verb)
+        mention = f"<@{request.requester.user_id}>"
+        # TRANSLATORS: who asked for the video; {member} is their mention.
+        lines.append(_("Asked by {member}", member=mention))
+    fallback = render.made_by(view, fallback_message)
     if fallback is not None:
         lines.append(fallback)
     return "\n".join(lines)
@@ -66,14 +69,13 @@ def _head(view: JobView, title: str, prompt_limit: int) -> str:
     lines = [f"### {title}"]
     source = render._SOURCE_LABELS.get(request.kind)
     if source is not None and view.source_link is not None:
-        lines.append(f"{source} [this video]({view.source_link})")
+        lines.append(_(source, link=view.source_link))
     lines.append(f">>> {quoted}")
     return "\n".join(lines)
 
 
 def _footer(view: JobView, demo: bool) -> str:
-    footer = f"-# job {view.ref}"
-    return f"{footer} · {render.DEMO_NOTE}" if demo else footer
+    return f"-# {render.footer(view.ref, demo=demo)}"
 
 
 def _buttons(
@@ -103,12 +105,12 @@ def _card(
     thumbnail: str | None = None,
     video: str | None = None,
     billed: Decimal | None = None,
-    fallback_verb: str = "Made by",
+    fallback: str = render.MADE_BY,
     actions: Sequence[str] = (),
     link: tuple[str, str] | None = None,
 ) -> ui.LayoutView:
     """One card; the prompt is shortened until the text fits Discord's 4,000 characters."""
-    facts = _facts(view, billed, fallback_verb)
+    facts = _facts(view, billed, fallback)
     footer = _footer(view, demo)
     fixed = len(facts) + len(footer) + len(status or "")
     limit = render._PROMPT_SHOWN
@@ -124,7 +126,11 @@ def _card(
             ui.Section(
                 ui.TextDisplay(head),
                 ui.TextDisplay(facts),
-                accessory=ui.Thumbnail(f"attachment://{shown}", description="A still of the video"),
+                accessory=ui.Thumbnail(
+                    f"attachment://{shown}",
+                    # TRANSLATORS: the alt text of the video's thumbnail.
+                    description=_("A still of the video"),
+                ),
             )
         )
     else:
@@ -151,20 +157,23 @@ def _card(
 
 
 def _status_text(view: JobView) -> str:
-    label = render._PHASE_LABELS[view.phase]
-    if view.phase is Phase.WAITING and view.queue_position is not None:
-        place = shown_position(view.queue_position)
-        about = "" if place == view.queue_position else "about "
-        label = f"In the queue: position {about}{place:,}"
-    lines = [f"**{label}**"]
+    lines = [f"**{render.queue_place(view)}**"]
     if view.phase in (Phase.QUEUED, Phase.RUNNING):
-        percent = "…" if view.progress is None else f"{view.progress}%"
+        percent = render.progress_percent(view.progress)
         lines.append(f"`{render.bar(view.progress, 20)}` {percent}")
     if view.delayed:
-        lines.append("Delivery delayed: the bot hit a problem of its own and keeps retrying.")
-    times = f"Started {render.timestamp(view.started_at)}"
+        lines.append(_(render.DELAYED))
+    started = render.timestamp(view.started_at)
     if view.eta_at is not None and view.phase is Phase.RUNNING:
-        times += f" · expected {render.timestamp(view.eta_at)}"
+        # TRANSLATORS: {started}: "2 minutes ago"; {expected}: "in 3 minutes".
+        times = _(
+            "Started {started} · expected {expected}",
+            started=started,
+            expected=render.timestamp(view.eta_at),
+        )
+    else:
+        # TRANSLATORS: {started}: when the job started, "2 minutes ago".
+        times = _("Started {started}", started=started)
     lines.append(times)
     return "\n".join(lines)
 
@@ -182,12 +191,12 @@ def progress(view: JobView, *, demo: bool, thumbnail: str | None = None) -> ui.L
     action = _RUNNING_ACTIONS.get(view.phase)
     return _card(
         view,
-        "Making your video",
+        _("Making your video"),
         RUNNING,
         demo=demo,
         status=_status_text(view),
         thumbnail=thumbnail,
-        fallback_verb="Being made by",
+        fallback=render.BEING_MADE_BY,
         actions=[] if action is None else [action],
     )
 
@@ -195,18 +204,15 @@ def progress(view: JobView, *, demo: bool, thumbnail: str | None = None) -> ui.L
 def fitting(
     view: JobView, percent: int, limit: int, *, demo: bool, thumbnail: str | None = None
 ) -> ui.LayoutView:
-    status = (
-        f"**Fitting the video to Discord's {render.file_size(limit)} limit — {percent} %**\n"
-        f"`{render.bar(percent, 20)}`"
-    )
+    status = f"**{render.fitting_text(limit, percent)}**\n`{render.bar(percent, 20)}`"
     return _card(
         view,
-        "Making your video",
+        _("Making your video"),
         RUNNING,
         demo=demo,
         status=status,
         thumbnail=thumbnail,
-        fallback_verb="Being made by",
+        fallback=render.BEING_MADE_BY,
     )
 
 
@@ -216,21 +222,28 @@ def _original(view: JobView, plan: DeliveryPlan, *, always: bool) -> str | None:
         return None
     size = render.file_size(original.size)
     if original.link is not None:
-        return (
-            f"Original: {size} · **Open original** expires {render.timestamp(original.kept_until)}"
+        # TRANSLATORS: **Open original** is the button's label; {expires}: "in 7 days".
+        return _(
+            "Original: {size} · **Open original** expires {expires}",
+            size=size,
+            expires=render.timestamp(original.kept_until),
         )
     if plan.say_where_kept or always:
-        return (
-            f"Original: {size}, kept on the bot's host until "
-            f"{render.timestamp(original.kept_until, 'f')}: the bot's operator finds it with "
-            f"`video-bot jobs` (job `{view.ref}`)."
+        # TRANSLATORS: `video-bot jobs` is a command of the bot's operator: kept as it is.
+        return _(
+            "Original: {size}, kept on the bot's host until {until}: the bot's operator finds it"
+            " with `video-bot jobs` (job `{ref}`).",
+            size=size,
+            until=render.timestamp(original.kept_until, "f"),
+            ref=view.ref,
         )
     return None
 
 
 def _spoiler_line(view: JobView) -> str | None:
     note = render.spoiler_note(view.spoiler)
-    return None if note is None else f"Behind a spoiler: {note}"
+    # TRANSLATORS: why the video is behind a spoiler; {why}: "Content warning: violence".
+    return None if note is None else _("Behind a spoiler: {why}", why=note)
 
 
 def delivered(
@@ -244,16 +257,14 @@ def delivered(
     link: tuple[str, str] | None = None,
 ) -> ui.LayoutView:
     """The result: the uploaded video (`video`: its attachment's name) in a MediaGallery."""
-    shown = render.file_size(size)
-    if plan.fitted:
-        shown += f", fitted to this server's {render.file_size(plan.upload_limit)} upload limit"
-    lines = [f"File: {shown}"]
+    # TRANSLATORS: the video file posted; {file}: its size ("4.8 MiB", perhaps fitted).
+    lines = [_("File: {file}", file=render.file_text(size, plan))]
     lines += [x for x in (_spoiler_line(view), _original(view, plan, always=False)) if x]
     flagged = view.spoiler is not None and _spoiler_line(view) is not None
     done = view.evolve(phase=Phase.DELIVERED)
     return _card(
         done,
-        render.READY_TITLE,
+        _(render.READY_TITLE),
         WARNING if flagged else DELIVERED,
         demo=demo,
         status="\n".join(lines),
@@ -274,15 +285,12 @@ def too_large(
     link: tuple[str, str] | None = None,
 ) -> ui.LayoutView:
     """The video could not be made small enough: the original is all there is."""
-    lines = [
-        f"The video is {render.file_size(plan.original_size)} and this server accepts uploads "
-        f"up to {render.file_size(plan.upload_limit)}; it could not be made small enough."
-    ]
+    lines = [render.too_large_text(plan)]
     lines += [x for x in (_spoiler_line(view), _original(view, plan, always=True)) if x]
     done = view.evolve(phase=Phase.DELIVERED)
     return _card(
         done,
-        f"{render.READY_TITLE}, but too large to upload here",
+        _(render.TOO_LARGE_TITLE),
         WARNING,
         demo=demo,
         status="\n".join(lines),
@@ -295,18 +303,17 @@ def too_large(
 
 def failed(view: JobView, *, demo: bool, billed: Decimal | None = None) -> ui.LayoutView:
     """No video: failed (red), refused (orange) or cancelled."""
-    title = "The video service refused this prompt" if view.refused else "No video this time"
-    if view.state in (JobState.CANCELLED, JobState.ABANDONED):
-        title = "Cancelled"
-    status = "**What happened**\n" + render.shorten(view.error or "The job failed.", 1024)
+    what = render.shorten(failure_text(view.error) if view.error else _("The job failed."), 1024)
+    # TRANSLATORS: a heading, then why the job ended without a video.
+    status = _("**What happened**\n{what}", what=what)
     return _card(
         view,
-        title,
+        render.failed_title(view),
         WARNING if view.refused else FAILED,
         demo=demo,
         status=status,
         billed=billed,
-        fallback_verb="Last tried",
+        fallback=render.LAST_TRIED,
         actions=delivered_actions(view),
     )
 
@@ -323,10 +330,11 @@ def deleted(message: discord.Message, job_id: str) -> ui.LayoutView:
 
     collect(message.components)
     head = next((t for t in texts if t.startswith("### ")), None)
-    body = render.DELETED_TITLE if head is None else head.split("\n", 1)[-1]
+    title = _(render.DELETED_TITLE)
+    body = title if head is None else head.split("\n", 1)[-1]
     container: ui.Container[Any] = ui.Container(accent_colour=WARNING)
-    container.add_item(ui.TextDisplay(render.shorten(f"### {render.DELETED_TITLE}\n{body}", 3000)))
-    container.add_item(ui.TextDisplay("Video: deleted by the requester or a server admin."))
+    container.add_item(ui.TextDisplay(render.shorten(f"### {title}\n{body}", 3000)))
+    container.add_item(ui.TextDisplay(_("Video: deleted by the requester or a server admin.")))
     card = ui.LayoutView(timeout=None)
     card.add_item(container)
     for row in _buttons(["details"], job_id, None):

@@ -15,15 +15,18 @@ from bot.config import Settings
 from bot.discord_adapter.animate import PendingImages
 from bot.discord_adapter.buttons import JobButton
 from bot.discord_adapter.command_sync import sync_if_changed
+from bot.discord_adapter.interactions import read_in_members_language
 from bot.discord_adapter.mod_log import ModLog
 from bot.discord_adapter.modals import handle_modal_submit
 from bot.discord_adapter.presenter import DiscordPresenter
 from bot.discord_adapter.reply import KIND, ChannelReply, ReplyAddress
+from bot.discord_adapter.translator import CatalogueTranslator
 from bot.discord_adapter.tree import VideoCommandTree
 from bot.domain import ApiKey, GuildPolicy, JobSummary, ReplyHandle, ReplySink
 from bot.http.server import WebServer, make_app
 from bot.http.team_api import Place, TeamApi
 from bot.http.webhooks import WebhookSender
+from bot.i18n import _
 from bot.media.fitting import VideoFitter
 from bot.observability.metrics import Metrics
 from bot.observability.redaction import default_redactor
@@ -160,6 +163,7 @@ class VideoBot(commands.AutoShardedBot):
             await self._start_web()
             return
         self.add_dynamic_items(JobButton)
+        await self.tree.set_translator(CatalogueTranslator())
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         if self._serve:
@@ -250,13 +254,14 @@ class VideoBot(commands.AutoShardedBot):
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         """Modal submits of the follow-ups (discord.py keeps no modal of ours in memory)."""
         if interaction.type is discord.InteractionType.modal_submit:
+            read_in_members_language(interaction)
             try:
                 await handle_modal_submit(self, interaction)
             except Exception:
                 log.exception("a modal submit failed")
                 if not interaction.response.is_done():
                     await interaction.response.send_message(
-                        "Something went wrong on the bot's side.", ephemeral=True
+                        _("Something went wrong on the bot's side."), ephemeral=True
                     )
 
     async def on_ready(self) -> None:

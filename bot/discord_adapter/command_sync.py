@@ -16,10 +16,16 @@ log = logging.getLogger(__name__)
 STATE_FILE = "command-sync.json"
 
 
-def definitions_hash(tree: app_commands.CommandTree[Any]) -> str:
-    payload = sorted(
-        (command.to_dict(tree) for command in tree.get_commands()), key=lambda c: c["name"]
-    )
+async def definitions_hash(tree: app_commands.CommandTree[Any]) -> str:
+    """A digest of what a sync would publish, translations included: a catalogue that changes
+    a description's German text is a change worth syncing."""
+    translator = tree.translator
+    commands = tree.get_commands()
+    if translator is None:
+        payload = [command.to_dict(tree) for command in commands]
+    else:
+        payload = [await command.get_translated_payload(tree, translator) for command in commands]
+    payload.sort(key=lambda c: str(c["name"]))
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -40,7 +46,7 @@ async def sync_commands(
         tree.copy_global_to(guild=guild)
     synced = await tree.sync(guild=guild)
     if guild is None:
-        _write_state(data_dir, definitions_hash(tree), tree.client.application_id)
+        _write_state(data_dir, await definitions_hash(tree), tree.client.application_id)
     return len(synced)
 
 
@@ -54,7 +60,7 @@ def _write_state(data_dir: Path, digest: str, application_id: int | None) -> Non
 async def sync_if_changed(tree: app_commands.CommandTree[Any], data_dir: Path) -> bool:
     """Sync globally only when the command definitions differ from the last sync."""
     state = _read_state(data_dir / STATE_FILE)
-    current = definitions_hash(tree)
+    current = await definitions_hash(tree)
     if state.get("hash") == current and state.get("application_id") == tree.client.application_id:
         log.info("slash commands unchanged since the last sync")
         return False

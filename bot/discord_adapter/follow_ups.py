@@ -16,8 +16,10 @@ import discord
 
 from bot.catalogue import RequestRejected
 from bot.discord_adapter.interactions import requester_of, send_unkept_modal
+from bot.discord_adapter.render import seconds_text
 from bot.discord_adapter.reply import InteractionReply, refusal_text
 from bot.domain import FollowUpKind
+from bot.i18n import _
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
@@ -67,14 +69,17 @@ async def open_follow_up_modal(
     spec = bot.catalogue.get(source.model)
     remix = kind == "remix"
     modal = discord.ui.Modal(
-        title="Remix this video" if remix else "Extend this video",
+        # TRANSLATORS: the title of a form that makes a changed or a longer video.
+        title=_("Remix this video") if remix else _("Extend this video"),
         custom_id=f"video:{kind}:{job_id}",
         timeout=None,
     )
     modal.add_item(
         discord.ui.Label(
-            text="Prompt",
-            description="What should change" if remix else "What happens next",
+            # TRANSLATORS: a form's field: the text that describes the video.
+            text=_("Prompt"),
+            # TRANSLATORS: what the prompt of a remix (a changed video) or an extension says.
+            description=_("What should change") if remix else _("What happens next"),
             component=discord.ui.TextInput(
                 custom_id="prompt",
                 style=discord.TextStyle.paragraph,
@@ -86,11 +91,12 @@ async def open_follow_up_modal(
     if not remix:
         modal.add_item(
             discord.ui.Label(
-                text="Seconds to add",
+                # TRANSLATORS: a form's field: how much longer the extended video is.
+                text=_("Seconds to add"),
                 component=discord.ui.Select(
                     custom_id="seconds",
                     options=[
-                        discord.SelectOption(label=f"{s} s", value=str(s), default=i == 0)
+                        discord.SelectOption(label=seconds_text(s), value=str(s), default=i == 0)
                         for i, s in enumerate(spec.extension_seconds)
                     ],
                 ),

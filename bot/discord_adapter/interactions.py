@@ -12,9 +12,24 @@ from typing import Any
 
 import discord
 
+from bot import i18n
 from bot.domain import Requester
 
 log = logging.getLogger(__name__)
+
+
+def read_in_members_language(interaction: discord.Interaction[Any]) -> None:
+    """Answer this interaction in its member's own Discord language, for the rest of its
+    handler: the first step of every way in (the tree's check, the buttons' check, modal
+    submits). Public cards are rendered apart, in the server's language (presenter.py)."""
+    i18n.read_in(interaction.locale)
+
+
+def card_locale(interaction: discord.Interaction[Any]) -> str:
+    """The language a public reply starts in: the server's own Discord language (a server's
+    `/video-admin language` wins when the card is drawn), the member's in a DM."""
+    locale = interaction.guild_locale if interaction.guild_id is not None else None
+    return str((locale or interaction.locale).value)
 
 
 def manages_guild(permissions: discord.Permissions) -> bool:

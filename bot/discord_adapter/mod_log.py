@@ -15,10 +15,12 @@ from typing import Any
 import aiohttp
 import discord
 
+from bot import i18n
 from bot.background import spawn
 from bot.discord_adapter.render import shorten
 from bot.discord_adapter.spoilers import PROVIDER
 from bot.domain import GuildPolicy, NotAllowed, PromptFlagged, Refusal
+from bot.i18n import _
 from bot.videos import FailureKind
 
 log = logging.getLogger(__name__)
@@ -34,12 +36,15 @@ _CATEGORIES_SHOWN = 300  # characters of category names in one line
 def who(user_id: int, requested_by: str | None = None) -> str:
     """A member's mention (it pings nobody: the post allows no mentions), or the API key."""
     if requested_by is not None:
-        return f"API key *{discord.utils.escape_markdown(requested_by)}*"
-    return f"<@{user_id}>" if user_id > 0 else "an API key"
+        # TRANSLATORS: who asked, in a mod-log line: the API key named {name}.
+        return _("API key *{name}*", name=discord.utils.escape_markdown(requested_by))
+    # TRANSLATORS: who asked, in a mod-log line: an API key whose name is not known.
+    return f"<@{user_id}>" if user_id > 0 else _("an API key")
 
 
 def where(channel_id: int | None) -> str:
-    return f"<#{channel_id}>" if channel_id else "an unknown channel"
+    # TRANSLATORS: where a request was made, in a mod-log line.
+    return f"<#{channel_id}>" if channel_id else _("an unknown channel")
 
 
 def jump(guild_id: int, channel_id: int, message_id: int | None) -> str:
@@ -56,19 +61,29 @@ def categories_text(categories: Iterable[object]) -> str:
 
 def reason_text(reason: str) -> str:
     """A spoiler's reason as moderators read it."""
-    return "flagged by the video service" if reason == PROVIDER else categories_text([reason])
+    if reason == PROVIDER:
+        return _("flagged by the video service")
+    return categories_text([reason])
 
 
 def refusal_line(error: Exception, *, user_id: int, channel_id: int | None) -> str | None:
     """The line for a request refused before it became a job, or None when moderators need
     not hear of it (a limit, a bad option, a channel not on the list)."""
     if isinstance(error, NotAllowed) and error.refusal is Refusal.AGE_RESTRICTED:
-        return f"Refused, not an age-restricted channel: {who(user_id)} in {where(channel_id)}"
+        # TRANSLATORS: a mod-log line; {who}: a member or an API key, {where}: a channel.
+        return _(
+            "Refused, not an age-restricted channel: {who} in {where}",
+            who=who(user_id),
+            where=where(channel_id),
+        )
     if isinstance(error, PromptFlagged):
         # The moderation server's own names: exact, for moderators.
-        return (
-            f"Refused by the prompt check ({categories_text(error.categories)}): "
-            f"{who(user_id)} in {where(channel_id)}"
+        # TRANSLATORS: a mod-log line; {categories}: the moderation's categories, in English.
+        return _(
+            "Refused by the prompt check ({categories}): {who} in {where}",
+            categories=categories_text(error.categories),
+            who=who(user_id),
+            where=where(channel_id),
         )
     return None
 
@@ -84,12 +99,31 @@ def provider_refusal_line(
     message_id: int | None,
 ) -> str:
     """The video service refused a job: its prompt, or the video it made."""
-    what = "the video it made" if kind is FailureKind.REFUSED_OUTPUT else "the prompt"
+    facts = {
+        "who": who(user_id, requested_by),
+        "where": where(channel_id),
+        "ref": ref,
+        "link": jump(guild_id, channel_id, message_id),
+    }
     if kind is None:
-        what = "the prompt or the video"
-    return (
-        f"Refused by the video service ({what}): {who(user_id, requested_by)} in "
-        f"{where(channel_id)} · job `{ref}`{jump(guild_id, channel_id, message_id)}"
+        # TRANSLATORS: a mod-log line; {who}: a member or an API key, {where}: a channel,
+        # {ref}: the job's reference, {link}: " · " and a link to the reply, or nothing.
+        return _(
+            "Refused by the video service (the prompt or the video): {who} in {where}"
+            " · job `{ref}`{link}",
+            **facts,
+        )
+    if kind is FailureKind.REFUSED_OUTPUT:
+        # TRANSLATORS: a mod-log line; {link}: " · " and a link to the reply, or nothing.
+        return _(
+            "Refused by the video service (the video it made): {who} in {where} · job `{ref}`"
+            "{link}",
+            **facts,
+        )
+    # TRANSLATORS: a mod-log line; {link}: " · " and a link to the reply, or nothing.
+    return _(
+        "Refused by the video service (the prompt): {who} in {where} · job `{ref}`{link}",
+        **facts,
     )
 
 
@@ -105,10 +139,22 @@ def flagged_line(
     message_id: int | None,
 ) -> str:
     """A flagged result was posted: behind a spoiler, or openly where spoilers are off."""
-    how = "Posted behind a spoiler" if hidden else "Posted openly (spoilers are off)"
-    return (
-        f"{how}, {reason_text(reason)}: {who(user_id, requested_by)} in {where(channel_id)}"
-        f" · job `{ref}`{jump(guild_id, channel_id, message_id)}"
+    facts = {
+        "reason": reason_text(reason),
+        "who": who(user_id, requested_by),
+        "where": where(channel_id),
+        "ref": ref,
+        "link": jump(guild_id, channel_id, message_id),
+    }
+    if hidden:
+        # TRANSLATORS: a mod-log line; {reason}: "flagged by the video service" or the
+        # moderation's categories; {link}: " · " and a link to the reply, or nothing.
+        return _("Posted behind a spoiler, {reason}: {who} in {where} · job `{ref}`{link}", **facts)
+    # TRANSLATORS: a mod-log line; {reason}: "flagged by the video service" or the
+    # moderation's categories; {link}: " · " and a link to the reply, or nothing.
+    return _(
+        "Posted openly (spoilers are off), {reason}: {who} in {where} · job `{ref}`{link}",
+        **facts,
     )
 
 
@@ -130,9 +176,33 @@ class ModLog:
         guild_id = interaction.guild_id
         if guild_id is None:
             return
-        line = refusal_line(error, user_id=interaction.user.id, channel_id=interaction.channel_id)
+        user_id, channel_id = interaction.user.id, interaction.channel_id
+        if refusal_line(error, user_id=user_id, channel_id=channel_id) is None:
+            return  # not for moderators
+        spoken = interaction.guild_locale
+        spawn(self._post_refusal(guild_id, spoken, error, user_id, channel_id), name="mod-log")
+
+    async def _post_refusal(
+        self,
+        guild_id: int,
+        spoken: object,
+        error: Exception,
+        user_id: int,
+        channel_id: int | None,
+    ) -> None:
+        """The line in the server's language (the mod log is the server's), not the
+        refused member's."""
+        try:
+            policy = await self._policies(guild_id)
+        except Exception:  # noqa: BLE001 - the store hiccuped: the line is lost, not the job
+            log.warning("mod log of guild %d: its settings could not be read", guild_id)
+            return
+        if policy.mod_log_channel is None:
+            return
+        with i18n.reading(policy.language or spoken):
+            line = refusal_line(error, user_id=user_id, channel_id=channel_id)
         if line is not None:
-            self.note(guild_id, line)
+            await self.send(policy.mod_log_channel, line)
 
     def note(self, guild_id: int, line: str, *, channel_id: int | None = None) -> None:
         """Post `line` in the background; `channel_id` when the caller read the policy."""

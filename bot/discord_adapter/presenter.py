@@ -7,18 +7,19 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import discord
 
+from bot import i18n
 from bot.background import spawn
-from bot.discord_adapter import card_v2, mod_log, render
+from bot.discord_adapter import card_v2, mod_log, render, user_installs
 from bot.discord_adapter.buttons import controls, is_delivered_card, result_controls
 from bot.discord_adapter.mod_log import ModLog, PolicyReader
-from bot.discord_adapter.reply import ReplyAddress
+from bot.discord_adapter.reply import DEFAULT_UPLOAD_LIMIT, ReplyAddress
 from bot.discord_adapter.spoilers import is_flag, spoiler_reason
 from bot.domain import (
     Delivery,
@@ -97,6 +98,19 @@ async def _default_policy(guild_id: int | None) -> GuildPolicy:
 
 
 JobReader = Callable[[str], Awaitable[JobSummary | None]]
+_Method = TypeVar("_Method", bound=Callable[..., Coroutine[Any, Any, None]])
+
+
+def _in_the_cards_language(method: _Method) -> _Method:
+    """Draw the card (and its mod-log line) in the server's language, not the member's whose
+    interaction started the job: the card is public."""
+
+    @functools.wraps(method)
+    async def drawn(self: DiscordPresenter, view: JobView, *args: Any, **kwargs: Any) -> None:
+        with i18n.reading(await self._language(view)):
+            await method(self, view, *args, **kwargs)
+
+    return cast("_Method", drawn)
 
 
 class DiscordPresenter:
@@ -142,6 +156,10 @@ class DiscordPresenter:
         self._demo = demo
         self._clock = clock
         self._token_dead = False
+        # Where only the interaction reaches the reply: the DM that carries the card once the
+        # token is spent, and the ended job it is sent for (None: nothing goes by DM).
+        self._dm = user_installs.DirectReply(client)
+        self._ended: JobView | None = None
         self._gone = False  # the reply was deleted or became unreachable: for good
         self._thumbnail: str | None = None  # the attachment name once the still is uploaded
         self._last_signature: tuple[object, ...] | None = None
@@ -153,9 +171,10 @@ class DiscordPresenter:
 
     # -- ReplySink ---------------------------------------------------------------------------
 
+    @_in_the_cards_language
     async def show(self, view: JobView) -> None:
         view = await self._spoilered(self._linked(view))
-        if self._gone or _signature(view) == self._last_signature:
+        if self._gone or self._seen(view) == self._last_signature:
             return
         wait = self._last_edit + self._interval - self._clock()
         if wait <= 0:
@@ -165,11 +184,13 @@ class DiscordPresenter:
         if self._flush is None or self._flush.done():
             self._flush = spawn(self._flush_later(wait), name="presenter-flush")
 
+    @_in_the_cards_language
     async def deliver(self, view: JobView, delivery: Delivery) -> None:
         flagged = view.spoiler
         # The server's mode as it is now: a change made while the video was being made holds.
         view = await self._spoilered(self._linked(view), fresh=True)
         self._cancel_pending()
+        self._ending(view)
         await self._post(view, delivery)
         if is_flag(flagged):
             reason = str(flagged)
@@ -213,7 +234,7 @@ class DiscordPresenter:
                     await self._edit(
                         embed=embed,
                         attachments=files,
-                        view=_result(view, plan.link, "Open original"),
+                        view=_result(view, plan.link, render.open_original()),
                     )
             except discord.HTTPException as exc:
                 if exc.status != 413 and exc.code != ENTITY_TOO_LARGE:
@@ -224,7 +245,7 @@ class DiscordPresenter:
             return
         files, name = self._files(view, None, thumbnail)
         if self._v2():
-            link = None if first.link is None else ("Open original", first.link)
+            link = None if first.link is None else (render.open_original(), first.link)
             card = card_v2.too_large(
                 view,
                 first,
@@ -238,7 +259,7 @@ class DiscordPresenter:
         await self._edit(
             embed=render.too_large_embed(view, first, demo=self._demo, thumbnail=name),
             attachments=files,
-            view=_result(view, first.link, "Open original"),
+            view=_result(view, first.link, render.open_original()),
         )
 
     async def _post_v2(self, view: JobView, upload: Delivery, plan: DeliveryPlan) -> None:
@@ -247,7 +268,7 @@ class DiscordPresenter:
         video = discord.File(
             upload.path, filename=_filename(view.request.prompt, spoiler=hidden), spoiler=hidden
         )
-        link = None if plan.link is None else ("Open original", plan.link)
+        link = None if plan.link is None else (render.open_original(), plan.link)
         card = card_v2.delivered(
             view,
             upload.size,
@@ -323,10 +344,12 @@ class DiscordPresenter:
                 return None
         return Delivery(fitted, fitted.stat().st_size)
 
+    @_in_the_cards_language
     async def fail(self, view: JobView) -> None:
         refused = view.state is JobState.REFUSED
         view = await self._spoilered(self._linked(view), fresh=refused)
         self._cancel_pending()
+        self._ending(view)
         if refused:
             # The refusal happened whether or not the card can still say so.
             self._note_refusal(view)
@@ -384,6 +407,12 @@ class DiscordPresenter:
             self._policy = await self._policies(view.request.requester.guild_id)
         return view.evolve(spoiler=spoiler_reason(self._policy.spoilers, view.spoiler))
 
+    async def _language(self, view: JobView) -> str | None:
+        """The server's chosen language, else the one the card was opened in."""
+        if self._policy is None:
+            self._policy = await self._policies(view.request.requester.guild_id)
+        return self._policy.language or self._address.locale
+
     def _linked(self, view: JobView) -> JobView:
         """The view with what only this reply knows: a follow-up's source, who asked."""
         address = self._address
@@ -392,6 +421,8 @@ class DiscordPresenter:
         return view.evolve(source_link=address.source_link, requested_by=address.requested_by)
 
     async def already_delivered(self) -> bool:
+        if self._address.interaction_only:
+            return await self._delivered_through_interaction()
         if self._message_id is None:
             return False
         channel = self._client.get_partial_messageable(self._channel_id)
@@ -401,10 +432,74 @@ class DiscordPresenter:
             raise ReplyGone(f"reply {self._message_id}: {exc.status} {exc.code}") from None
         return _video_attachment(message) is not None or is_delivered_card(message)
 
+    # -- where only the interaction reaches the reply (user_installs.py) ----------------------
+
+    def _seen(self, view: JobView) -> tuple[object, ...]:
+        """What a reader sees of a progress card: its signature, and whether it says that the
+        result will come by DM."""
+        return (*_signature(view), self._handover_due(view))
+
+    def _handover_due(self, view: JobView) -> bool:
+        address = self._address
+        if not address.interaction_only or address.token_expires_at is None:
+            return False
+        now = discord.utils.utcnow().timestamp()
+        return user_installs.handover_due(view, address.token_expires_at, now, TOKEN_MARGIN)
+
+    def _ending(self, view: JobView) -> None:
+        """The job ended. Where only the interaction reached the reply, once its token is
+        spent the last card goes to the member by DM, within a DM's upload limit; a cancel
+        or a stop the member clicked is answered by their click, not by DM."""
+        if not self._address.interaction_only:
+            return
+        clicked = view.state in (JobState.CANCELLED, JobState.ABANDONED)
+        self._ended = None if clicked else view
+        if self._live_webhook() is None and not self._dm.opened:
+            self._upload_limit = min(self._upload_limit, DEFAULT_UPLOAD_LIMIT)
+            self._thumbnail = None  # a new message: its still goes up with it
+
+    async def _direct(self, fields: dict[str, Any]) -> discord.Message | None:
+        """An edit once the token is spent, where only the interaction reached the reply:
+        the DM's, which the ended job's first card opens (progress is not shown meanwhile)."""
+        if self._dm.opened:
+            return await self._dm.edit(fields)
+        ended = self._ended
+        if ended is None:
+            return None
+        try:
+            return await self._dm.post(ended.request.requester.user_id, fields, ref=ended.ref)
+        except ReplyGone:
+            self._gone = True
+            raise
+
+    async def _delivered_through_interaction(self) -> bool:
+        """After a crash mid-delivery: the reply read back through the webhook while the
+        token lives, or the DM this process sent. A DM sent before a restart cannot be read
+        back: the member may get the video twice, never not at all."""
+        live = self._live_webhook()
+        if self._dm.opened:
+            message = await self._dm.fetch()
+        elif live is not None:
+            webhook, message_id = live
+            try:
+                message = await webhook.fetch_message(message_id)
+            except discord.HTTPException as exc:
+                if exc.code in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK) or exc.status == 401:
+                    self._token_dead = True
+                    return False
+                if exc.status == 404:
+                    raise ReplyGone(f"reply {message_id}: {exc.code}") from None
+                raise
+        else:
+            return False
+        return _video_attachment(message) is not None or is_delivered_card(message)
+
     # -- edits ------------------------------------------------------------------------------
 
     async def _show_now(self, view: JobView) -> None:
-        self._last_signature = _signature(view)
+        if self._address.interaction_only and self._live_webhook() is None and not self._dm.opened:
+            return  # the token is spent: no progress can be shown; the result comes by DM
+        self._last_signature = self._seen(view)
         if self._v2():
             await self._edit_card(view, card_v2.progress)
             return
@@ -416,9 +511,11 @@ class DiscordPresenter:
         `embed` makes the classic card's embed, or the whole V2 card (a LayoutView)."""
         if self._v2():
             fields.pop("view", None)
-            card = functools.partial(_as_view, embed)
+            card: Callable[..., dict[str, Any]] = functools.partial(_as_view, embed)
         else:
             card = functools.partial(_as_embed, embed)
+        if self._handover_due(job):
+            card = user_installs.with_note(card, user_installs.handover_note())
         thumbnail = job.thumbnail
         if job.spoiler is not None:
             thumbnail = None  # a still of a video behind a spoiler is never shown openly
@@ -435,7 +532,7 @@ class DiscordPresenter:
     async def _flush_later(self, wait: float) -> None:
         await asyncio.sleep(wait)
         view, self._pending = self._pending, None
-        if view is not None and _signature(view) != self._last_signature:
+        if view is not None and self._seen(view) != self._last_signature:
             self._sending = True  # from here on the edit is on the wire: not cancelled
             try:
                 await self._show_now(view)
@@ -502,6 +599,8 @@ class DiscordPresenter:
                     raise
                 log.info("interaction token unusable; editing through the channel now")
                 self._token_dead = True
+        if self._address.interaction_only:
+            return await self._direct(fields)
         if self._message_id is None:
             log.warning("token expired and the reply's message id is unknown; edit dropped")
             return None

@@ -17,11 +17,14 @@ from typing import Any
 
 import discord
 
+from bot import i18n
 from bot.catalogue import RequestRejected
 from bot.discord_adapter import access
-from bot.discord_adapter.interactions import send_private
+from bot.discord_adapter.interactions import card_locale, send_private
 from bot.discord_adapter.render import shorten, timestamp
+from bot.discord_adapter.user_installs import bot_reaches
 from bot.domain import JobView, LimitReached, NotAllowed, ReplyHandle
+from bot.i18n import _
 from bot.observability.redaction import default_redactor
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,14 @@ class ReplyAddress:
     interaction_id: int | None = None
     source_link: str | None = None  # the message a follow-up was made from
     requested_by: str | None = None  # who asked, when not a member (an API key's name)
+    # The public card's language when it was opened (the server's Discord language, or the
+    # member's in a DM); a server's `/video-admin language` wins when the card is drawn.
+    locale: str | None = None
+    # The bot is no member where the reply lives (a member's own install used in a DM, a
+    # group DM or a server without the bot): only the interaction's webhook reaches it, and
+    # once the token is spent the card goes to the member by DM (bot/discord_adapter/
+    # user_installs.py).
+    interaction_only: bool = False
 
     def __repr__(self) -> str:  # the token stays out of logs
         return f"ReplyAddress(channel_id={self.channel_id}, message_id={self.message_id})"
@@ -61,6 +72,10 @@ class ReplyAddress:
             public["source_link"] = self.source_link
         if self.requested_by is not None:
             public["requested_by"] = self.requested_by
+        if self.locale is not None:
+            public["locale"] = self.locale
+        if self.interaction_only:
+            public["interaction_only"] = True
         return ReplyHandle(KIND, json.dumps(public), self.interaction_token)
 
     @classmethod
@@ -82,6 +97,8 @@ class ReplyAddress:
             interaction_id=number("interaction_id"),
             source_link=str(data["source_link"]) if data.get("source_link") else None,
             requested_by=str(data["requested_by"]) if data.get("requested_by") else None,
+            locale=str(data["locale"]) if data.get("locale") else None,
+            interaction_only=data.get("interaction_only") is True,
         )
 
 
@@ -91,7 +108,8 @@ def refusal_text(error: Exception) -> str:
         return access.refusal_text(error)
     text = str(error)
     if isinstance(error, LimitReached) and error.resets_at is not None:
-        text = f"{text} It resets {timestamp(error.resets_at)}."
+        # TRANSLATORS: {refusal} says which daily limit is reached; {time}: "in 5 hours".
+        text = _("{refusal} It resets {time}.", refusal=text, time=timestamp(error.resets_at))
     # A refusal that lists what would do (500 models) must still fit in one message.
     return shorten(text, MESSAGE_LIMIT)
 
@@ -153,6 +171,8 @@ class InteractionReply:
             upload_limit=interaction.filesize_limit,
             interaction_id=interaction.id,
             source_link=self.source_link,
+            locale=card_locale(interaction),
+            interaction_only=not bot_reaches(interaction),
         ).handle()
 
     async def refuse(self, text: str) -> None:
@@ -211,15 +231,18 @@ class ChannelReply:
         shown = view.evolve(requested_by=self._requested_by)
         guild_id = guild.id if isinstance(guild, discord.Guild) else None
         style = "classic" if self._card is None else await self._card(guild_id)
-        first: dict[str, Any] = {"embed": progress_embed(shown, demo=False)}
-        if style == "v2":
-            from bot.discord_adapter import card_v2  # it imports the buttons
+        # No member asks here: the card starts in the server's own Discord language.
+        locale = guild.preferred_locale.value if isinstance(guild, discord.Guild) else None
+        with i18n.reading(locale):
+            first: dict[str, Any] = {"embed": progress_embed(shown, demo=False)}
+            if style == "v2":
+                from bot.discord_adapter import card_v2  # it imports the buttons
 
-            # Discord's V2 flag is set when a message is made, never later.
-            first = {
-                "view": card_v2.progress(shown, demo=False),
-                "allowed_mentions": discord.AllowedMentions.none(),
-            }
+                # Discord's V2 flag is set when a message is made, never later.
+                first = {
+                    "view": card_v2.progress(shown, demo=False),
+                    "allowed_mentions": discord.AllowedMentions.none(),
+                }
         try:
             message = await messageable.send(**first)
         except (discord.NotFound, discord.Forbidden):
@@ -234,4 +257,5 @@ class ChannelReply:
             token_expires_at=None,
             upload_limit=limit,
             requested_by=self._requested_by,
+            locale=locale,
         ).handle()

@@ -16,6 +16,7 @@ from typing import TypeVar
 from discord import app_commands
 
 from bot.catalogue import Catalogue, ModelSpec
+from bot.discord_adapter.render import seconds_text
 
 # Discord's limit for an option's choices, and for the suggestions of an autocomplete.
 MAX_CHOICES = 25
@@ -76,7 +77,8 @@ def model_choice(spec: ModelSpec) -> app_commands.Choice[str]:
 
 
 def seconds_choice(seconds: int) -> app_commands.Choice[int]:
-    return app_commands.Choice(name=f"{seconds} s", value=seconds)
+    """A length as a choice: in the member's language when suggested while they type."""
+    return app_commands.Choice(name=seconds_text(seconds), value=seconds)
 
 
 def model_choices(offer: Offer, typed: object) -> list[app_commands.Choice[str]]:

@@ -30,4 +30,10 @@ class CatalogueTranslator(app_commands.Translator):
     ) -> str | None:
         if context.location in _KEPT_ENGLISH:
             return None
-        return i18n.translation_of(string.message, locale)
+        template = string.extras.get("template")
+        if template is None:
+            return i18n.translation_of(string.message, locale)
+        # A description with a value in it (cogs/video.py's `filled`): the message id is the
+        # template, filled again once translated.
+        text = i18n.translation_of(str(template), locale)
+        return None if text is None else text.format(**string.extras.get("params", {}))

@@ -8,9 +8,15 @@ from typing import TYPE_CHECKING, Any, cast
 import discord
 from discord import app_commands
 
+from bot import i18n
 from bot.discord_adapter.access import AccessDenied, guild_policy_applies, refusal_text
-from bot.discord_adapter.interactions import requester_of, send_private
+from bot.discord_adapter.interactions import (
+    read_in_members_language,
+    requester_of,
+    send_private,
+)
 from bot.domain import NotAllowed, new_ref
+from bot.i18n import _
 
 if TYPE_CHECKING:
     from bot.discord_adapter.client import VideoBot
@@ -32,16 +38,24 @@ def describe_error(error: app_commands.AppCommandError, ref: str) -> str:
     if isinstance(error, AccessDenied):
         return error.reason
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command works in servers only."
+        return _("This command works in servers only.")
     if isinstance(error, app_commands.MissingPermissions):
-        return "You need more permissions to use this command."
+        return _("You need more permissions to use this command.")
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down: try again in {error.retry_after:.0f} s."
+        # TRANSLATORS: "s" for seconds.
+        return _(
+            "Slow down: try again in {seconds} s.",
+            seconds=i18n.number(round(error.retry_after)),
+        )
     if isinstance(error, app_commands.CheckFailure):
-        return "You cannot use this command here."
+        return _("You cannot use this command here.")
     if isinstance(error, app_commands.TransformerError):
-        return "One of the options has a value the bot cannot use."
-    return f"Something went wrong on the bot's side (ref {ref}). An operator can look it up."
+        return _("One of the options has a value the bot cannot use.")
+    # TRANSLATORS: {ref} is a reference the bot's operator finds in the bot's log.
+    return _(
+        "Something went wrong on the bot's side (ref {ref}). An operator can look it up.",
+        ref=ref,
+    )
 
 
 class VideoCommandTree(app_commands.CommandTree[Any]):
@@ -51,6 +65,7 @@ class VideoCommandTree(app_commands.CommandTree[Any]):
         # Components never reach the tree in discord.py; should one, its handler decides.
         if interaction.type not in _COMMAND_TYPES:
             return True
+        read_in_members_language(interaction)  # refusals and errors below included
         reason = await self._refusal(interaction)
         if reason is None:
             return True

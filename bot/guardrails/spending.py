@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import i18n
 from bot.domain import (
     EffectiveLimits,
     GuildPolicy,
@@ -22,6 +23,7 @@ from bot.domain import (
     effective_limits,
 )
 from bot.guardrails.queue import JobQueue
+from bot.i18n import _, ngettext
 from bot.store.guilds import GuildStore
 from bot.store.leases import LeaseStore
 from bot.store.usage import UsageStore
@@ -30,7 +32,8 @@ _T = TypeVar("_T")
 
 
 def _money(amount: Decimal) -> str:
-    return f"${amount:.2f}"
+    """An amount in the reader's format ("$0.40", "0,40 $")."""
+    return i18n.money(amount)
 
 
 def _key_budget(request: VideoRequest) -> Decimal | None:
@@ -82,14 +85,23 @@ class SpendGate:
     def _check_counts(self, everyone: int, mine: int) -> None:
         if everyone >= self._operator.max_queued:
             raise LimitReached(
-                f"The bot's queue is full ({self._operator.max_queued} videos waiting). "
-                "Try again in a little while.",
+                ngettext(
+                    "The bot's queue is full ({n} video waiting). Try again in a little while.",
+                    "The bot's queue is full ({n} videos waiting). Try again in a little while.",
+                    self._operator.max_queued,
+                ),
                 limit=Limit.QUEUE,
             )
         if mine >= self._operator.max_queued_per_user:
+            # The English reads "videos" for one too (what members have always been told).
             raise LimitReached(
-                f"You already have {self._operator.max_queued_per_user} videos waiting in the "
-                "queue. Wait for one of them to start, then ask again.",
+                ngettext(
+                    "You already have {n} videos waiting in the queue. Wait for one of them to "
+                    "start, then ask again.",
+                    "You already have {n} videos waiting in the queue. Wait for one of them to "
+                    "start, then ask again.",
+                    self._operator.max_queued_per_user,
+                ),
                 limit=Limit.QUEUE,
             )
 
@@ -197,9 +209,14 @@ class SpendGate:
         if limits.user_daily_count is not None:
             mine = await self._usage.usage(since=since, user_id=user, conn=conn)
             if mine.videos + new_videos > limits.user_daily_count:
+                # TRANSLATORS: {made} videos made today, of the member's daily limit of {n}.
                 raise LimitReached(
-                    f"You have made {mine.videos} of your {limits.user_daily_count} videos for "
-                    "today.",
+                    ngettext(
+                        "You have made {made} of your {n} videos for today.",
+                        "You have made {made} of your {n} videos for today.",
+                        limits.user_daily_count,
+                        made=i18n.number(mine.videos),
+                    ),
                     resets,
                     limit=Limit.MEMBER_COUNT,
                 )
@@ -207,8 +224,13 @@ class SpendGate:
             mine = await self._usage.usage(since=since, user_id=user, conn=conn)
             if mine.cost + cost > limits.user_daily_budget:
                 raise LimitReached(
-                    f"This video would cost {_money(cost)}; you have used {_money(mine.cost)} of "
-                    f"your {_money(limits.user_daily_budget)} daily budget.",
+                    _(
+                        "This video would cost {cost}; you have used {used} of your {budget} "
+                        "daily budget.",
+                        cost=_money(cost),
+                        used=_money(mine.cost),
+                        budget=_money(limits.user_daily_budget),
+                    ),
                     resets,
                     limit=Limit.MEMBER_BUDGET,
                 )
@@ -218,9 +240,15 @@ class SpendGate:
             used = await self._usage.usage(since=since, user_id=key.member_id, conn=conn)
             if used.cost + cost > key.daily_budget:
                 raise LimitReached(
-                    f"Key {key.name} has used {_money(used.cost)} of its "
-                    f"{_money(key.daily_budget)} daily budget; this video would cost "
-                    f"{_money(cost)}.",
+                    # TRANSLATORS: {key} is the name of a team API key.
+                    _(
+                        "Key {key} has used {used} of its {budget} daily budget; this video "
+                        "would cost {cost}.",
+                        key=key.name,
+                        used=_money(used.cost),
+                        budget=_money(key.daily_budget),
+                        cost=_money(cost),
+                    ),
                     resets,
                     limit=Limit.KEY_BUDGET,
                 )
@@ -229,9 +257,13 @@ class SpendGate:
             theirs = await self._usage.usage(since=since, guild_id=guild, conn=conn)
             if theirs.cost + cost > limits.guild_daily_budget:
                 raise LimitReached(
-                    f"This video would cost {_money(cost)}; this server has used "
-                    f"{_money(theirs.cost)} of its {_money(limits.guild_daily_budget)} daily "
-                    "budget.",
+                    _(
+                        "This video would cost {cost}; this server has used {used} of its "
+                        "{budget} daily budget.",
+                        cost=_money(cost),
+                        used=_money(theirs.cost),
+                        budget=_money(limits.guild_daily_budget),
+                    ),
                     resets,
                     limit=Limit.GUILD_BUDGET,
                 )
@@ -239,8 +271,11 @@ class SpendGate:
             everyone = await self._usage.usage(since=since, conn=conn)
             if everyone.cost + cost > limits.daily_budget:
                 raise LimitReached(
-                    f"The bot's daily budget is used up ({_money(everyone.cost)} of "
-                    f"{_money(limits.daily_budget)}).",
+                    _(
+                        "The bot's daily budget is used up ({used} of {budget}).",
+                        used=_money(everyone.cost),
+                        budget=_money(limits.daily_budget),
+                    ),
                     resets,
                     limit=Limit.DAILY_BUDGET,
                 )

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot import i18n
 from bot.background import spawn
 from bot.catalogue import Catalogue, ModelSpec, RequestRejected
 from bot.domain import (
@@ -34,7 +35,9 @@ from bot.domain import (
     ReplySink,
     Requester,
     VideoRequest,
+    with_ref,
 )
+from bot.i18n import N_
 from bot.jobs.durations import DurationHistory
 from bot.jobs.files import JobFiles
 from bot.jobs.polling import PollPlanner
@@ -78,29 +81,31 @@ SinkFactory = Callable[[JobRecord], ReplySink]
 OriginalFinder = Callable[[str, int], Original | None]
 
 
-EXPIRED_MESSAGE = (
+# Why a job ended, stored in English with it (`last_error`) and shown in each reader's
+# language by the card (bot.domain.failure_text).
+EXPIRED_MESSAGE = N_(
     "The video was generated, but the video service's download link expired before the bot "
     "could fetch it (the bot was offline too long)."
 )
-REMOVED_MESSAGE = (
+REMOVED_MESSAGE = N_(
     "The video was made, but the video service's safety filter withheld it. The service may "
     "still bill it."
 )
-UNAVAILABLE_MESSAGE = (
+UNAVAILABLE_MESSAGE = N_(
     "The video was generated, but it could not be downloaded: the video service did not hand "
     "the file over."
 )
-PROVIDER_GONE_MESSAGE = (
+PROVIDER_GONE_MESSAGE = N_(
     "This video's provider is no longer configured on the bot; an operator removed it."
 )
-NEVER_STARTED_MESSAGE = (
+NEVER_STARTED_MESSAGE = N_(
     "The video service never received this request (nothing was billed). Please try again."
 )
-UNDELIVERABLE_MESSAGE = (
+UNDELIVERABLE_MESSAGE = N_(
     "The video was made, but its reply can no longer be reached (deleted, or the bot lost "
     "access). An operator can still send the file on."
 )
-TIMED_OUT_MESSAGE = (
+TIMED_OUT_MESSAGE = N_(
     "The video took too long; the bot stopped waiting for it. The video service may still "
     "finish (and bill) it."
 )
@@ -313,6 +318,9 @@ class Workflow:
     # -- the loop ------------------------------------------------------------------------------
 
     async def _run(self, job: _Job, delay: float) -> None:
+        # A job reads to nobody: what it stores and logs is English, whichever member's
+        # interaction started it (each reply renders in its own reader's language).
+        i18n.read_in(i18n.ENGLISH)
         if delay:
             await asyncio.sleep(delay)
         if job.record.state not in (JobState.ACCEPTED, JobState.DELIVERING):
@@ -408,7 +416,7 @@ class Workflow:
         """
         from bot.observability.redaction import redact
 
-        ref = f"{redact(message)} (ref {job.record.id})"
+        ref = with_ref(redact(message), job.record.id)
         extra = {} if kind is None else {"failure_kind": kind.value}
         await self._move(job, state, expect=[job.record.state], last_error=ref, **extra)
         job.view = job.view.evolve(phase=Phase.FAILED, error=ref, refused=refused, eta_at=None)

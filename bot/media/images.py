@@ -7,13 +7,18 @@ so the bot centre-crops and resizes it rather than passing the user's file throu
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import io
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+from babel.numbers import format_decimal
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from bot import i18n
+from bot.i18n import _
 from bot.videos import ReferenceImage
 
 # MPO is what phones write: a JPEG whose first picture is the photo (more follow for depth or
@@ -46,8 +51,10 @@ _POOL = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1), thread_name_
 
 
 async def fit_reference_off_loop(data: bytes, size: str) -> ReferenceImage:
-    """`fit_reference` in the bounded worker pool, so acknowledgements go on meanwhile."""
-    return await asyncio.get_running_loop().run_in_executor(_POOL, fit_reference, data, size)
+    """`fit_reference` in the bounded worker pool, so acknowledgements go on meanwhile (in
+    the caller's context: a refusal speaks the member's language)."""
+    fit = functools.partial(contextvars.copy_context().run, fit_reference, data, size)
+    return await asyncio.get_running_loop().run_in_executor(_POOL, fit)
 
 
 def fit_reference(data: bytes, size: str) -> ReferenceImage:
@@ -78,19 +85,28 @@ def _decode(data: bytes, target: tuple[int, int]) -> Image.Image:
     except ImageRejected:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
-        raise ImageRejected("The reference is not a readable JPEG, PNG or WebP image.") from None
+        raise ImageRejected(_("The reference is not a readable JPEG, PNG or WebP image.")) from None
     except (OSError, ValueError, SyntaxError):
-        raise ImageRejected("The reference image is damaged or truncated.") from None
+        raise ImageRejected(_("The reference image is damaged or truncated.")) from None
     return image
 
 
 def _check_header(image: Image.Image) -> None:
     if image.format not in ACCEPTED_FORMATS:
         raise ImageRejected(
-            f"The reference must be a JPEG, PNG or WebP image (this is {image.format})."
+            # TRANSLATORS: {format} is an image format's name ("GIF").
+            _(
+                "The reference must be a JPEG, PNG or WebP image (this is {format}).",
+                format=image.format,
+            )
         )
     if image.width * image.height > MAX_PIXELS:
-        raise ImageRejected("The reference image has too many pixels (over 40 MP).")
+        raise ImageRejected(
+            _(
+                "The reference image has too many pixels (over {megapixels} MP).",
+                megapixels=i18n.number(MAX_PIXELS // 1_000_000),
+            )
+        )
 
 
 # A reference image larger than this is refused before it is downloaded.
@@ -113,13 +129,33 @@ def sniff_image_type(data: bytes) -> str | None:
 def check_upload(content_type: str | None, size: int, filename: str) -> None:
     """Refuse an upload by its declared type and size, before fetching it."""
     declared = (content_type or "").split(";")[0].strip().lower()
-    if declared not in ACCEPTED_CONTENT_TYPES:
-        shown = declared or "an unknown type"
+    name = filename[:80]
+    if not declared:
         raise ImageRejected(
-            f"`{filename[:80]}` is {shown}; the reference must be a JPEG, PNG or WebP image."
+            # TRANSLATORS: {file} is the uploaded file's name.
+            _(
+                "`{file}` is an unknown type; the reference must be a JPEG, PNG or WebP image.",
+                file=name,
+            )
+        )
+    if declared not in ACCEPTED_CONTENT_TYPES:
+        raise ImageRejected(
+            # TRANSLATORS: {file} is the uploaded file's name, {type} its type ("image/gif").
+            _(
+                "`{file}` is {type}; the reference must be a JPEG, PNG or WebP image.",
+                file=name,
+                type=declared,
+            )
         )
     if size > MAX_REFERENCE_BYTES:
         raise ImageRejected(
-            f"`{filename[:80]}` is {size / 1048576:.1f} MiB; reference images may be at most "
-            f"{MAX_REFERENCE_BYTES // 1048576} MiB."
+            # TRANSLATORS: {file} is the uploaded file's name; sizes in mebibytes ("20.3").
+            _(
+                "`{file}` is {size} MiB; reference images may be at most {limit} MiB.",
+                file=name,
+                size=format_decimal(
+                    size / 1048576, format="#,##0.0", locale=i18n.babel_locale(i18n.current())
+                ),
+                limit=i18n.number(MAX_REFERENCE_BYTES // 1048576),
+            )
         )

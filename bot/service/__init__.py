@@ -7,6 +7,7 @@ Front ends (Discord, the HTTP API, the terminal) import from here and from bot.d
 from bot.service.facade import VideoService
 from bot.service.keys import Keys, open_keys
 from bot.service.replies import ReplyOpener, SinkBuilder
+from bot.service.webhook_endpoints import EndpointRefused, WebhookEndpoints
 from bot.service.wiring import (
     OpenStore,
     build_service,
@@ -20,12 +21,14 @@ from bot.service.wiring import (
 from bot.store import StoreError
 
 __all__ = [
+    "EndpointRefused",
     "Keys",
     "OpenStore",
     "ReplyOpener",
     "SinkBuilder",
     "StoreError",
     "VideoService",
+    "WebhookEndpoints",
     "build_service",
     "make_client",
     "make_providers",

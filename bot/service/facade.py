@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +25,7 @@ from bot.catalogue import Catalogue, RequestRejected
 from bot.config import Settings
 from bot.domain import (
     AT_PROVIDER,
-    NO_LIMITS,
+    MAX_PROMPT,
     CallbackOutcome,
     EffectiveLimits,
     FollowUpKind,
@@ -34,24 +35,30 @@ from bot.domain import (
     JobState,
     JobSummary,
     JobView,
+    Limit,
+    LimitReached,
     MemberUsage,
     Phase,
     PromptFlagged,
+    PromptHelperUnavailable,
+    PromptOffer,
     ProviderHealth,
     Requester,
     Upload,
     Usage,
     VideoRequest,
     check_guild_policy,
+    day_bounds,
     new_ref,
     validate_request,
 )
 from bot.guardrails.access import guild_refusal, operator_refusal
+from bot.i18n import N_, _, ngettext
 from bot.jobs.providers import UnknownProviderError
 from bot.media.images import ImageRejected, check_upload, fit_reference_off_loop
 from bot.service import follow_ups
 from bot.service.keys import Keys
-from bot.service.links import LinkSigner
+from bot.service.links import LinkSigner, link_for
 from bot.service.replies import ReplyOpener
 from bot.store import JobRecord
 from bot.store.jobs import StaleTransitionError
@@ -63,13 +70,22 @@ if TYPE_CHECKING:  # built by the composition root, which imports this module
 
 log = logging.getLogger(__name__)
 
-RESTARTING = "The bot is restarting. Try again in a minute."
-CANCELLED_MESSAGE = "Cancelled before it started; nothing was sent to the video service."
-STOPPED_MESSAGE = (
+RESTARTING = N_("The bot is restarting. Try again in a minute.")
+# A cancel's answer, and the job's end as stored (English) and shown on its card.
+CANCELLED_MESSAGE = N_("Cancelled before it started; nothing was sent to the video service.")
+STOPPED_MESSAGE = N_(
     "Stopped following this video. The video service may still finish (and bill) it, so it "
     "still counts against your limits; the bot will not post it."
 )
-UNKNOWN_JOB = "That video is unknown (it may belong to another bot)."
+UNKNOWN_JOB = N_("That video is unknown (it may belong to another bot).")
+# Who may act on a job, per action (whole sentences: languages word each action their way).
+FOLLOW_UP_OTHERS = N_(
+    "Only the member who asked for this video, or a server admin, can follow it up."
+)
+DETAILS_OF_OTHERS = N_(
+    "Only the member who asked for this video, or a server admin, can see its details."
+)
+DELETE_OTHERS = N_("Only the member who asked for this video, or a server admin, can delete it.")
 
 
 class VideoService:
@@ -177,7 +193,36 @@ class VideoService:
         terminal: no access rules, limits or backlog.
         """
         if self.engine.closing:
-            raise RequestRejected(RESTARTING)
+            raise RequestRejected(_(RESTARTING))
+        request = await self._validated(
+            requester,
+            prompt,
+            model=model,
+            size=size,
+            seconds=seconds,
+            reference=reference,
+            bounded=bounded,
+        )
+        fitted = None if reference is None else await self._fit(reference, request.size)
+        # The operator's own terminal (`bounded=False`) is not checked: it is the operator's.
+        spoiler = await self._screen(request, fitted) if bounded else None
+        return await self._start(
+            request, reply, fitted, bounded=bounded, metadata=metadata, spoiler=spoiler
+        )
+
+    async def _validated(
+        self,
+        requester: Requester,
+        prompt: str,
+        *,
+        model: str | None,
+        size: str | None,
+        seconds: int | None,
+        reference: Upload | None,
+        bounded: bool = True,
+    ) -> VideoRequest:
+        """Every free check of a new request, in submit's order: the access rules, the
+        catalogue, the reference image's kind and size, what the server allows."""
         if bounded:
             await self.check_access(requester)
         request = validate_request(
@@ -196,12 +241,87 @@ class VideoService:
                 raise RequestRejected(str(exc)) from None
         if bounded and requester.guild_id is not None:
             check_guild_policy(await self.engine.guilds.get(requester.guild_id), request)
-        fitted = None if reference is None else await self._fit(reference, request.size)
-        # The operator's own terminal (`bounded=False`) is not checked: it is the operator's.
-        spoiler = await self._screen(request, fitted) if bounded else None
-        return await self._start(
-            request, reply, fitted, bounded=bounded, metadata=metadata, spoiler=spoiler
+        return request
+
+    # -- improving a prompt before spending ----------------------------------------------------
+
+    @property
+    def improves_prompts(self) -> bool:
+        """Whether members may have a prompt rewritten before spending (a chat model is set)."""
+        return self.engine.prompts is not None
+
+    async def improve_prompt(
+        self,
+        requester: Requester,
+        prompt: str,
+        *,
+        model: str | None = None,
+        size: str | None = None,
+        seconds: int | None = None,
+        reference: Upload | None = None,
+        max_length: int = MAX_PROMPT,
+    ) -> PromptOffer:
+        """A richer prompt for the member to choose, before anything is reserved or sent.
+
+        The prompt is checked first exactly as `submit` checks it (access rules, catalogue,
+        reference image, the server's rules, the moderation check); a refusal raises
+        RequestRejected and asks nothing of the chat model. Then one of the member's rewrites
+        of the day is counted, the chat model asked, and the rewrite checked the same way.
+        Without a usable rewrite the offer says why (`problem`) and the member's own prompt
+        stays usable. `max_length` is the longest prompt the front end can show and take back.
+        """
+        improver = self.engine.prompts
+        if improver is None:
+            raise RequestRejected(_("Improving prompts is not set up on this bot."))
+        if self.engine.closing:
+            raise RequestRejected(_(RESTARTING))
+        request = await self._validated(
+            requester, prompt, model=model, size=size, seconds=seconds, reference=reference
         )
+        fitted = None if reference is None else await self._fit(reference, request.size)
+        await self._screen(request, fitted)
+        limit = min(max_length, MAX_PROMPT)
+        offer = PromptOffer(
+            original=request.prompt,
+            rewrite=None,
+            model=request.model,
+            size=request.size,
+            seconds=request.seconds,
+            estimated_cost=request.estimated_cost,
+            max_length=limit,
+        )
+        day = self.today().isoformat()
+        daily = self.settings.prompt_daily
+        if not await self.engine.rewrites.take(requester.user_id, day, daily):
+            tomorrow = day_bounds(self.engine.clock())[1]
+            # TRANSLATORS: {n} is how many improved prompts a member may ask for a day.
+            used_up = ngettext(
+                "You have used your {n} prompt improvement for today.",
+                "You have used your {n} prompt improvements for today.",
+                daily,
+            )
+            problem = LimitReached(used_up, tomorrow, limit=Limit.REWRITES)
+            return replace(offer, problem=problem)
+        try:
+            rewrite = await improver.improve(request.prompt, seconds=request.seconds, limit=limit)
+        except PromptHelperUnavailable as exc:
+            await self.engine.rewrites.give_back(requester.user_id, day)
+            return replace(offer, problem=exc)
+        try:
+            # Checked like any prompt, with the same model, size, length and image.
+            checked = await self._validated(
+                requester,
+                rewrite,
+                model=request.model,
+                size=request.size,
+                seconds=request.seconds,
+                reference=reference,
+            )
+            await self._screen(checked, fitted)
+        except RequestRejected as exc:
+            log.info("a rewrite for user %d was refused: %s", requester.user_id, exc)
+            return replace(offer, problem=exc)
+        return replace(offer, rewrite=checked.prompt)
 
     async def _start(
         self,
@@ -301,7 +421,7 @@ class VideoService:
             raise
         except Exception:
             log.info("reading the reference image failed", exc_info=True)
-            raise RequestRejected("The reference image could not be fetched.") from None
+            raise RequestRejected(_("The reference image could not be fetched.")) from None
         try:
             # Decoding and resizing is CPU work: off the event loop, so acknowledgements go on.
             fitted = await fit_reference_off_loop(data, size)
@@ -328,13 +448,13 @@ class VideoService:
         `seconds`. The requester of the follow-up pays for it. Raises RequestRejected.
         """
         if self.engine.closing:
-            raise RequestRejected(RESTARTING)
-        source = await self._own_job(source_id, requester, "follow it up")
+            raise RequestRejected(_(RESTARTING))
+        source = await self._own_job(source_id, requester, FOLLOW_UP_OTHERS)
         if kind == "retry" and source.kind in (JobKind.REMIX, JobKind.EXTEND):
             # A remix or an extension tried again is that remix or extension again.
             parent = await self._store.get(source.source_id or "")
             if parent is None:
-                raise RequestRejected(follow_ups.SOURCE_UNKNOWN)
+                raise RequestRejected(_(follow_ups.SOURCE_UNKNOWN))
             kind = "remix" if source.kind == JobKind.REMIX else "extend"
             prompt, seconds, source = source.prompt, source.seconds, parent
         request = self._follow_up_request(kind, source, requester, prompt, seconds)
@@ -372,7 +492,7 @@ class VideoService:
     ) -> JobSummary:
         """The source of a follow-up, once it is known it may be asked for (a front end's
         form opens only then); raises RequestRejected, SourceGone when it expired."""
-        source = await self._own_job(source_id, requester, "follow it up")
+        source = await self._own_job(source_id, requester, FOLLOW_UP_OTHERS)
         request = self._follow_up_request(kind, source, requester, None, None)
         await self._admissible(request)
         return source.summary()
@@ -380,7 +500,7 @@ class VideoService:
     async def details(self, job_id: str, requester: Requester) -> JobDetails:
         """A job and the jobs it came from (newest first); raises RequestRejected unless the
         job is the requester's (or they manage its server)."""
-        record = await self._own_job(job_id, requester, "see its details")
+        record = await self._own_job(job_id, requester, DETAILS_OF_OTHERS)
         lineage = await follow_ups.lineage(self._store, record)
         return JobDetails(record.summary(), tuple(r.summary() for r in lineage))
 
@@ -388,15 +508,15 @@ class VideoService:
         """Delete a finished video: its files here and the provider's copy where the provider
         deletes; the job stays in the history as deleted. Returns what happened."""
         engine = self.engine
-        record = await self._own_job(job_id, requester, "delete it")
+        record = await self._own_job(job_id, requester, DELETE_OTHERS)
         # DELIVERING: the video is in the reply, the state is being recorded this moment.
         if not record.state.is_final and record.state is not JobState.DELIVERING:
-            raise RequestRejected("This video is still being made; stop it first.")
+            raise RequestRejected(_("This video is still being made; stop it first."))
         if record.deleted_at is not None:
-            return "This video was already deleted."
+            return _("This video was already deleted.")
         await self._store.note(record.id, deleted_at=engine.clock())
         engine.files.remove(record.id)
-        at_provider = ""
+        done = _("Deleted.")
         try:
             deletes = self.catalogue.get(record.model).delete
         except RequestRejected:
@@ -406,20 +526,20 @@ class VideoService:
                 await engine.providers.client(record.provider).delete(record.provider_video_id)
             except (VideosError, UnknownProviderError) as exc:
                 log.info("job %s: the provider did not delete its copy: %s", record.id, exc)
-                at_provider = " The video service kept its own copy (it expires on its own)."
+                done = _("Deleted. The video service kept its own copy (it expires on its own).")
             else:
-                at_provider = " The video service's copy was deleted too."
+                done = _("Deleted. The video service's copy was deleted too.")
         log.info("job %s deleted by user %d", record.id, requester.user_id)
-        return f"Deleted.{at_provider}"
+        return done
 
-    async def _own_job(self, job_id: str, requester: Requester, action: str) -> JobRecord:
+    async def _own_job(self, job_id: str, requester: Requester, others: str) -> JobRecord:
+        """The requester's job (or one of their server's, for its admins); `others` is the
+        refusal (an N_ message) for anyone else."""
         record = await self._store.get(job_id)
         if record is None:
-            raise RequestRejected(UNKNOWN_JOB)
+            raise RequestRejected(_(UNKNOWN_JOB))
         if not _may_act_on(requester, record):
-            raise RequestRejected(
-                f"Only the member who asked for this video, or a server admin, can {action}."
-            )
+            raise RequestRejected(_(others))
         return record
 
     # -- cancel / stop following --------------------------------------------------------------
@@ -433,9 +553,9 @@ class VideoService:
         engine = self.engine
         record = await self._store.get(job_id)
         if record is None:
-            return "That job is unknown."
+            return _("That job is unknown.")
         if not _may_act_on(requester, record):
-            return "Only the member who asked for this video, or a server admin, can do that."
+            return _("Only the member who asked for this video, or a server admin, can do that.")
         if record.state is JobState.ACCEPTED:
             try:
                 await self._store.transition(
@@ -449,7 +569,7 @@ class VideoService:
             else:
                 engine.dispatcher.withdraw(job_id)
                 await self._tell_ended(record, JobState.CANCELLED, CANCELLED_MESSAGE)
-                return CANCELLED_MESSAGE
+                return _(CANCELLED_MESSAGE)
         if record.state in AT_PROVIDER:
             try:
                 await self._store.transition(
@@ -469,10 +589,10 @@ class VideoService:
                 engine.files.remove(job_id)
                 view = self._ended_view(record, JobState.ABANDONED, STOPPED_MESSAGE)
                 await engine.replies.tell_ended(record, view, sink)
-                return STOPPED_MESSAGE
+                return _(STOPPED_MESSAGE)
         if record.state.is_final:
-            return "That video is already finished."
-        return "That video is already done and being posted."
+            return _("That video is already finished.")
+        return _("That video is already done and being posted.")
 
     async def _tell_ended(self, record: JobRecord, state: JobState, message: str) -> None:
         view = self._ended_view(record, state, message)
@@ -500,7 +620,9 @@ class VideoService:
         return before, after
 
     async def limits(self, guild_id: int | None) -> EffectiveLimits:
-        return await self.engine.gate.limits(guild_id) if guild_id is not None else NO_LIMITS
+        """The limits a member runs under here; outside a server (a DM, a group DM), the
+        operator's: a member's use there counts against the same daily limits."""
+        return await self.engine.gate.limits(guild_id)
 
     async def usage(
         self, *, since: float, user_id: int | None = None, guild_id: int | None = None
@@ -548,6 +670,17 @@ class VideoService:
 
     def thumbnail_file(self, job_id: str) -> Path | None:
         return self.engine.retention.thumbnail_file(job_id)
+
+    def original_link(self, job: JobSummary) -> str | None:
+        """A signed link to a finished job's kept original, while it is kept and the bot's web
+        server is public (None otherwise): how a member reaches a video whose reply could not
+        be posted (a DM refused, the reply deleted)."""
+        settings = self.settings
+        signer = self.link_signer
+        if signer is None or settings.public_url is None or self.original_file(job.id) is None:
+            return None
+        kept_until = (job.finished_at or self.engine.clock()) + settings.keep_days * 86400
+        return link_for(settings.public_url, signer, job.id, int(kept_until))
 
     async def reference_image(self, job_id: str) -> bytes | None:
         """A job's fitted reference image (what a reference link serves)."""

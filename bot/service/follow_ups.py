@@ -6,6 +6,7 @@ access rules, limits, queue and workflow as any other request.
 
 from __future__ import annotations
 
+from bot import i18n
 from bot.catalogue import Catalogue, RequestRejected
 from bot.domain import (
     FollowUpKind,
@@ -16,18 +17,20 @@ from bot.domain import (
     VideoRequest,
     validate_request,
 )
+from bot.i18n import N_, _
 from bot.store import JobRecord, JobStore
 
 LINEAGE_SHOWN = 10
 
-SOURCE_EXPIRED = (
+# TRANSLATORS: "Retry" is the name of the card's button.
+SOURCE_EXPIRED = N_(
     "The video service no longer keeps this video, so it cannot be remixed or extended. "
     "Retry makes it again from its prompt."
 )
-SOURCE_DELETED = "This video was deleted; it cannot be remixed or extended."
-SOURCE_MODEL_GONE = "This video's model is no longer offered; it cannot be remixed or extended."
-SOURCE_UNKNOWN = "The video this one was made from is unknown."
-NOT_DELIVERED = "Only a delivered video can be remixed or extended."
+SOURCE_DELETED = N_("This video was deleted; it cannot be remixed or extended.")
+SOURCE_MODEL_GONE = N_("This video's model is no longer offered; it cannot be remixed or extended.")
+SOURCE_UNKNOWN = N_("The video this one was made from is unknown.")
+NOT_DELIVERED = N_("Only a delivered video can be remixed or extended.")
 # DELIVERING: the video is in the reply, the state is being recorded this moment.
 _POSTED = (JobState.DELIVERED, JobState.DELIVERING)
 
@@ -62,14 +65,14 @@ def continuation(
     try:
         spec = catalogue.get(source.model)
     except RequestRejected:
-        raise RequestRejected(SOURCE_MODEL_GONE) from None
+        raise RequestRejected(_(SOURCE_MODEL_GONE)) from None
     if source.deleted_at is not None:
-        raise RequestRejected(SOURCE_DELETED)
+        raise RequestRejected(_(SOURCE_DELETED))
     if source.state not in _POSTED or source.provider_video_id is None:
-        raise RequestRejected(NOT_DELIVERED)
+        raise RequestRejected(_(NOT_DELIVERED))
     expires = source.video_expires_at
     if expires is not None and expires <= now:
-        raise SourceGone(SOURCE_EXPIRED)
+        raise SourceGone(_(SOURCE_EXPIRED))
     text = validate_request(
         catalogue,
         requester,
@@ -79,7 +82,10 @@ def continuation(
     ).prompt
     if kind == "remix":
         if not spec.remix:
-            raise RequestRejected(f"The video service cannot remix {spec.display_name} videos.")
+            raise RequestRejected(
+                # TRANSLATORS: {model} is a model's name.
+                _("The video service cannot remix {model} videos.", model=spec.display_name)
+            )
         return VideoRequest(
             text,
             spec,
@@ -90,12 +96,22 @@ def continuation(
             source_video_id=source.provider_video_id,
         )
     if not spec.extensions:
-        raise RequestRejected(f"The video service cannot extend {spec.display_name} videos.")
+        raise RequestRejected(
+            # TRANSLATORS: {model} is a model's name.
+            _("The video service cannot extend {model} videos.", model=spec.display_name)
+        )
     allowed = spec.extension_seconds
     added = seconds if seconds is not None else allowed[0]
     if added not in allowed:
-        choices = ", ".join(str(s) for s in allowed)
-        raise RequestRejected(f"An extension adds {choices} seconds, not {added}.")
+        choices = ", ".join(i18n.number(s) for s in allowed)
+        raise RequestRejected(
+            # TRANSLATORS: {choices} lists the seconds an extension may add ("4, 8, 12").
+            _(
+                "An extension adds {choices} seconds, not {added}.",
+                choices=choices,
+                added=i18n.number(added),
+            )
+        )
     return VideoRequest(
         text,
         spec,

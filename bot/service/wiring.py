@@ -47,6 +47,7 @@ from bot.service.facade import VideoService
 from bot.service.keys import Keys
 from bot.service.links import LinkSigner, load_or_create_secret
 from bot.service.moderation import make_moderation
+from bot.service.prompt_improver import make_prompt_improver
 from bot.service.replies import Replies, SinkBuilder
 from bot.service.retention import Retention
 from bot.store import Database, IdempotencyStore, JobRecord, JobStore, open_database
@@ -54,6 +55,7 @@ from bot.store.guilds import GuildStore
 from bot.store.jobs import Lease, StaleTransitionError
 from bot.store.leases import LeaseStore
 from bot.store.provider_events import ProviderEvents
+from bot.store.rewrites import RewriteCounts
 from bot.store.usage import UsageStore
 from bot.videos import CircuitBreaker, FailureKind, RetryPolicy, Timeouts, VideosClient
 
@@ -182,6 +184,9 @@ class Engine:
         self.closing = False
         # The prompt check before spending (VIDEO_BOT_MODERATION_URL); None: no check.
         self.moderation = make_moderation(settings)
+        # The chat model that improves prompts before spending (VIDEO_BOT_PROMPT_URL); None: off.
+        self.prompts = make_prompt_improver(settings)
+        self.rewrites = RewriteCounts(database)
         # On PostgreSQL the jobs are shared with the other processes on the same database
         # (`video-bot worker`, more `run`s): leases, and the queue and the limits in the store.
         shared = database.engine.dialect.name == "postgresql"
@@ -440,6 +445,8 @@ class Engine:
             await asyncio.gather(*late, return_exceptions=True)
         if self.moderation is not None:
             await self.moderation.close()
+        if self.prompts is not None:
+            await self.prompts.close()
 
     async def store_answers(self, within: float = 3.0) -> bool:
         """Whether the store answers a read and a write within `within` seconds (health).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import inspect, select, text
@@ -15,8 +16,10 @@ from bot.store.schema import (
     idempotency_keys,
     jobs,
     metadata,
+    prompt_rewrites,
     provider_events,
     schema_version,
+    webhook_endpoints,
 )
 
 log = logging.getLogger(__name__)
@@ -150,6 +153,45 @@ async def _v9_spoilers(conn: AsyncConnection) -> None:
         await conn.execute(text("ALTER TABLE jobs ADD COLUMN spoiler VARCHAR(100)"))
 
 
+async def _v10_webhook_endpoints(conn: AsyncConnection) -> None:
+    """Version 10: a key may have several webhook endpoints (the SDK's `client.webhooks`);
+    the one webhook a key had (`api-key create --webhook-url`) becomes its first, with the same
+    URL and secret and every event, as before."""
+    await conn.run_sync(lambda sync: webhook_endpoints.create(sync, checkfirst=True))
+    if not await _has_column(conn, "api_keys", "webhook_url"):
+        return  # created without them
+    rows = (
+        await conn.execute(
+            text(
+                "SELECT id, webhook_url, webhook_secret, created_at FROM api_keys"
+                " WHERE webhook_url IS NOT NULL"
+            )
+        )
+    ).all()
+    for row in rows:
+        await conn.execute(
+            webhook_endpoints.insert().values(
+                id="we_" + secrets.token_hex(12),
+                key_id=row.id,
+                name="key webhook",
+                url=row.webhook_url,
+                event_types=json.dumps(["video.completed", "video.failed"]),
+                secret=row.webhook_secret,
+                previous_secret=None,
+                previous_secret_until=None,
+                created_at=row.created_at,
+                updated_at=row.created_at,
+            )
+        )
+    for column in ("webhook_url", "webhook_secret"):
+        await conn.execute(text(f"ALTER TABLE api_keys DROP COLUMN {column}"))
+
+
+async def _v11_prompt_rewrites(conn: AsyncConnection) -> None:
+    """Version 11: each member's prompt improvements of the day (`/video improve`)."""
+    await conn.run_sync(lambda sync: prompt_rewrites.create(sync, checkfirst=True))
+
+
 MIGRATIONS: list[Step] = [
     _v1_jobs_table,
     _v2_video_expiry,
@@ -160,6 +202,8 @@ MIGRATIONS: list[Step] = [
     _v7_leases,
     _v8_providers,
     _v9_spoilers,
+    _v10_webhook_endpoints,
+    _v11_prompt_rewrites,
 ]
 LATEST = len(MIGRATIONS)
 

@@ -112,14 +112,31 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("guild_id", BigInteger, nullable=False),
     Column("channels", Text, nullable=False),  # JSON list of channel ids
-    Column("webhook_url", Text, nullable=True),
-    Column("webhook_secret", Text, nullable=False),
     Column("daily_budget", String(20), nullable=True),  # a Decimal as text; None: no limit
     # The member this key counts as in budgets: negative, so never a Discord user id.
     Column("member_id", BigInteger, nullable=False, unique=True),
     Column("created_at", Float, nullable=False),
     Column("last_used_at", Float, nullable=True),
     Column("revoked_at", Float, nullable=True),
+)
+
+# Where a key's job events are POSTed (bot/store/webhook_endpoints.py; version 10, which moved
+# each key's one webhook_url and webhook_secret here).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(32), primary_key=True),  # public: "we_" + 24 hex
+    Column("key_id", String(32), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event_types", Text, nullable=False),  # JSON list, e.g. ["video.completed"]
+    # The signing secret (`whsec_...`), kept to sign; after a rotation that keeps the old one
+    # for a day, the old one and until when it still signs.
+    Column("secret", Text, nullable=False),
+    Column("previous_secret", Text, nullable=True),
+    Column("previous_secret_until", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )
 
 # Idempotency-Key headers seen per API key: the first request's hash and the job it made.
@@ -131,4 +148,14 @@ idempotency_keys = Table(
     Column("request_hash", String(64), nullable=False),
     Column("job_id", String(32), nullable=True),  # None: the first request is being made
     Column("created_at", Float, nullable=False, index=True),
+)
+
+# Prompt improvements per member and UTC day (bot/store/rewrites.py; version 11): one row per
+# member who asked, counted in one statement, so processes sharing PostgreSQL share the limit.
+prompt_rewrites = Table(
+    "prompt_rewrites",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True),
+    Column("day", String(10), primary_key=True),  # "2026-05-17"
+    Column("count", Integer, nullable=False),
 )

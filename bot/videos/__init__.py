@@ -11,6 +11,7 @@ from bot.videos.client import (
 )
 from bot.videos.dialects import DIALECTS, ProviderDialect
 from bot.videos.errors import (
+    FAILURE_TEMPLATES,
     AnswerTooLargeError,
     AuthenticationError,
     BadRequestError,
@@ -52,6 +53,7 @@ from bot.videos.retry import RetryPolicy
 __all__ = [
     "DIALECTS",
     "FAILURE_TABLES",
+    "FAILURE_TEMPLATES",
     "LITELLM_COST_HEADER",
     "PROBE_VIDEO_ID",
     "AnswerTooLargeError",

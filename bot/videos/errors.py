@@ -2,16 +2,43 @@
 
 Every error carries `user_message`: a short sentence safe to show a Discord member or a terminal
 user (no secrets, no raw exception text). Details for operators go to the log.
+
+A `user_message` is English: it is stored with the job that ended on it and shown later, to
+whoever reads the card, in their language (bot.domain.failure_text). The messages are marked
+for the catalogues here; those with a detail in them are written from FAILURE_TEMPLATES, which
+is how a card reads them back.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.i18n import N_
 from bot.videos.refusals import FailureKind, end_kind, ended_kind
 
 if TYPE_CHECKING:
     from bot.videos.models import Video
+
+# TRANSLATORS: {detail} is the video service's own words (English, as it sent them).
+REFUSED_REQUEST = N_("The video service refused the request: {detail}")
+# TRANSLATORS: {seconds} is a number of seconds.
+RATE_LIMITED_FOR = N_("The video service is busy (rate limited). Try again in about {seconds} s.")
+# TRANSLATORS: {message} is the video service's own words (English, as it sent them).
+REFUSED_PROMPT_SAID = N_(
+    "The video service refused this prompt under its content policy. It said: {message}"
+)
+# TRANSLATORS: {message} is the video service's own words (English, as it sent them).
+FAILED_SAID = N_("The video service could not generate this video. It said: {message}")
+# TRANSLATORS: {capability} is an operation of the video service ("remix", "extensions").
+NOT_SUPPORTED = N_("The video service does not support {capability}.")
+# The user messages with a detail in them: a stored one is read back by these.
+FAILURE_TEMPLATES = (
+    REFUSED_REQUEST,
+    RATE_LIMITED_FOR,
+    REFUSED_PROMPT_SAID,
+    FAILED_SAID,
+    NOT_SUPPORTED,
+)
 
 
 class VideosError(Exception):
@@ -22,7 +49,7 @@ class VideosError(Exception):
     to know whether an error came from a call that starts a job.
     """
 
-    user_message = "The video service failed."
+    user_message = N_("The video service failed.")
     operation: str | None = None
     dialect: str = "openai"  # the client's ProviderDialect (bot/videos/dialects.py)
     provider: str | None = None
@@ -36,7 +63,7 @@ class VideosError(Exception):
 class AuthenticationError(VideosError):
     """The server rejected the API key (401/403, or a key error dressed as 400/500)."""
 
-    user_message = "The video service rejected the bot's API key. An operator needs to fix it."
+    user_message = N_("The video service rejected the bot's API key. An operator needs to fix it.")
 
 
 class BadRequestError(VideosError):
@@ -59,9 +86,9 @@ class BadRequestError(VideosError):
         self.code = code
         super().__init__(
             detail,
-            user_message=f"The video service refused the request: {detail}"
+            user_message=REFUSED_REQUEST.format(detail=detail)
             if detail
-            else "The video service refused the request.",
+            else N_("The video service refused the request."),
         )
 
 
@@ -71,19 +98,16 @@ class RateLimitedError(VideosError):
     def __init__(self, detail: str = "", *, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         if retry_after is None:
-            message = "The video service is rate limiting the bot or its quota is used up."
+            message = N_("The video service is rate limiting the bot or its quota is used up.")
         else:
-            message = (
-                "The video service is busy (rate limited). "
-                f"Try again in about {max(1, round(retry_after))} s."
-            )
+            message = RATE_LIMITED_FOR.format(seconds=max(1, round(retry_after)))
         super().__init__(detail, user_message=message)
 
 
 class ServerError(VideosError):
     """5xx that did not clear up with retries."""
 
-    user_message = "The video service is having trouble right now. Try again later."
+    user_message = N_("The video service is having trouble right now. Try again later.")
 
     def __init__(self, detail: str = "", *, status: int = 500) -> None:
         self.status = status
@@ -93,7 +117,7 @@ class ServerError(VideosError):
 class InvalidAnswerError(ServerError):
     """The server answered something the protocol does not allow (wrong types, missing fields)."""
 
-    user_message = "The video service sent something it should not. Try again later."
+    user_message = N_("The video service sent something it should not. Try again later.")
 
     def __init__(self, detail: str = "", *, status: int = 200) -> None:
         super().__init__(detail, status=status)
@@ -102,19 +126,19 @@ class InvalidAnswerError(ServerError):
 class AnswerTooLargeError(InvalidAnswerError):
     """An API answer (status, JSON or error body) larger than the client agrees to read."""
 
-    user_message = "The video service sent an answer too large to read. Try again later."
+    user_message = N_("The video service sent an answer too large to read. Try again later.")
 
 
 class NetworkError(VideosError):
     """The server could not be reached, or the connection broke, after retries."""
 
-    user_message = "The video service cannot be reached right now."
+    user_message = N_("The video service cannot be reached right now.")
 
 
 class CreateOutcomeUnknownError(VideosError):
     """A create may have reached the server but no answer came back; never retry blindly."""
 
-    user_message = (
+    user_message = N_(
         "The video service did not confirm the request, so it may or may not have started "
         "(and may be billed). The bot did not retry, to avoid paying twice."
     )
@@ -146,12 +170,13 @@ class JobFailedError(VideosError):
             if kind is not None
             else ended_kind(code, message, refused=refused, dialect=dialect)
         )
-        if refused:
-            user = "The video service refused this prompt under its content policy."
-        else:
-            user = "The video service could not generate this video."
         if message:
-            user = f"{user} It said: {message[:300]}"
+            said = REFUSED_PROMPT_SAID if refused else FAILED_SAID
+            user = said.format(message=message[:300])
+        elif refused:
+            user = N_("The video service refused this prompt under its content policy.")
+        else:
+            user = N_("The video service could not generate this video.")
         super().__init__(f"job failed: code={code} message={message}", user_message=user)
 
     @classmethod
@@ -181,14 +206,14 @@ class JobLostError(VideosError):
         self.video_id = video_id
         super().__init__(
             f"video {video_id} is unknown to the server",
-            user_message="The video service lost this job (it no longer knows about it).",
+            user_message=N_("The video service lost this job (it no longer knows about it)."),
         )
 
 
 class JobTimeoutError(VideosError):
     """The job did not finish before the bot's deadline."""
 
-    user_message = "The video took too long; the bot stopped waiting for it."
+    user_message = N_("The video took too long; the bot stopped waiting for it.")
 
 
 class EndpointNotVideosError(VideosError):
@@ -206,7 +231,9 @@ class EndpointNotVideosError(VideosError):
                 f"{base_url} does not serve the OpenAI Videos API (/videos). "
                 "Check OPENAI_BASE_URL (it usually ends in /v1)."
             )
-        super().__init__(hint, user_message="The bot's video service is not configured correctly.")
+        super().__init__(
+            hint, user_message=N_("The bot's video service is not configured correctly.")
+        )
         self.hint = hint
 
 
@@ -217,7 +244,7 @@ class CapabilityMissingError(VideosError):
         self.capability = capability
         super().__init__(
             f"server does not support {capability}",
-            user_message=f"The video service does not support {capability}.",
+            user_message=NOT_SUPPORTED.format(capability=capability),
         )
 
 
@@ -227,7 +254,7 @@ class ProviderUnavailableError(VideosError):
     Nothing reached the provider, so nothing was started or billed.
     """
 
-    user_message = "The video service is unavailable right now; try again in a minute."
+    user_message = N_("The video service is unavailable right now; try again in a minute.")
 
     def __init__(self, detail: str = "", *, opened_until: float | None = None) -> None:
         self.opened_until = opened_until
@@ -237,7 +264,7 @@ class ProviderUnavailableError(VideosError):
 class ContentError(VideosError):
     """The finished video could not be downloaded (too large, wrong type, not available)."""
 
-    user_message = "The video was generated but could not be downloaded."
+    user_message = N_("The video was generated but could not be downloaded.")
 
 
 class ContentNotReadyError(ContentError):
@@ -247,7 +274,7 @@ class ContentNotReadyError(ContentError):
 class ContentExpiredError(ContentError):
     """410: the server kept the video for a while (`expires_at`) and has let it go."""
 
-    user_message = "The video service no longer keeps this video (its download expired)."
+    user_message = N_("The video service no longer keeps this video (its download expired).")
 
 
 class ContentUnavailableError(ContentError):

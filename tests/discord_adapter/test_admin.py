@@ -167,6 +167,7 @@ async def test_the_group_is_synced_for_managers_in_servers_only(harness: Harness
         "age-restricted",
         "mod-log",
         "card",
+        "language",
     }
     assert options["channel"]["type"] == SUB_COMMAND_GROUP
     assert [o["name"] for o in options["channel"]["options"]] == ["add", "remove", "clear"]

@@ -323,13 +323,13 @@ async def _no_offer(interaction: discord.Interaction[Any]) -> Offer:
     raise AssertionError("declaring the command must not ask for the offer")
 
 
-def declared(catalogue: Catalogue) -> tuple[dict[str, Any], str]:
+async def declared(catalogue: Catalogue) -> tuple[dict[str, Any], str]:
     """The `/video` command as it is synced, and the hash the command sync compares."""
     client = discord.Client(intents=discord.Intents.none())
     tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
     tree.add_command(build_video_command(catalogue, _nothing, _no_offer))
     (command,) = tree.get_commands()
-    return command.to_dict(tree), definitions_hash(tree)
+    return command.to_dict(tree), await definitions_hash(tree)
 
 
 def options_of(command: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -337,21 +337,21 @@ def options_of(command: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 async def test_up_to_25_values_stay_choices_beyond_that_they_become_autocomplete() -> None:
-    small, small_hash = declared(many_models(25))
+    small, small_hash = await declared(many_models(25))
     options = options_of(small)
     assert len(options["model"]["choices"]) == 25
     assert not options["model"].get("autocomplete")
     # 30 models with one size and one duration between them.
-    large, large_hash = declared(many_models(30))
+    large, large_hash = await declared(many_models(30))
     options = options_of(large)
     assert options["model"]["autocomplete"] is True
     assert "choices" not in options["model"] or not options["model"]["choices"]
     assert [c["value"] for c in options["size"]["choices"]] == ["1280x720"]
     assert [c["value"] for c in options["seconds"]["choices"]] == [8]
     # Declared from the catalogue alone: the same catalogue, the same definitions.
-    assert declared(many_models(30))[1] == large_hash
+    assert (await declared(many_models(30)))[1] == large_hash
     assert large_hash != small_hash
-    options = options_of(declared(thirty())[0])
+    options = options_of((await declared(thirty()))[0])
     for name in ("model", "size", "seconds"):
         assert options[name]["autocomplete"] is True
         assert not options[name].get("choices")
