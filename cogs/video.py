@@ -17,10 +17,10 @@ from bot.discord_adapter.improve import offer_improvement
 from bot.discord_adapter.submit import submit_video
 from bot.discord_adapter.suggestions import (
     Offer,
+    declared_seconds_choice,
     model_choice,
     model_choices,
     needs_autocomplete,
-    seconds_choice,
     seconds_choices,
     size_choices,
 )
@@ -125,7 +125,7 @@ def build_video_command(
     if needs_autocomplete(durations):
         suggest["seconds"] = suggest_seconds
     else:
-        choices["seconds"] = [seconds_choice(s) for s in durations]
+        choices["seconds"] = [declared_seconds_choice(s) for s in durations]
 
     if choices:
         video = app_commands.choices(**choices)(video)

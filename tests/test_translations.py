@@ -19,7 +19,7 @@ from scripts import catalogues
 
 GLOSSARY = i18n.CATALOGUES / "glossary.toml"
 PLACEHOLDER = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
-COMMAND = re.compile(r"(?<![\w<])/[a-z][a-z-]*(?: [a-z-]+)?")
+COMMAND = re.compile(r"(?<![\w<:/.])/[a-z][a-z-]*")
 MARKUP = ("`", "**", "<t:", "<#", "<@", "](", "→", "\n")
 
 
@@ -55,6 +55,17 @@ def test_the_code_marks_the_bots_words_for_translation() -> None:
 MARKERS = {"_": 1, "N_": 1, "ngettext": 2, "locale_str": 1}
 
 
+def _built(argument: ast.expr) -> bool:
+    """A message put together in code: an f-string, a `+` or a `.format()`."""
+    if isinstance(argument, ast.JoinedStr | ast.BinOp):
+        return True
+    return (
+        isinstance(argument, ast.Call)
+        and isinstance(argument.func, ast.Attribute)
+        and argument.func.attr == "format"
+    )
+
+
 def test_every_marked_message_is_a_plain_string_the_extractor_can_read() -> None:
     """`_(f"…{x}")` or `_("a" + b)` escapes the catalogues: it would always read English.
     (`_(LABEL)` is fine: a constant marked with `N_()` where it is defined.)"""
@@ -67,9 +78,7 @@ def test_every_marked_message_is_a_plain_string_the_extractor_can_read() -> None
                 wanted = MARKERS.get(node.func.id)
                 if wanted is None:
                     continue
-                if any(
-                    isinstance(a, ast.JoinedStr | ast.BinOp | ast.Call) for a in node.args[:wanted]
-                ):
+                if any(_built(a) for a in node.args[:wanted]):
                     found.append(f"{path.relative_to(catalogues.ROOT)}:{node.lineno}")
     assert not found, f"not a plain string: {found}"
 
@@ -104,7 +113,7 @@ def test_placeholders_commands_and_markup_are_the_same_in_every_language(code: s
                 if (mark in ids(message)[0]) != (mark in form):
                     problems.append(f"{mark!r} differs in {form!r}")
             try:
-                form.format(**dict.fromkeys(wanted, "x"), n=1)
+                form.format(**{"n": 1, **dict.fromkeys(wanted, "x")})
             except (KeyError, ValueError, IndexError) as exc:
                 problems.append(f"{form!r} cannot be filled: {exc!r}")
     assert not problems, f"{code}: {len(problems)} problems, e.g. {problems[:5]}"

@@ -127,13 +127,16 @@ def file_size(size: int) -> str:
     return _("{size} MiB", size=_fixed(size / 1048576, 1))
 
 
+# TRANSLATORS: a video's length ("s" for seconds).
+SECONDS = N_("{seconds} s")
+
+
 def seconds_text(seconds: int, *, added: bool = False) -> str:
     """A video's length, "8 s"; "+8 s" for the seconds an extension adds."""
     if added:
         # TRANSLATORS: the seconds an extension adds to a video ("s" for seconds).
         return _("+{seconds} s", seconds=i18n.number(seconds))
-    # TRANSLATORS: a video's length ("s" for seconds).
-    return _("{seconds} s", seconds=i18n.number(seconds))
+    return _(SECONDS, seconds=i18n.number(seconds))
 
 
 def percent_text(percent: int) -> str:

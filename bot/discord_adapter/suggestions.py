@@ -14,9 +14,11 @@ from datetime import date
 from typing import TypeVar
 
 from discord import app_commands
+from discord.app_commands import locale_str
 
+from bot import i18n
 from bot.catalogue import Catalogue, ModelSpec
-from bot.discord_adapter.render import seconds_text
+from bot.discord_adapter.render import SECONDS, seconds_text
 
 # Discord's limit for an option's choices, and for the suggestions of an autocomplete.
 MAX_CHOICES = 25
@@ -79,6 +81,15 @@ def model_choice(spec: ModelSpec) -> app_commands.Choice[str]:
 def seconds_choice(seconds: int) -> app_commands.Choice[int]:
     """A length as a choice: in the member's language when suggested while they type."""
     return app_commands.Choice(name=seconds_text(seconds), value=seconds)
+
+
+def declared_seconds_choice(seconds: int) -> app_commands.Choice[int]:
+    """A length as a choice declared with the command: English in the payload, every other
+    language's from the catalogue (the tree's translator fills the template again)."""
+    with i18n.reading(i18n.ENGLISH):
+        english = seconds_text(seconds)
+    name = locale_str(english, template=SECONDS, params={"seconds": seconds})
+    return app_commands.Choice(name=name, value=seconds)
 
 
 def model_choices(offer: Offer, typed: object) -> list[app_commands.Choice[str]]:
