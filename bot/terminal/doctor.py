@@ -22,7 +22,7 @@ from bot.catalogue import DEFAULT_PROVIDER, Catalogue, ModelSpec
 from bot.config import OPENAI_RETIRED_HOST, Provider, Settings
 from bot.observability.redaction import default_redactor, redact, strip_url_credentials
 from bot.service.wiring import make_client, open_session
-from bot.terminal.invite import application_id_from_token, invite_url
+from bot.terminal.invite import application_id_from_token, invite_url, user_install_url
 from bot.terminal.unreachable import why_unreachable
 from bot.videos import (
     PROBE_VIDEO_ID,
@@ -631,6 +631,54 @@ def describe_discord(settings: Settings, report: Report) -> None:
         return
     report.good(f"Discord application {application_id}; invite the bot with:")
     report.note(invite_url(application_id))
+    if settings.user_installs:
+        # The Developer Portal must allow it too (Installation → User Install).
+        report.good("members can add it to their own account (User Install on in the portal):")
+        report.note(user_install_url(application_id))
+
+
+async def check_prompt_helper(settings: Settings, report: Report) -> None:
+    """`/video improve`'s chat server: reachable, the key accepted, the model served. Asks its
+    free `GET /models`; no rewrite is made (that would be billed)."""
+    if not settings.improves_prompts or settings.prompt_url is None:
+        return
+    report.heading(f"Prompt helper ({strip_url_credentials(settings.prompt_url)})")
+    headers = {"Accept": "application/json"}
+    if settings.prompt_key is not None:
+        headers["Authorization"] = f"Bearer {settings.prompt_key.get_secret_value()}"
+    timeout = aiohttp.ClientTimeout(
+        total=settings.request_timeout, sock_connect=settings.connect_timeout
+    )
+    url = f"{settings.prompt_url}/models"
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url, headers=headers, timeout=timeout, allow_redirects=False) as resp,
+        ):
+            status = resp.status
+            body = await _read_at_most(resp, _LISTING_BYTES) if status == 200 else None
+    except aiohttp.ClientConnectorError as exc:
+        report.bad(f"the chat server cannot be reached: {why_unreachable(exc)}")
+        report.note("`/video improve` will answer that the prompt helper is unavailable")
+        return
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
+        report.bad(f"the chat server gave no answer ({why})")
+        return
+    if status in (401, 403):
+        report.bad(f"the chat server refused VIDEO_BOT_PROMPT_KEY (HTTP {status})")
+        return
+    if status != 200 or body is None:
+        report.warn(f"GET /models answered HTTP {status}: the model could not be checked")
+        return
+    served = _model_ids(body)
+    if served and settings.prompt_model not in served:
+        report.bad(
+            f"the chat server does not serve VIDEO_BOT_PROMPT_MODEL={settings.prompt_model}"
+            f" (it lists {_short(', '.join(sorted(served)))})"
+        )
+        return
+    report.good(f"the chat server answers and serves {settings.prompt_model}")
 
 
 async def run_doctor(settings: Settings, *, today: date | None = None) -> Report:
@@ -640,4 +688,5 @@ async def run_doctor(settings: Settings, *, today: date | None = None) -> Report
     describe_retirements(catalogue, today or datetime.now(UTC).date(), report)
     describe_discord(settings, report)
     await check_providers(settings, catalogue, report)
+    await check_prompt_helper(settings, report)
     return report

@@ -41,3 +41,12 @@ def invite_url(application_id: int) -> str:
         }
     )
     return f"https://discord.com/oauth2/authorize?{query}"
+
+
+def user_install_url(application_id: int) -> str:
+    """Adds the app to a member's own account (`VIDEO_BOT_USER_INSTALLS`): commands only, no
+    bot user and no permissions (it never joins a server this way)."""
+    query = urlencode(
+        {"client_id": application_id, "integration_type": 1, "scope": "applications.commands"}
+    )
+    return f"https://discord.com/oauth2/authorize?{query}"

@@ -22,6 +22,7 @@ from bot.fake_api import FakeSettings, FakeVideosServer, Fault
 from bot.terminal.cli import main
 from bot.terminal.doctor import judge_probe, judge_thumbnail
 from bot.videos import ProbeAnswer
+from tests.fakes.chat import FakeChat
 
 KEY = "sk-cli-test-key-123456"
 
@@ -31,6 +32,9 @@ class Result:
     code: int
     stdout: str
     stderr: str
+
+
+CHAT_KEY = "chat-key-0123456789"
 
 
 async def video_bot(*args: str, env: dict[str, str] | None = None, cwd: Path) -> Result:
@@ -239,6 +243,63 @@ async def test_doctor_prints_the_invite_url_for_the_token(tmp_path: Path) -> Non
     assert "client_id=112233445566778899" in result.stdout
     assert "permissions=117760" in result.stdout
     assert f"{head}.abc.def" not in result.stdout + result.stderr
+
+
+async def test_doctor_prints_the_user_install_link_when_members_may_install_it(
+    tmp_path: Path,
+) -> None:
+    head = base64.b64encode(b"112233445566778899").decode().rstrip("=")
+    env = {
+        "DISCORD_TOKEN": f"{head}.abc.def",
+        "OPENAI_BASE_URL": "https://api.openai.com/v1",
+        "VIDEO_BOT_USER_INSTALLS": "true",
+    }
+    result = await video_bot_here("doctor", env=env, cwd=tmp_path)
+    assert (
+        "https://discord.com/oauth2/authorize?client_id=112233445566778899"
+        "&integration_type=1&scope=applications.commands"
+    ) in result.stdout
+    env["VIDEO_BOT_USER_INSTALLS"] = "false"
+    off = await video_bot_here("doctor", env=env, cwd=tmp_path)
+    assert "integration_type=1" not in off.stdout
+
+
+@pytest.mark.parametrize(
+    ("model", "key", "said"),
+    [
+        ("gpt-4o-mini", CHAT_KEY, "ok    the chat server answers and serves gpt-4o-mini"),
+        ("no-such-model", CHAT_KEY, "FAIL  the chat server does not serve VIDEO_BOT_PROMPT_MODEL"),
+        ("gpt-4o-mini", "wrong-key-0123", "FAIL  the chat server refused VIDEO_BOT_PROMPT_KEY"),
+    ],
+)
+async def test_doctor_checks_the_prompt_helper_without_making_a_rewrite(
+    fake: FakeVideosServer, tmp_path: Path, model: str, key: str, said: str
+) -> None:
+    async with FakeChat(key=CHAT_KEY) as chat:
+        env = {
+            **env_for(fake),
+            "VIDEO_BOT_PROMPT_URL": chat.base_url,
+            "VIDEO_BOT_PROMPT_MODEL": model,
+            "VIDEO_BOT_PROMPT_KEY": key,
+        }
+        result = await video_bot_here("doctor", env=env, cwd=tmp_path)
+    assert said in result.stdout, result.stdout
+    assert result.code == (0 if said.startswith("ok") else 1)
+    assert chat.calls == []  # no completion: nothing billed
+    assert key not in result.stdout + result.stderr
+
+
+async def test_doctor_says_when_the_prompt_helper_is_down(
+    fake: FakeVideosServer, tmp_path: Path, unused_tcp_port: int
+) -> None:
+    env = {
+        **env_for(fake),
+        "VIDEO_BOT_PROMPT_URL": f"http://127.0.0.1:{unused_tcp_port}/v1",
+        "VIDEO_BOT_PROMPT_MODEL": "gpt-4o-mini",
+    }
+    result = await video_bot_here("doctor", env=env, cwd=tmp_path)
+    assert result.code == 1
+    assert f"FAIL  the chat server cannot be reached: 127.0.0.1:{unused_tcp_port}" in result.stdout
 
 
 # --- doctor: the optional capabilities, probed without starting a job --------------------------

@@ -71,6 +71,7 @@ class FakeChat:
     async def __aenter__(self) -> Self:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._completions)
+        app.router.add_get("/v1/models", self._models)
         # A "slow" answer still being held back does not hold up the end of a test.
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=0.5
@@ -90,7 +91,19 @@ class FakeChat:
         """What the fake answers for `prompt` when no answer is scripted."""
         return prompt.rstrip(". ") + DETAIL
 
-    # -- the route ------------------------------------------------------------------------------
+    # -- the routes -----------------------------------------------------------------------------
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        """OpenAI's free listing (`video-bot doctor` reads it; no completion is made)."""
+        try:
+            self._authorize(request.headers.get("Authorization"))
+        except _Refused as exc:
+            return exc.response()
+        listed = [
+            {"id": model, "object": "model", "created": 1_700_000_000, "owned_by": "fake"}
+            for model in sorted(self.models)
+        ]
+        return web.json_response({"object": "list", "data": listed})
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
