@@ -246,7 +246,7 @@ class VideoAdmin(
         # TRANSLATORS: {channels} is a list of channel mentions.
         text = _("/video works only in: {channels}.", channels=_listing("#", after.channels))
         if not before.channels:
-            text = f"{text} {_('Other channels are no longer allowed.')}"
+            text = " ".join((text, _("Other channels are no longer allowed.")))
         await self._reply(interaction, text)
 
     @channel.command(name="remove", description=locale_str("Stop allowing /video in a channel"))
@@ -452,7 +452,7 @@ class VideoAdmin(
             "A channel's settings mark it age-restricted."
         )
         if not requester_of(interaction).age_restricted:
-            text = f"{text} {_('This channel is not one: /video is refused here.')}"
+            text = " ".join((text, _("This channel is not one: /video is refused here.")))
         await self._reply(interaction, text)
 
     @app_commands.command(

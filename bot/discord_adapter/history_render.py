@@ -69,10 +69,12 @@ def history_line(record: JobSummary, original: str | None = None) -> str:
     link = message_link(record)
     if link is not None:
         # TRANSLATORS: a link to the job's reply in its channel.
-        line += f" · {_('[open]({link})', link=link)}"
+        opened = _("[open]({link})", link=link)
+        line += f" · {opened}"
     if original is not None:
         # TRANSLATORS: a link to the video's file, kept when its reply could not be posted.
-        line += f" · {_('[video]({link})', link=original)}"
+        kept = _("[video]({link})", link=original)
+        line += f" · {kept}"
     return line
 
 
