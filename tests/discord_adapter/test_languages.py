@@ -199,6 +199,19 @@ async def test_a_member_reads_their_language_while_the_servers_card_stays_in_its
     )
     await refused.wait_for(lambda i: i.callbacks, timeout=5)
     assert_reads(ephemeral_reply(refused), "de")
+    taiwanese = await h.discord.send_interaction(
+        "video",
+        [
+            {"name": "prompt", "type": 3, "value": "a fox"},
+            {"name": "seconds", "type": 4, "value": 7},
+        ],
+        guild=h.guild,
+        channel=h.channel,
+        member=german,
+        locale="zh-TW",  # no catalogue of its own: English
+    )
+    await taiwanese.wait_for(lambda i: i.callbacks, timeout=5)
+    assert_reads(ephemeral_reply(taiwanese), i18n.ENGLISH)
     assert h.creates == 0
 
     made = await h.discord.send_interaction(
