@@ -46,6 +46,7 @@ from bot.http.team_requests import (
     channel_id,
     form_or_json,
     json_body,
+    list_page,
     parse_create,
     reference_upload,
     seconds_field,
@@ -374,15 +375,7 @@ class TeamApi:
             order="asc" if order == "asc" else "desc",
         )
         data = [video_object(r) for r in records]
-        return web.json_response(
-            {
-                "object": "list",
-                "data": data,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-                "has_more": more,
-            }
-        )
+        return list_page(data, has_more=more)
 
     async def _content(self, request: web.Request, key: ApiKey) -> web.StreamResponse:
         record = await self._own(key, request.match_info["video_id"])

@@ -138,6 +138,19 @@ class CreateFields:
 # -- fields -----------------------------------------------------------------------------------
 
 
+def list_page(data: list[dict[str, Any]], *, has_more: bool) -> web.Response:
+    """A page of a list as the OpenAI SDK pages it (`after=` the last id, while `has_more`)."""
+    return web.json_response(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": has_more,
+        }
+    )
+
+
 def text_field(value: Any) -> str | None:
     if value is None:
         return None

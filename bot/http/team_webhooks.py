@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.domain import WEBHOOK_EVENT_TYPES, ApiKey, WebhookEndpoint
-from bot.http.team_requests import ApiError, json_body, whole_number
+from bot.http.team_requests import ApiError, json_body, list_page, whole_number
 from bot.http.webhooks import DeliveryError, WebhookSender
 from bot.service import EndpointRefused, WebhookEndpoints
 
@@ -136,15 +136,7 @@ class WebhookRoutes:
                 raise _not_found(query["after"])
         found, more = await self._endpoints.page(key.id, after=after, limit=limit)
         data = [endpoint_object(e) for e in found]
-        return web.json_response(
-            {
-                "object": "list",
-                "data": data,
-                "first_id": data[0]["id"] if data else None,
-                "last_id": data[-1]["id"] if data else None,
-                "has_more": more,
-            }
-        )
+        return list_page(data, has_more=more)
 
     async def _retrieve(self, request: web.Request, key: ApiKey) -> web.StreamResponse:
         return web.json_response(endpoint_object(await self._own(key, request)))
