@@ -14,9 +14,12 @@ from typing import Any
 import discord
 import pytest
 from babel.messages.pofile import read_po
+from discord import app_commands
 
 from bot import i18n
 from bot.discord_adapter import card_v2, render
+from bot.discord_adapter.command_sync import definitions_hash
+from bot.discord_adapter.translator import CatalogueTranslator
 from bot.domain import Phase
 from bot.media.delivery import plan_delivery
 from bot.store import JobState
@@ -398,3 +401,29 @@ async def test_a_japanese_member_in_a_dm_improves_a_prompt_and_reads_every_word_
             FakeChat.improved("雪の中の鶴")
         ]
         h.discord.assert_spec_clean()
+
+
+async def test_a_changed_translation_is_a_change_worth_syncing() -> None:
+    """The sync compares a digest of what it would publish: the catalogues' descriptions are
+    part of it, or a corrected German description would never reach Discord."""
+
+    class Shouting(CatalogueTranslator):
+        async def translate(self, string: Any, locale: Any, context: Any) -> str | None:
+            found = await super().translate(string, locale, context)
+            return None if found is None else found.upper()
+
+    client = discord.Client(intents=discord.Intents.none())
+    tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
+
+    @tree.command(
+        name="video", description=app_commands.locale_str("Turn a prompt into a short video")
+    )
+    async def video(interaction: discord.Interaction[Any]) -> None:
+        del interaction
+
+    await tree.set_translator(CatalogueTranslator())
+    translated = await definitions_hash(tree)
+    await tree.set_translator(Shouting())
+    assert await definitions_hash(tree) != translated
+    await tree.set_translator(None)
+    assert await definitions_hash(tree) != translated
