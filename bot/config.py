@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Literal
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.catalogue import (
@@ -34,6 +41,11 @@ _CREDENTIALS_IN_MODERATION_URL = (
     "must not contain credentials; put the key in VIDEO_BOT_MODERATION_KEY"
 )
 _CREDENTIALS_IN_PROMPT_URL = "must not contain credentials; put the key in VIDEO_BOT_PROMPT_KEY"
+# The servers asked beside the video provider, each with the variable its key belongs in.
+_CREDENTIALS_IN_SIDE_SERVER_URL = {
+    "moderation_url": _CREDENTIALS_IN_MODERATION_URL,
+    "prompt_url": _CREDENTIALS_IN_PROMPT_URL,
+}
 # Videos per member per day when user installs are on and no per-member limit is set.
 USER_INSTALL_DAILY_COUNT = 10
 _SECRET_FIELDS = frozenset(
@@ -524,9 +536,9 @@ class Settings(BaseSettings):
             raise ValueError(_CREDENTIALS_IN_URL)
         return value.rstrip("/")
 
-    @field_validator("moderation_url")
+    @field_validator("moderation_url", "prompt_url")
     @classmethod
-    def _moderation_url_is_http(cls, value: str | None) -> str | None:
+    def _side_server_url_is_http(cls, value: str | None, info: ValidationInfo) -> str | None:
         if not value:
             return None
         if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
@@ -534,20 +546,7 @@ class Settings(BaseSettings):
                 "must be an http:// or https:// address, e.g. https://api.openai.com/v1"
             )
         if url_credentials(value) or "@" in value.split("/", 3)[2]:
-            raise ValueError(_CREDENTIALS_IN_MODERATION_URL)
-        return value.rstrip("/")
-
-    @field_validator("prompt_url")
-    @classmethod
-    def _prompt_url_is_http(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
-            raise ValueError(
-                "must be an http:// or https:// address, e.g. https://api.openai.com/v1"
-            )
-        if url_credentials(value) or "@" in value.split("/", 3)[2]:
-            raise ValueError(_CREDENTIALS_IN_PROMPT_URL)
+            raise ValueError(_CREDENTIALS_IN_SIDE_SERVER_URL[info.field_name or ""])
         return value.rstrip("/")
 
     @property

@@ -133,9 +133,10 @@ def test_placeholders_commands_and_markup_are_the_same_in_every_language(code: s
 
 
 def lowered(text: str, code: str) -> str:
-    """Lower case as the language writes it: Turkish "İstem" is "istem", "I" is "ı"."""
+    """Lower case as the language writes it: Turkish "İstem" is "istem", and its capital I is
+    a dotless i."""
     if code == "tr":
-        text = text.replace("İ", "i").replace("I", "ı")
+        text = text.replace("İ", "i").replace("I", "\u0131")
     return text.lower()
 
 

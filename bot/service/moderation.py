@@ -11,9 +11,7 @@ unchecked.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
 import logging
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -24,25 +22,19 @@ from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.domain import ModerationUnavailable, PromptFlagged
+from bot.service.side_servers import JsonEndpoint, SideServerError
 
 log = logging.getLogger(__name__)
 
 # A moderation answer is small and quick; a member is waiting for it.
 MODERATION_TIMEOUT = 20.0
-_MAX_ANSWER = 1024 * 1024
-_RETRY_AFTER = 0.25
 # A category a server reports flagged without naming one (some compatible servers do).
 UNNAMED = "unspecified"
 
 
 class ModerationError(Exception):
-    """The moderation server gave no usable answer (down, an error, a timeout, nonsense).
-
-    `passing`: worth one more try at once (a refused connection, a 5xx, a 429)."""
-
-    def __init__(self, reason: str, *, passing: bool = False) -> None:
-        super().__init__(reason)
-        self.passing = passing
+    """The moderation server gave no usable answer (down, an error, a timeout, nonsense);
+    `str()` is for the log."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +82,9 @@ def verdict_of(answer: object) -> Verdict:
 
 
 class ModerationClient:
-    """`POST {base_url}/moderations`, with a timeout, one quick retry of a refused connection or
-    a 5xx/429, and its own small session (opened on first use, closed by `close`)."""
+    """`POST {base_url}/moderations` over a JsonEndpoint (bot/service/side_servers.py): a
+    timeout, one quick retry of a refused connection or a 5xx/429, and its own small session
+    unless one is passed in."""
 
     def __init__(
         self,
@@ -105,10 +98,9 @@ class ModerationClient:
     ) -> None:
         self.url = f"{base_url.rstrip('/')}/moderations"
         self.model = model
-        self._api_key = api_key
-        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
-        self._session = session
-        self._own_session = session is None
+        self._endpoint = JsonEndpoint(
+            self.url, api_key, timeout=timeout, connect_timeout=connect_timeout, session=session
+        )
 
     def __repr__(self) -> str:  # the key never
         return f"ModerationClient(url={self.url!r}, model={self.model!r})"
@@ -117,78 +109,13 @@ class ModerationClient:
         """The verdict on a prompt and its reference image; raises ModerationError."""
         body = {"model": self.model, "input": moderation_input(prompt, image)}
         try:
-            return await self._post(body)
-        except ModerationError as exc:
-            if not exc.passing:
-                raise
-        await asyncio.sleep(_RETRY_AFTER)
-        return await self._post(body)
-
-    async def _post(self, body: dict[str, Any]) -> Verdict:
-        headers = {"Accept": "application/json"}
-        if self._api_key is not None:
-            headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
-        try:
-            async with self._open().post(
-                self.url, json=body, headers=headers, timeout=self._timeout
-            ) as resp:
-                data = await _read_bounded(resp)
-                status = resp.status
-        except TimeoutError:
-            raise ModerationError("no answer in time") from None
-        except aiohttp.ClientConnectionError as exc:
-            reason = f"no connection ({type(exc).__name__})"
-            raise ModerationError(reason, passing=True) from None
-        except aiohttp.ClientError as exc:
-            raise ModerationError(f"the request failed ({type(exc).__name__})") from None
-        if status >= 400:
-            error = _error_code(data)
-            message = f"it answered {status}{f' ({error})' if error else ''}"
-            raise ModerationError(message, passing=status >= 500 or status == 429)
-        if len(data) > _MAX_ANSWER:
-            raise ModerationError("the answer is too large")
-        try:
-            answer = json.loads(data)
-        except ValueError:
-            raise ModerationError("the answer is not JSON") from None
+            answer = await self._endpoint.post(body)
+        except SideServerError as exc:
+            raise ModerationError(exc.reason) from None
         return verdict_of(answer)
 
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=20, ttl_dns_cache=300),
-                raise_for_status=False,
-            )
-            self._own_session = True
-        return self._session
-
     async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
-        self._session = None
-
-
-async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes:
-    """The body, or its first bytes past _MAX_ANSWER (then refused as too large)."""
-    data = bytearray()
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        data.extend(chunk)
-        if len(data) > _MAX_ANSWER:
-            break
-    return bytes(data)
-
-
-def _error_code(data: bytes) -> str:
-    """The error's code or type from an OpenAI error envelope; never its message, which may
-    quote the key it was sent."""
-    try:
-        error = json.loads(data).get("error")
-    except (ValueError, AttributeError):
-        return ""
-    if not isinstance(error, Mapping):
-        return ""
-    found = error.get("code") or error.get("type")
-    return str(found)[:60] if isinstance(found, (str, int)) else ""
+        await self._endpoint.close()
 
 
 class Moderation:

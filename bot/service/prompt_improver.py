@@ -9,25 +9,21 @@ answer) is one `PromptHelperUnavailable`, after which the member's own prompt is
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
 from collections.abc import Mapping
-from typing import Any
 
 import aiohttp
 from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.domain import PromptHelperUnavailable
+from bot.service.side_servers import JsonEndpoint, SideServerError
 
 log = logging.getLogger(__name__)
 
 # A member waits for the rewrite (the interaction is deferred; its token lasts 15 minutes).
 PROMPT_TIMEOUT = 45.0
-_MAX_ANSWER = 1024 * 1024
-_RETRY_AFTER = 0.25
 # Some models think aloud before they answer (`<think>…</think>`): never part of the prompt.
 _THINKING = re.compile(r"^\s*<think>.*?</think>\s*", re.DOTALL)
 _FENCE = re.compile(r"^```[^\n]*\n(.*?)\n?```$", re.DOTALL)
@@ -97,9 +93,9 @@ def answer_text(answer: object) -> str:
 
 
 class PromptImprover:
-    """`POST {base_url}/chat/completions` for a rewrite, with a timeout, one quick retry of a
-    refused connection or a 5xx/429, and its own small session (opened on first use, closed by
-    `close`)."""
+    """`POST {base_url}/chat/completions` for a rewrite over a JsonEndpoint
+    (bot/service/side_servers.py): a timeout, one quick retry of a refused connection or a
+    5xx/429, and its own small session unless one is passed in."""
 
     def __init__(
         self,
@@ -113,10 +109,9 @@ class PromptImprover:
     ) -> None:
         self.url = f"{base_url.rstrip('/')}/chat/completions"
         self.model = model
-        self._api_key = api_key
-        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
-        self._session = session
-        self._own_session = session is None
+        self._endpoint = JsonEndpoint(
+            self.url, api_key, timeout=timeout, connect_timeout=connect_timeout, session=session
+        )
         self._down = False  # in an outage: logged once, when it starts and when it ends
 
     def __repr__(self) -> str:  # the key never
@@ -133,10 +128,10 @@ class PromptImprover:
         }
         try:
             try:
-                content = await self._post(body)
-            except _Passing:
-                await asyncio.sleep(_RETRY_AFTER)
-                content = await self._post(body)
+                answer = await self._endpoint.post(body)
+            except SideServerError as exc:
+                raise PromptHelperUnavailable(exc.reason) from None
+            content = answer_text(answer)
         except PromptHelperUnavailable as exc:
             self._outage(str(exc))
             raise
@@ -147,45 +142,6 @@ class PromptImprover:
         if not rewrite:
             raise PromptHelperUnavailable("the answer holds no prompt")
         return rewrite
-
-    async def _post(self, body: dict[str, Any]) -> str:
-        headers = {"Accept": "application/json"}
-        if self._api_key is not None:
-            headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
-        try:
-            async with self._open().post(
-                self.url, json=body, headers=headers, timeout=self._timeout
-            ) as resp:
-                data = await _read_bounded(resp)
-                status = resp.status
-        except TimeoutError:
-            raise PromptHelperUnavailable("no answer in time") from None
-        except aiohttp.ClientConnectionError as exc:
-            raise _Passing(f"no connection ({type(exc).__name__})") from None
-        except aiohttp.ClientError as exc:
-            raise PromptHelperUnavailable(f"the request failed ({type(exc).__name__})") from None
-        if status >= 400:
-            error = _error_code(data)
-            message = f"it answered {status}{f' ({error})' if error else ''}"
-            if status >= 500 or status == 429:
-                raise _Passing(message)
-            raise PromptHelperUnavailable(message)
-        if len(data) > _MAX_ANSWER:
-            raise PromptHelperUnavailable("the answer is too large")
-        try:
-            answer = json.loads(data)
-        except ValueError:
-            raise PromptHelperUnavailable("the answer is not JSON") from None
-        return answer_text(answer)
-
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=20, ttl_dns_cache=300),
-                raise_for_status=False,
-            )
-            self._own_session = True
-        return self._session
 
     def _outage(self, reason: str) -> None:
         if self._down:
@@ -199,36 +155,7 @@ class PromptImprover:
         )
 
     async def close(self) -> None:
-        if self._own_session and self._session is not None:
-            await self._session.close()
-        self._session = None
-
-
-class _Passing(PromptHelperUnavailable):
-    """A failure worth one more try at once: a refused connection, a 5xx, a 429."""
-
-
-async def _read_bounded(resp: aiohttp.ClientResponse) -> bytes:
-    """The body, or its first bytes past _MAX_ANSWER (then refused as too large)."""
-    data = bytearray()
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        data.extend(chunk)
-        if len(data) > _MAX_ANSWER:
-            break
-    return bytes(data)
-
-
-def _error_code(data: bytes) -> str:
-    """The error's code or type from an OpenAI error envelope; never its message, which may
-    quote the key it was sent."""
-    try:
-        error = json.loads(data).get("error")
-    except (ValueError, AttributeError):
-        return ""
-    if not isinstance(error, Mapping):
-        return ""
-    found = error.get("code") or error.get("type")
-    return str(found)[:60] if isinstance(found, (str, int)) else ""
+        await self._endpoint.close()
 
 
 def make_prompt_improver(
