@@ -253,6 +253,17 @@ async def test_a_servers_chosen_language_draws_its_cards_and_members_keep_theirs
     said = await private_text(chosen)
     assert_reads(said, "fr")  # the admin's own language
     assert "日本語" in said
+    shown = await h.discord.send_interaction(
+        "video-admin",
+        [{"name": "show", "type": 1, "options": []}],
+        guild=h.guild,
+        channel=h.channel,
+        member=admin,
+        locale="fr",
+    )
+    settings = await private_text(shown)
+    assert_reads(settings, "fr")
+    assert "日本語" in settings  # the cards' language among the server's settings
 
     it = await h.video("a heron at dawn")  # alice, en-US
     card = await ended(it)
