@@ -101,13 +101,14 @@ async def running_harness(
     fake_settings: FakeSettings | None = None,
     demo: bool = False,
     app_id: int | None = None,
+    guild_locale: str = "en-US",
     **overrides: Any,
 ) -> AsyncIterator[Harness]:
     async with (
         FakeVideosServer(fake_settings or FakeSettings(default_duration=2.0)) as videos,
         FakeDiscord(app_id=app_id) as discord_fake,
     ):
-        guild = discord_fake.add_guild(name="Film Club")
+        guild = discord_fake.add_guild(name="Film Club", locale=guild_locale)
         channel = discord_fake.add_channel(guild, name="videos")
         member = discord_fake.add_member(guild, name="alice")
         settings = bot_settings(videos, data_dir, **overrides)

@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
 from babel.messages.pofile import read_po
@@ -438,3 +439,32 @@ async def test_a_changed_translation_is_a_change_worth_syncing() -> None:
     assert await definitions_hash(tree) != translated
     await tree.set_translator(None)
     assert await definitions_hash(tree) != translated
+
+
+async def test_a_team_api_job_in_a_german_server_gets_a_german_card(
+    tmp_path: Path, unused_tcp_port: int
+) -> None:
+    """No member asks through the team API: the card starts, and stays, in the server's own
+    Discord language."""
+    async with running_harness(tmp_path, web_port=unused_tcp_port, guild_locale="de") as h:
+        guild, channel = h.guild, h.channel
+        _, secret = await h.bot.service.keys.create(
+            name="ci", guild_id=guild.id, channels=[channel.id]
+        )
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"http://127.0.0.1:{unused_tcp_port}/v1/videos",
+                json={"prompt": "a crane in snow", "discord_channel_id": str(channel.id)},
+                headers={"Authorization": f"Bearer {secret}"},
+            ) as response,
+        ):
+            assert response.status == 200, await response.text()
+
+        def card() -> FakeMessage | None:
+            posted = h.discord.messages(channel, ephemeral=False)
+            return posted[0] if posted and details_button(posted[0]) else None
+
+        message = await h.discord.wait_for(card, timeout=15)
+        assert_reads(text_of(message), "de")
+        labelled_in(message, "de")
