@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -49,6 +50,46 @@ def _guarded_connect(self: socket.socket, address: Any) -> None:
 def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
     _check_address(address)
     return _real_connect_ex(self, address)
+
+
+# -- ports for the servers a test starts on a number of its choosing ------------------------------
+
+# pytest-asyncio's `unused_tcp_port` asks the kernel for a free port and lets it go: one in the
+# ephemeral range, which the kernel may hand to any other socket (a fake bound to port 0, any
+# outgoing connection of six workers) before the test binds it: "address already in use", now
+# and then. Ours come from below that range, where the kernel never picks, in a block per
+# xdist worker, so only our own picks could meet, and never across workers.
+_PORT_BLOCK = 1000
+_FIRST_PORT = 20_000  # the ephemeral range starts at 32768 on Linux
+_next_port = itertools.count()
+
+
+def _worker_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # "gw3"; unset without xdist
+    return int(worker.removeprefix("gw")) if worker.removeprefix("gw").isdigit() else 0
+
+
+def _free_port() -> int:
+    base = _FIRST_PORT + _worker_index() * _PORT_BLOCK
+    for _ in range(_PORT_BLOCK):
+        port = base + next(_next_port) % _PORT_BLOCK
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # a server of an earlier test still holds it
+            return port
+    raise RuntimeError(f"no free port in {base}-{base + _PORT_BLOCK - 1}")
+
+
+@pytest.fixture
+def unused_tcp_port() -> int:
+    return _free_port()
+
+
+@pytest.fixture
+def unused_tcp_port_factory() -> Callable[[], int]:
+    return _free_port
 
 
 # -- the parallel run (pytest-xdist, `-n` in pyproject's addopts) ------------------------------
